@@ -1,0 +1,1 @@
+//! A stateful emulator of the Salesforce REST API, for tests and the dev stack.

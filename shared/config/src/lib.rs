@@ -1,0 +1,1 @@
+//! Typed settings for every service, read from environment variables.

@@ -1,0 +1,1 @@
+//! Versioned message contracts carried over RabbitMQ between Contactsync services.

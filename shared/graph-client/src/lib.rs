@@ -1,0 +1,1 @@
+//! A Microsoft Graph client for the contacts a sync needs.

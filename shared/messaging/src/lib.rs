@@ -1,0 +1,1 @@
+//! RabbitMQ connection, topology, confirmed publishing and the consumer loop.

@@ -1,0 +1,1 @@
+//! A Salesforce REST client for the Contacts a sync needs.

@@ -1,0 +1,1 @@
+//! What every service shares at run time: health endpoints and shutdown.

@@ -1,0 +1,1 @@
+//! PostgreSQL pool and the schema migrations of Contactsync.

@@ -1,0 +1,1 @@
+//! The pure sync decisions: canonical contacts, field mapping and reconcile.

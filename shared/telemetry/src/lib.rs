@@ -1,0 +1,1 @@
+//! Tracing, JSON logs, OTLP trace export and Prometheus metrics.
