@@ -1,1 +1,3 @@
 //! The pure sync decisions: canonical contacts, field mapping and reconcile.
+
+pub mod fields;
