@@ -1,0 +1,59 @@
+//! The transactional outbox: messages decided inside a transaction are stored with it and
+//! published with confirm afterwards, so a crash between commit and publish loses nothing.
+
+use tokio_postgres::{Client, Transaction};
+
+use crate::StateError;
+
+/// A stored message waiting for its confirmed publish.
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub message_id: String,
+    pub route: String,
+    pub payload: serde_json::Value,
+}
+
+/// Stores a message to publish once the transaction commits. A repeat of the same message id is
+/// ignored (the decision that produced it was already taken).
+pub async fn enqueue(
+    tx: &Transaction<'_>,
+    message_id: &str,
+    route: &str,
+    payload: &serde_json::Value,
+) -> Result<(), StateError> {
+    tx.execute(
+        "INSERT INTO outbox (message_id, route, payload) VALUES ($1, $2, $3)
+         ON CONFLICT (message_id) DO NOTHING",
+        &[&message_id, &route, payload],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The oldest messages still to publish.
+pub async fn pending(client: &Client, limit: i64) -> Result<Vec<OutboxMessage>, StateError> {
+    let rows = client
+        .query(
+            "SELECT id, message_id, route, payload FROM outbox ORDER BY id LIMIT $1",
+            &[&limit],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| OutboxMessage {
+            id: r.get(0),
+            message_id: r.get(1),
+            route: r.get(2),
+            payload: r.get(3),
+        })
+        .collect())
+}
+
+/// Forgets a message once the broker confirmed it.
+pub async fn delete(client: &Client, id: i64) -> Result<(), StateError> {
+    client
+        .execute("DELETE FROM outbox WHERE id = $1", &[&id])
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! Sync sessions: one per user at a time (B3 coalescing), gathering both sides' reads, counting
+//! the write batches still out, and keeping the finished session's summary (SPEC §4).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{Client, Row, Transaction};
+use uuid::Uuid;
+
+use crate::StateError;
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    Fetching,
+    Writing,
+    Succeeded,
+    Partial,
+    Failed,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Fetching => "fetching",
+            SessionState::Writing => "writing",
+            SessionState::Succeeded => "succeeded",
+            SessionState::Partial => "partial",
+            SessionState::Failed => "failed",
+        }
+    }
+    fn parse(s: &str) -> Result<Self, StateError> {
+        Ok(match s {
+            "fetching" => SessionState::Fetching,
+            "writing" => SessionState::Writing,
+            "succeeded" => SessionState::Succeeded,
+            "partial" => SessionState::Partial,
+            "failed" => SessionState::Failed,
+            other => return Err(StateError::Invalid(format!("unknown session state {other:?}"))),
+        })
+    }
+    pub fn is_finished(self) -> bool {
+        !matches!(self, SessionState::Fetching | SessionState::Writing)
+    }
+}
+
+/// Writes of one side in a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteCounts {
+    pub created: u32,
+    pub updated: u32,
+    pub deleted: u32,
+}
+
+/// Writes of both sides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writes {
+    pub exchange: WriteCounts,
+    pub salesforce: WriteCounts,
+}
+
+/// A per-item error reported on the user's status (C7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemError {
+    pub item: String,
+    pub code: String,
+    #[serde(default)]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// The summary the admin API serves for a session (SPEC §4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub job_id: Uuid,
+    pub user_id: String,
+    pub trigger: String,
+    pub state: SessionState,
+    pub writes: Writes,
+    pub errors: Vec<ItemError>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The accumulating part of a summary, stored as JSON on the session row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub writes: Writes,
+    pub errors: Vec<ItemError>,
+    /// Set when the session cannot finish normally (a side's read failed, a guard fired).
+    #[serde(default)]
+    pub failure: Option<String>,
+}
+
+/// The outcome of asking for a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// A new session was created; its job must be published.
+    Started(Uuid),
+    /// One is already in flight; the trigger is remembered and runs right after it (B3).
+    Coalesced(Uuid),
+}
+
+const SUMMARY_COLUMNS: &str =
+    "job_id, user_id, trigger, state, summary, created_at, finished_at";
+
+fn summary_from_row(row: &Row) -> Result<SessionSummary, StateError> {
+    let progress: Option<serde_json::Value> = row.get("summary");
+    let progress: Progress = match progress {
+        Some(v) => serde_json::from_value(v)?,
+        None => Progress::default(),
+    };
+    Ok(SessionSummary {
+        job_id: row.get("job_id"),
+        user_id: row.get("user_id"),
+        trigger: row.get("trigger"),
+        state: SessionState::parse(row.get("state"))?,
+        writes: progress.writes,
+        errors: progress.errors,
+        created_at: row.get("created_at"),
+        finished_at: row.get("finished_at"),
+    })
+}
+
+/// Starts a session for a user unless one is in flight, in which case the trigger is remembered.
+pub async fn start_session(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    trigger: &str,
+) -> Result<StartOutcome, StateError> {
+    let job_id = Uuid::now_v7();
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO sync_sessions (job_id, user_id, trigger) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) WHERE state IN ('fetching', 'writing') DO NOTHING
+             RETURNING job_id",
+            &[&job_id, &user_id, &trigger],
+        )
+        .await?;
+    if inserted.is_some() {
+        tx.execute(
+            "UPDATE user_sync_state SET pending_trigger = false WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?;
+        return Ok(StartOutcome::Started(job_id));
+    }
+    tx.execute(
+        "UPDATE user_sync_state SET pending_trigger = true WHERE user_id = $1",
+        &[&user_id],
+    )
+    .await?;
+    let active: Uuid = tx
+        .query_one(
+            "SELECT job_id FROM sync_sessions WHERE user_id = $1 AND state IN ('fetching', 'writing')",
+            &[&user_id],
+        )
+        .await?
+        .get(0);
+    Ok(StartOutcome::Coalesced(active))
+}
+
+/// The session's user, when it is still gathering reads.
+pub async fn lock_fetching_session(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+) -> Result<Option<(String, Option<serde_json::Value>, Option<serde_json::Value>)>, StateError> {
+    let row = tx
+        .query_opt(
+            "SELECT user_id, exchange_input, salesforce_input FROM sync_sessions
+             WHERE job_id = $1 AND state = 'fetching' FOR UPDATE",
+            &[&job_id],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+}
+
+/// Stores one side's read of a session.
+pub async fn store_input(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    exchange_side: bool,
+    input: &serde_json::Value,
+) -> Result<(), StateError> {
+    let sql = if exchange_side {
+        "UPDATE sync_sessions SET exchange_input = $2 WHERE job_id = $1"
+    } else {
+        "UPDATE sync_sessions SET salesforce_input = $2 WHERE job_id = $1"
+    };
+    tx.execute(sql, &[&job_id, input]).await?;
+    Ok(())
+}
+
+/// Moves a session to writing with `batches` write batches out; the inputs are dropped (they are
+/// taken into the links and cursors by now).
+pub async fn begin_writing(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    batches: i32,
+    progress: &Progress,
+) -> Result<(), StateError> {
+    tx.execute(
+        "UPDATE sync_sessions SET state = 'writing', pending_batches = $2, summary = $3,
+                exchange_input = NULL, salesforce_input = NULL
+         WHERE job_id = $1",
+        &[&job_id, &batches, &serde_json::to_value(progress)?],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The progress and outstanding batch count of a writing session, locked for update.
+pub async fn lock_writing_session(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+) -> Result<Option<(String, i32, Progress)>, StateError> {
+    let row = tx
+        .query_opt(
+            "SELECT user_id, pending_batches, summary FROM sync_sessions
+             WHERE job_id = $1 AND state = 'writing' FOR UPDATE",
+            &[&job_id],
+        )
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => {
+            let summary: Option<serde_json::Value> = r.get(2);
+            let progress = match summary {
+                Some(v) => serde_json::from_value(v)?,
+                None => Progress::default(),
+            };
+            Ok(Some((r.get(0), r.get(1), progress)))
+        }
+    }
+}
+
+/// Records a finished batch's progress; returns the batches still out.
+pub async fn batch_done(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    progress: &Progress,
+) -> Result<i32, StateError> {
+    let row = tx
+        .query_one(
+            "UPDATE sync_sessions SET pending_batches = pending_batches - 1, summary = $2
+             WHERE job_id = $1 RETURNING pending_batches",
+            &[&job_id, &serde_json::to_value(progress)?],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Finishes a session with its final state; returns whether a trigger arrived meanwhile (the caller
+/// then starts the next session).
+pub async fn finish(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    state: SessionState,
+    progress: &Progress,
+) -> Result<bool, StateError> {
+    let row = tx
+        .query_opt(
+            "UPDATE sync_sessions SET state = $2, summary = $3, finished_at = now(),
+                    exchange_input = NULL, salesforce_input = NULL
+             WHERE job_id = $1 AND state IN ('fetching', 'writing') RETURNING user_id",
+            &[&job_id, &state.as_str(), &serde_json::to_value(progress)?],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let user_id: String = row.get(0);
+    let pending = tx
+        .query_opt(
+            "SELECT pending_trigger FROM user_sync_state WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?
+        .map(|r| r.get::<_, bool>(0))
+        .unwrap_or(false);
+    Ok(pending)
+}
+
+/// Marks as failed the sessions in flight for longer than `max_age`, so a lost message cannot block
+/// a user forever; returns their job ids.
+pub async fn fail_stale(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+    max_age: Duration,
+) -> Result<Vec<(Uuid, String)>, StateError> {
+    let cutoff = now - max_age;
+    let progress = Progress {
+        failure: Some("session timed out".into()),
+        ..Progress::default()
+    };
+    let rows = tx
+        .query(
+            "UPDATE sync_sessions SET state = 'failed', finished_at = now(),
+                    summary = COALESCE(summary, '{}'::jsonb) || jsonb_build_object('failure', $2::text)
+             WHERE state IN ('fetching', 'writing') AND created_at < $1
+             RETURNING job_id, user_id",
+            &[&cutoff, &progress.failure],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// Reads one session's summary.
+pub async fn get_session(client: &Client, job_id: Uuid) -> Result<SessionSummary, StateError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {SUMMARY_COLUMNS} FROM sync_sessions WHERE job_id = $1"),
+            &[&job_id],
+        )
+        .await?
+        .ok_or_else(|| StateError::NotFound(format!("session {job_id}")))?;
+    summary_from_row(&row)
+}
+
+/// The user's most recent sessions, newest first.
+pub async fn recent_sessions(
+    client: &Client,
+    user_id: &str,
+    limit: i64,
+) -> Result<Vec<SessionSummary>, StateError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM sync_sessions WHERE user_id = $1
+                 ORDER BY created_at DESC LIMIT $2"
+            ),
+            &[&user_id, &limit],
+        )
+        .await?;
+    rows.iter().map(summary_from_row).collect()
+}
+
+/// Records that a message's effect is being applied in this transaction; false when it was
+/// already applied (a redelivered duplicate).
+pub async fn first_delivery(tx: &Transaction<'_>, message_id: &str) -> Result<bool, StateError> {
+    let n = tx
+        .execute(
+            "INSERT INTO processed_messages (message_id) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&message_id],
+        )
+        .await?;
+    Ok(n == 1)
+}
