@@ -6,6 +6,7 @@
 //! Mutations take a `Transaction`: callers decide what must commit together.
 
 pub mod outbox;
+pub mod schedule;
 pub mod sessions;
 pub mod users;
 

@@ -1,0 +1,27 @@
+//! Golden fixtures: every message kind round-trips through its pinned JSON unchanged.
+
+use contracts::Message;
+
+fn round_trip(name: &str) {
+    let path = format!("{}/tests/golden/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let fixture: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
+    let message: Message = serde_json::from_value(fixture.clone()).expect("fixture decodes");
+    let again = serde_json::to_value(&message).expect("message encodes");
+    assert_eq!(again, fixture, "{name} must encode back to its golden JSON");
+    assert_eq!(fixture["schema"], message.schema());
+}
+
+#[test]
+fn sync_job_v1_round_trips() {
+    round_trip("sync_job.v1");
+}
+
+#[test]
+fn an_unknown_schema_is_rejected_not_guessed() {
+    let err = serde_json::from_str::<Message>(
+        r#"{"schema":"contactsync.sync_job.v9","message_id":"m","job_id":"0192f0c4-6a1e-7c3b-9d2e-3f4a5b6c7d8e","user_id":"u","occurred_at":"2026-11-25T10:00:00Z","trigger":"manual"}"#,
+    )
+    .expect_err("unknown versions must not decode");
+    assert!(err.to_string().contains("unknown variant"), "{err}");
+}
