@@ -7,6 +7,7 @@
 
 pub mod outbox;
 pub mod schedule;
+pub mod secrets;
 pub mod sessions;
 pub mod users;
 
