@@ -8,6 +8,7 @@
 pub mod outbox;
 pub mod schedule;
 pub mod secrets;
+pub mod trigger;
 pub mod sessions;
 pub mod users;
 

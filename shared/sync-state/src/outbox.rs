@@ -1,7 +1,7 @@
 //! The transactional outbox: messages decided inside a transaction are stored with it and
 //! published with confirm afterwards, so a crash between commit and publish loses nothing.
 
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::Transaction;
 
 use crate::StateError;
 
@@ -31,11 +31,16 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// The oldest messages still to publish.
-pub async fn pending(client: &Client, limit: i64) -> Result<Vec<OutboxMessage>, StateError> {
-    let rows = client
+/// The oldest messages still to publish, locked so that concurrent relays (every service relays
+/// after its own commits, the scheduler sweeps) skip them instead of publishing them twice.
+pub async fn claim_pending(
+    tx: &Transaction<'_>,
+    limit: i64,
+) -> Result<Vec<OutboxMessage>, StateError> {
+    let rows = tx
         .query(
-            "SELECT id, message_id, route, payload FROM outbox ORDER BY id LIMIT $1",
+            "SELECT id, message_id, route, payload FROM outbox ORDER BY id LIMIT $1
+             FOR UPDATE SKIP LOCKED",
             &[&limit],
         )
         .await?;
@@ -51,8 +56,8 @@ pub async fn pending(client: &Client, limit: i64) -> Result<Vec<OutboxMessage>, 
 }
 
 /// Forgets a message once the broker confirmed it.
-pub async fn delete(client: &Client, id: i64) -> Result<(), StateError> {
-    client
+pub async fn delete(tx: &Transaction<'_>, id: i64) -> Result<(), StateError> {
+    tx
         .execute("DELETE FROM outbox WHERE id = $1", &[&id])
         .await?;
     Ok(())
