@@ -1,1 +1,85 @@
 //! RabbitMQ connection, topology, confirmed publishing and the consumer loop.
+//!
+//! Everything a service needs to talk over the broker: [`Broker`] owns one connection (re-dialled
+//! by a supervisor when it drops) and declares the [`topology`]; [`Publisher`] publishes with
+//! confirms; [`consume`] runs a handler per delivery and acks only after it succeeded.
+
+mod broker;
+mod consumer;
+mod delivery;
+mod publisher;
+pub mod topology;
+
+use std::time::Duration;
+
+pub use broker::Broker;
+pub use consumer::consume;
+pub use delivery::Delivery;
+pub use publisher::Publisher;
+pub use topology::{Queue, Route};
+
+/// Header carrying the reason on a dead-lettered copy.
+pub const ERROR_HEADER: &str = "x-contactsync-error";
+/// Header naming the queue a dead-lettered copy was consumed from.
+pub const SOURCE_QUEUE_HEADER: &str = "x-contactsync-queue";
+
+/// Knobs of the broker client; every service reads them from its settings.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    /// Unacknowledged deliveries one consumer holds (and so handlers running at once).
+    pub prefetch: u16,
+    /// Deliveries of one message before it is dead-lettered (quorum queue `x-delivery-limit`).
+    pub delivery_limit: u32,
+    /// Shown in the RabbitMQ management UI, to tell connections apart.
+    pub connection_name: String,
+    /// How long a publish or a consumer waits for a (re)connected broker before failing.
+    pub connect_wait: Duration,
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        BrokerSettings {
+            prefetch: 16,
+            delivery_limit: 5,
+            connection_name: "contactsync".to_owned(),
+            connect_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What went wrong talking to the broker. Every variant is worth a retry later except
+/// [`MessagingError::Encode`] and [`MessagingError::InvalidMessageId`], which are bugs.
+#[derive(Debug, thiserror::Error)]
+pub enum MessagingError {
+    #[error("could not connect to the broker: {0}")]
+    Connect(#[source] lapin::Error),
+    #[error("the broker is not reachable (no connection within {0:?})")]
+    Unavailable(Duration),
+    #[error("declaring the topology failed on {name}: {source}")]
+    Topology {
+        name: String,
+        #[source]
+        source: lapin::Error,
+    },
+    #[error("AMQP operation failed: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("the message could not be encoded as JSON: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("the message id is not a valid AMQP short string (at most 255 bytes)")]
+    InvalidMessageId,
+    #[error("the broker refused (nacked) the message on route {route}")]
+    Nacked { route: String },
+    #[error("the message on route {route} reached no queue: {reply}")]
+    Unroutable { route: String, reply: String },
+}
+
+/// How a handler's failure is treated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    /// Transient: nack and requeue; dead-lettered with the reason once the delivery limit is reached.
+    #[error("retry: {0}")]
+    Retry(String),
+    /// Poison (it can never succeed): dead-letter right away with the reason.
+    #[error("reject: {0}")]
+    Reject(String),
+}

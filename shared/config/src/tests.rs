@@ -1,0 +1,82 @@
+//! Unit tests of settings parsing: defaults, validation messages and redaction.
+
+use super::*;
+
+const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn minimal() -> Env {
+    Env::from_pairs([("ADMIN_TOKEN", "t0ken"), ("ENCRYPTION_KEY", KEY)])
+}
+
+#[test]
+fn defaults_follow_the_spec() {
+    let settings = CommonSettings::from_source(&minimal()).expect("valid");
+    assert_eq!(settings.amqp_url.expose(), DEFAULT_AMQP_URL);
+    assert_eq!(settings.database_url.expose(), DEFAULT_DATABASE_URL);
+    assert_eq!(settings.queue_prefix, "contactsync");
+    assert_eq!(settings.delivery_limit, 5);
+    assert_eq!(settings.telemetry.log_format, LogFormat::Json);
+    assert!(settings.telemetry.otlp_endpoint.is_none());
+}
+
+#[test]
+fn a_missing_admin_token_names_the_variable() {
+    let error = CommonSettings::from_source(&Env::from_pairs([("ENCRYPTION_KEY", KEY)]))
+        .expect_err("must fail");
+    assert!(error.to_string().contains("ADMIN_TOKEN"), "{error}");
+}
+
+#[test]
+fn a_bad_number_names_the_variable_and_the_value() {
+    let env = minimal().with_overrides([("AMQP_PREFETCH", "lots")]);
+    let error = CommonSettings::from_source(&env).expect_err("must fail");
+    let message = error.to_string();
+    assert!(
+        message.contains("AMQP_PREFETCH") && message.contains("lots"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_wrong_scheme_is_rejected_without_echoing_the_url() {
+    let env = minimal().with_overrides([("DATABASE_URL", "mysql://root:hunter2@db/x")]);
+    let message = CommonSettings::from_source(&env)
+        .expect_err("must fail")
+        .to_string();
+    assert!(message.contains("DATABASE_URL"), "{message}");
+    assert!(!message.contains("hunter2"), "{message}");
+}
+
+#[test]
+fn secrets_never_print() {
+    let env = minimal().with_overrides([("AMQP_URL", "amqp://user:hunter2@rabbit:5672/%2f")]);
+    let settings = CommonSettings::from_source(&env).expect("valid");
+    let printed = format!("{settings:?}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(!printed.contains("t0ken"), "{printed}");
+    assert!(!printed.contains(KEY), "{printed}");
+    assert!(
+        printed.contains("rabbit"),
+        "the host stays visible: {printed}"
+    );
+}
+
+#[test]
+fn a_short_encryption_key_is_rejected() {
+    let env = minimal().with_overrides([("ENCRYPTION_KEY", "abcd")]);
+    let message = CommonSettings::from_source(&env)
+        .expect_err("must fail")
+        .to_string();
+    assert!(message.contains("ENCRYPTION_KEY"), "{message}");
+}
+
+#[test]
+fn overrides_beat_defaults_and_empty_counts_as_unset() {
+    let env = minimal()
+        .with_defaults([("QUEUE_PREFIX", "from-default"), ("LOG_FORMAT", "pretty")])
+        .with_overrides([("QUEUE_PREFIX", "from-override"), ("RUST_LOG", "")]);
+    let settings = CommonSettings::from_source(&env).expect("valid");
+    assert_eq!(settings.queue_prefix, "from-override");
+    assert_eq!(settings.telemetry.log_format, LogFormat::Pretty);
+    assert_eq!(settings.telemetry.log_filter, "info");
+}

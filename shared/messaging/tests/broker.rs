@@ -1,0 +1,372 @@
+//! Integration tests against the real RabbitMQ: confirms, acks, dead-lettering, redelivery and
+//! trace propagation, each test on its own queue prefix.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::{eventually, isolated_broker, next, same_prefix};
+use messaging::{Delivery, ERROR_HEADER, HandlerError, MessagingError, Queue, Route, consume};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Ping {
+    n: u32,
+}
+
+/// Runs `consume` on `queue` in the background, forwarding every delivery to a channel.
+fn forward(
+    broker: &messaging::Broker,
+    queue: Queue,
+    shutdown: &CancellationToken,
+) -> (
+    mpsc::UnboundedReceiver<Delivery>,
+    tokio::task::JoinHandle<Result<(), MessagingError>>,
+) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let broker = broker.clone();
+    let shutdown = shutdown.clone();
+    let task = tokio::spawn(async move {
+        consume(
+            &broker,
+            queue,
+            move |delivery| {
+                let sender = sender.clone();
+                async move {
+                    let _ = sender.send(delivery);
+                    Ok(())
+                }
+            },
+            shutdown,
+        )
+        .await
+    });
+    (receiver, task)
+}
+
+#[tokio::test]
+async fn a_confirmed_message_is_consumed_and_acked_once() {
+    let broker = isolated_broker(5).await;
+    let publisher = broker.publisher().await.expect("publisher");
+    publisher
+        .publish(Route::ChangeBatch, "msg-1", &Ping { n: 7 })
+        .await
+        .expect("confirmed publish");
+
+    let shutdown = CancellationToken::new();
+    let (mut received, task) = forward(&broker, Queue::ReconcilerChanges, &shutdown);
+    let delivery = next(&mut received).await;
+    assert_eq!(delivery.decode::<Ping>().expect("json"), Ping { n: 7 });
+    assert_eq!(delivery.message_id(), Some("msg-1"));
+    assert_eq!(delivery.message_type(), Some("change-batch"));
+    assert_eq!(delivery.routing_key(), "change-batch");
+    assert!(!delivery.redelivered());
+    assert_eq!(delivery.delivery_count(), 0);
+
+    // Stop, then look again on a fresh consumer: an acked message never comes back.
+    shutdown.cancel();
+    task.await.expect("join").expect("consume");
+    let again = CancellationToken::new();
+    let (mut received_again, task) = forward(&broker, Queue::ReconcilerChanges, &again);
+    publisher
+        .publish(Route::ChangeBatch, "msg-2", &Ping { n: 8 })
+        .await
+        .expect("confirmed publish");
+    let delivery = next(&mut received_again).await;
+    assert_eq!(
+        delivery.message_id(),
+        Some("msg-2"),
+        "msg-1 was delivered twice"
+    );
+    again.cancel();
+    task.await.expect("join").expect("consume");
+    broker.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn a_sync_job_is_delivered_to_both_fetchers() {
+    let broker = isolated_broker(5).await;
+    let publisher = broker.publisher().await.expect("publisher");
+    publisher
+        .publish(Route::SyncJob, "job-1", &Ping { n: 1 })
+        .await
+        .expect("confirmed publish");
+    let shutdown = CancellationToken::new();
+    let (mut exchange_jobs, task_a) = forward(&broker, Queue::ExchangeFetcherJobs, &shutdown);
+    let (mut salesforce_jobs, task_b) = forward(&broker, Queue::SalesforceFetcherJobs, &shutdown);
+    assert_eq!(next(&mut exchange_jobs).await.message_id(), Some("job-1"));
+    assert_eq!(next(&mut salesforce_jobs).await.message_id(), Some("job-1"));
+    shutdown.cancel();
+    task_a.await.expect("join").expect("consume");
+    task_b.await.expect("join").expect("consume");
+    broker.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn a_message_whose_handler_keeps_failing_is_dead_lettered_with_its_reason() {
+    let limit = 3;
+    let broker = isolated_broker(limit).await;
+    let publisher = broker.publisher().await.expect("publisher");
+    let attempts = Arc::new(AtomicU32::new(0));
+    let shutdown = CancellationToken::new();
+    let failing = {
+        let broker = broker.clone();
+        let attempts = Arc::clone(&attempts);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            consume(
+                &broker,
+                Queue::ExchangeWriterCommands,
+                move |_delivery| {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    async { Err(HandlerError::Retry("graph answered 503".to_owned())) }
+                },
+                shutdown,
+            )
+            .await
+        })
+    };
+    publisher
+        .publish(Route::ExchangeWrite, "write-1", &Ping { n: 1 })
+        .await
+        .expect("confirmed publish");
+
+    let (mut dead, dead_task) = forward(&broker, Queue::DeadLetters, &shutdown);
+    let dead_letter = next(&mut dead).await;
+    assert_eq!(dead_letter.message_id(), Some("write-1"));
+    assert_eq!(dead_letter.decode::<Ping>().expect("json"), Ping { n: 1 });
+    let reason = dead_letter
+        .headers()
+        .get(ERROR_HEADER)
+        .expect("reason header");
+    assert!(reason.contains("graph answered 503"), "{reason}");
+    assert_eq!(
+        dead_letter
+            .headers()
+            .get("x-contactsync-queue")
+            .map(String::as_str),
+        Some(Queue::ExchangeWriterCommands.name(broker.prefix()).as_str())
+    );
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        limit,
+        "tried exactly delivery_limit times"
+    );
+
+    shutdown.cancel();
+    failing.await.expect("join").expect("consume");
+    dead_task.await.expect("join").expect("consume");
+    broker.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn a_rejected_message_is_dead_lettered_at_once() {
+    let broker = isolated_broker(5).await;
+    let publisher = broker.publisher().await.expect("publisher");
+    let attempts = Arc::new(AtomicU32::new(0));
+    let shutdown = CancellationToken::new();
+    let rejecting = {
+        let broker = broker.clone();
+        let attempts = Arc::clone(&attempts);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            consume(
+                &broker,
+                Queue::SalesforceWriterCommands,
+                move |_delivery| {
+                    attempts.fetch_add(1, Ordering::SeqCst);
+                    async {
+                        Err(HandlerError::Reject(
+                            "unknown contract version 99".to_owned(),
+                        ))
+                    }
+                },
+                shutdown,
+            )
+            .await
+        })
+    };
+    publisher
+        .publish(Route::SalesforceWrite, "poison-1", &Ping { n: 99 })
+        .await
+        .expect("confirmed publish");
+    let (mut dead, dead_task) = forward(&broker, Queue::DeadLetters, &shutdown);
+    let dead_letter = next(&mut dead).await;
+    assert_eq!(dead_letter.message_id(), Some("poison-1"));
+    assert_eq!(
+        dead_letter.headers().get(ERROR_HEADER).map(String::as_str),
+        Some("unknown contract version 99")
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    shutdown.cancel();
+    rejecting.await.expect("join").expect("consume");
+    dead_task.await.expect("join").expect("consume");
+    broker.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn a_consumer_killed_before_acking_leaves_the_message_redelivered() {
+    let broker = isolated_broker(5).await;
+    let publisher = broker.publisher().await.expect("publisher");
+    publisher
+        .publish(Route::WriteResult, "result-1", &Ping { n: 3 })
+        .await
+        .expect("confirmed publish");
+
+    // The doomed consumer has its own connection, as a separate process would.
+    let doomed = same_prefix(&broker).await;
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let never = CancellationToken::new();
+    let doomed_task = {
+        let doomed = doomed.clone();
+        let never = never.clone();
+        tokio::spawn(async move {
+            consume(
+                &doomed,
+                Queue::ReconcilerResults,
+                move |delivery| {
+                    let started_tx = started_tx.clone();
+                    async move {
+                        let _ = started_tx.send(delivery.message_id().map(str::to_owned));
+                        // Hangs mid-work: the message is never acked.
+                        std::future::pending::<()>().await;
+                        Ok(())
+                    }
+                },
+                never,
+            )
+            .await
+        })
+    };
+    assert_eq!(next(&mut started).await.as_deref(), Some("result-1"));
+    // "Kill" it: the connection goes away with the delivery unacked.
+    doomed_task.abort();
+    doomed.close().await;
+
+    let shutdown = CancellationToken::new();
+    let (mut received, task) = forward(&broker, Queue::ReconcilerResults, &shutdown);
+    let delivery = next(&mut received).await;
+    assert_eq!(delivery.message_id(), Some("result-1"));
+    assert!(delivery.redelivered(), "the broker marks it redelivered");
+    assert_eq!(delivery.decode::<Ping>().expect("json"), Ping { n: 3 });
+    shutdown.cancel();
+    task.await.expect("join").expect("consume");
+    broker.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn an_unroutable_publish_is_an_error() {
+    let broker = isolated_broker(5).await;
+    let publisher = broker.publisher().await.expect("publisher");
+    // Remove the only queue bound to notifications: the route now reaches nothing.
+    let raw = lapin::Connection::connect(&common::url(), lapin::ConnectionProperties::default())
+        .await
+        .expect("raw connection");
+    let channel = raw.create_channel().await.expect("channel");
+    channel
+        .queue_delete(
+            Queue::GatewayNotifications
+                .name(broker.prefix())
+                .as_str()
+                .into(),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await
+        .expect("queue delete");
+    let error = publisher
+        .publish(Route::Notification, "note-1", &Ping { n: 1 })
+        .await
+        .expect_err("nothing is bound");
+    assert!(
+        matches!(error, MessagingError::Unroutable { .. }),
+        "{error:?}"
+    );
+    // The publisher stays usable after a returned message.
+    publisher
+        .publish(Route::ChangeBatch, "after", &Ping { n: 2 })
+        .await
+        .expect("next publish works");
+    let _ = raw.close(200, "OK".into()).await;
+    broker.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_handler_finish_and_ack() {
+    let broker = isolated_broker(5).await;
+    let publisher = broker.publisher().await.expect("publisher");
+    publisher
+        .publish(Route::ChangeBatch, "slow-1", &Ping { n: 1 })
+        .await
+        .expect("confirmed publish");
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (release_tx, release) = tokio::sync::watch::channel(false);
+    let finished = Arc::new(AtomicU32::new(0));
+    let shutdown = CancellationToken::new();
+    let task = {
+        let broker = broker.clone();
+        let shutdown = shutdown.clone();
+        let finished = Arc::clone(&finished);
+        tokio::spawn(async move {
+            consume(
+                &broker,
+                Queue::ReconcilerChanges,
+                move |_delivery| {
+                    let started_tx = started_tx.clone();
+                    let mut release = release.clone();
+                    let finished = Arc::clone(&finished);
+                    async move {
+                        let _ = started_tx.send(());
+                        let _ = release.wait_for(|go| *go).await;
+                        finished.fetch_add(1, Ordering::SeqCst);
+                        Ok(())
+                    }
+                },
+                shutdown,
+            )
+            .await
+        })
+    };
+    next(&mut started).await;
+    shutdown.cancel();
+    // The loop must wait for the handler rather than return at once.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !task.is_finished(),
+        "consume returned while a handler was running"
+    );
+    release_tx.send(true).expect("release");
+    tokio::time::timeout(common::DEADLINE, task)
+        .await
+        .expect("consume returns after the handler")
+        .expect("join")
+        .expect("consume");
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
+
+    // It was acked: a new consumer finds the queue empty (a marker published now comes first).
+    publisher
+        .publish(Route::ChangeBatch, "marker", &Ping { n: 2 })
+        .await
+        .expect("confirmed publish");
+    let again = CancellationToken::new();
+    let (mut received, task) = forward(&broker, Queue::ReconcilerChanges, &again);
+    assert_eq!(next(&mut received).await.message_id(), Some("marker"));
+    again.cancel();
+    task.await.expect("join").expect("consume");
+    broker.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn readiness_follows_the_connection() {
+    let broker = isolated_broker(5).await;
+    assert!(broker.is_ready().await);
+    broker.delete_topology().await.expect("cleanup");
+    broker.close().await;
+    eventually("not ready after close", || async {
+        !broker.is_ready().await
+    })
+    .await;
+}

@@ -1,0 +1,57 @@
+//! Helpers shared by the broker integration tests: an isolated prefix per test, and waiting.
+
+use std::time::Duration;
+
+use messaging::{Broker, BrokerSettings};
+
+pub const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A broker on a fresh `test-<uuid>` prefix: its own exchanges and queues.
+pub async fn isolated_broker(delivery_limit: u32) -> Broker {
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let settings = BrokerSettings {
+        prefetch: 4,
+        delivery_limit,
+        connection_name: format!("messaging-test {prefix}"),
+        ..BrokerSettings::default()
+    };
+    Broker::connect(&url(), &prefix, settings)
+        .await
+        .expect("RabbitMQ must run on 127.0.0.1:5672 (scripts/test starts it)")
+}
+
+/// A second connection on the same prefix, as another process would have.
+pub async fn same_prefix(broker: &Broker) -> Broker {
+    Broker::connect(&url(), broker.prefix(), broker.settings().clone())
+        .await
+        .expect("second connection")
+}
+
+pub fn url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| AMQP_URL.to_owned())
+}
+
+/// Receives the next item or fails the test after the deadline.
+pub async fn next<T>(receiver: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> T {
+    tokio::time::timeout(DEADLINE, receiver.recv())
+        .await
+        .expect("nothing arrived before the deadline")
+        .expect("channel closed")
+}
+
+/// Polls `check` until it holds or the deadline passes.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
