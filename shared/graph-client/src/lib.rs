@@ -1,1 +1,30 @@
-//! A Microsoft Graph client for the contacts a sync needs.
+//! Microsoft Graph client for the contacts sync: app-only token, folders and categories, contact
+//! delta, `$batch` writes, subscriptions, and the webhook payload types.
+//!
+//! Every call sends `Prefer: IdType="ImmutableId"`, retries transient failures honouring
+//! `Retry-After` (capped), and re-logs in once on 401. Errors say what to do next through
+//! [`Disposition`]. The wire contract followed is `reference/graph-contract.md`.
+
+mod batch;
+mod client;
+mod config;
+mod contacts;
+mod delta;
+mod error;
+mod folders;
+pub mod notifications;
+mod subscriptions;
+mod types;
+mod writes;
+
+pub use batch::{ItemError, MAX_BATCH};
+pub use client::GraphClient;
+pub use config::GraphConfig;
+pub use contacts::contact_select;
+pub use delta::{DeltaItem, DeltaLink, DeltaNext, DeltaPage, DeltaRound, DeltaStart};
+pub use error::{ApiError, Disposition, GraphError, classify, retry_after};
+pub use subscriptions::{NewSubscription, Subscription, SubscriptionResource};
+pub use types::{
+    Category, CategoryColor, ContactFolder, ExtendedProperty, GraphContact, SYNC_KEY_PROPERTY_ID,
+};
+pub use writes::{ContactPatch, ContactWrite, NewContact, WriteOutcome, WriteResult};

@@ -1,0 +1,393 @@
+//! The Graph client core: one `reqwest::Client`, the cached app token, and the retrying `send`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::LOCATION;
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tracing::{debug, warn};
+use url::Url;
+
+use crate::config::GraphConfig;
+use crate::error::{ApiError, Disposition, GraphError, classify};
+
+/// Everything but RFC 3986 unreserved characters is escaped: Graph ids carry `/`, `+` and `=`,
+/// which must never be read as path or query syntax.
+pub(crate) const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one path segment or query value.
+pub(crate) fn enc(value: &str) -> String {
+    utf8_percent_encode(value, COMPONENT).to_string()
+}
+
+/// Builds `?k=v&…` with values percent-encoded (spaces as `%20`, never `+`, so OData
+/// expressions such as `$filter` survive any server's decoder).
+pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// `Prefer` value sent on every call: ids that survive moves inside the mailbox.
+pub(crate) const PREFER_IMMUTABLE_ID: &str = "IdType=\"ImmutableId\"";
+
+/// A successful (2xx) response, read whole.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json<T: DeserializeOwned>(&self, what: &'static str) -> Result<T, GraphError> {
+        serde_json::from_slice(&self.body).map_err(|source| GraphError::Decode { what, source })
+    }
+}
+
+/// One page of an OData collection.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Page<T> {
+    #[serde(default = "Vec::new")]
+    pub value: Vec<T>,
+    #[serde(rename = "@odata.nextLink", default)]
+    pub next_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct TokenErrorResponse {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_description: String,
+}
+
+struct CachedToken {
+    value: SecretString,
+    refresh_at: Instant,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: GraphConfig,
+    /// Held across the token request so that concurrent callers wait for one login.
+    token: tokio::sync::Mutex<Option<CachedToken>>,
+}
+
+/// A Microsoft Graph client for one app registration (tenant + client credentials).
+///
+/// Cheap to clone: clones share the HTTP connection pool and the token cache.
+#[derive(Clone)]
+pub struct GraphClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("graph_base_url", &self.inner.config.graph_base_url.as_str())
+            .field("tenant", &self.inner.config.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GraphClient {
+    /// Builds the client; no network traffic happens until the first call.
+    pub fn new(config: GraphConfig) -> Result<Self, GraphError> {
+        if config.graph_base_url.cannot_be_a_base() || config.login_base_url.cannot_be_a_base() {
+            return Err(GraphError::Config(
+                "base urls must be absolute http(s) urls".into(),
+            ));
+        }
+        if config.max_page_size == 0 {
+            return Err(GraphError::Config(
+                "max_page_size must be at least 1".into(),
+            ));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                token: tokio::sync::Mutex::new(None),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &GraphConfig {
+        &self.inner.config
+    }
+
+    /// `{graph_base_url}/{path}{query}`; `path` must already have its ids encoded with `enc`.
+    pub(crate) fn url(&self, path: &str, query: &str) -> Result<Url, GraphError> {
+        let base = self
+            .inner
+            .config
+            .graph_base_url
+            .as_str()
+            .trim_end_matches('/');
+        Ok(Url::parse(&format!("{base}{path}{query}"))?)
+    }
+
+    /// Accepts a `nextLink`/`deltaLink` only when it points under the configured Graph base URL.
+    pub(crate) fn check_link(&self, link: &str) -> Result<Url, GraphError> {
+        let url = Url::parse(link)?;
+        let base = &self.inner.config.graph_base_url;
+        let same_origin = url.scheme() == base.scheme()
+            && url.host_str() == base.host_str()
+            && url.port_or_known_default() == base.port_or_known_default();
+        if !same_origin {
+            return Err(GraphError::ForeignLink(link.to_owned()));
+        }
+        Ok(url)
+    }
+
+    /// The app token, from the cache while it has time left, else from the token endpoint.
+    async fn token(&self) -> Result<SecretString, GraphError> {
+        let mut guard = self.inner.token.lock().await;
+        if let Some(cached) = guard.as_ref()
+            && Instant::now() < cached.refresh_at
+        {
+            return Ok(cached.value.clone());
+        }
+        let fresh = self.fetch_token().await?;
+        let value = fresh.value.clone();
+        *guard = Some(fresh);
+        Ok(value)
+    }
+
+    async fn fetch_token(&self) -> Result<CachedToken, GraphError> {
+        let config = &self.inner.config;
+        let login = config.login_base_url.as_str().trim_end_matches('/');
+        let url = Url::parse(&format!(
+            "{login}/{}/oauth2/v2.0/token",
+            enc(&config.tenant)
+        ))?;
+        let form = [
+            ("client_id", config.client_id.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("client_secret", config.client_secret.expose_secret()),
+            ("grant_type", "client_credentials"),
+        ];
+        let issued = Instant::now();
+        let response = self.inner.http.post(url).form(&form).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if !status.is_success() {
+            let parsed: TokenErrorResponse = serde_json::from_slice(&body).unwrap_or_default();
+            return Err(GraphError::Token {
+                status: status.as_u16(),
+                error: parsed.error,
+                description: parsed.error_description,
+            });
+        }
+        let parsed: TokenResponse =
+            serde_json::from_slice(&body).map_err(|source| GraphError::Decode {
+                what: "token response",
+                source,
+            })?;
+        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3599));
+        // Refresh well before expiry (half the lifetime, at most five minutes early) so a call
+        // never starts with a token that dies in flight.
+        let margin = (lifetime / 2).min(Duration::from_secs(300));
+        debug!(expires_in = lifetime.as_secs(), "Fetched a Graph app token");
+        Ok(CachedToken {
+            value: SecretString::from(parsed.access_token),
+            refresh_at: issued + (lifetime - margin),
+        })
+    }
+
+    /// Drops the cached token if it is still the one that was refused.
+    async fn invalidate(&self, refused: &SecretString) {
+        let mut guard = self.inner.token.lock().await;
+        if guard
+            .as_ref()
+            .is_some_and(|c| c.value.expose_secret() == refused.expose_secret())
+        {
+            *guard = None;
+        }
+    }
+
+    pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+        let config = &self.inner.config;
+        ExponentialBuilder::new()
+            .with_min_delay(config.min_backoff)
+            .with_max_delay(config.max_retry_after)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+
+    /// The wait before a retry: the server's `Retry-After` when given, else backoff; capped.
+    pub(crate) fn retry_wait(
+        &self,
+        after: Option<Duration>,
+        backoff: &mut impl Iterator<Item = Duration>,
+    ) -> Duration {
+        let cap = self.inner.config.max_retry_after;
+        after.or_else(|| backoff.next()).unwrap_or(cap).min(cap)
+    }
+
+    pub(crate) fn max_retries(&self) -> usize {
+        self.inner.config.max_retries
+    }
+
+    /// Sends one Graph call with retries (transport errors, 429/5xx honouring `Retry-After`,
+    /// capped) and one re-login on 401. Returns the 2xx reply or a classified error.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        prefer: Option<&str>,
+    ) -> Result<Reply, GraphError> {
+        let idempotent = method != Method::POST;
+        self.send_with(method, url, body, prefer, idempotent).await
+    }
+
+    /// [`Self::send`] with the retry policy spelled out: a non-idempotent call (a create) is
+    /// resent only after failures that prove it never took effect (no connection, 429, 503).
+    pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        prefer: Option<&str>,
+        idempotent: bool,
+    ) -> Result<Reply, GraphError> {
+        let prefer = match prefer {
+            Some(extra) => format!("{extra}, {PREFER_IMMUTABLE_ID}"),
+            None => PREFER_IMMUTABLE_ID.to_owned(),
+        };
+        let mut backoff = self.backoff();
+        let mut retries = 0;
+        let mut reauthed = false;
+        loop {
+            let token = match self.token().await {
+                Ok(token) => token,
+                Err(e) => {
+                    if let Disposition::Retry { after } = e.disposition()
+                        && retries < self.max_retries()
+                    {
+                        retries += 1;
+                        tokio::time::sleep(self.retry_wait(after, &mut backoff)).await;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
+            let mut request = self
+                .inner
+                .http
+                .request(method.clone(), url.clone())
+                .bearer_auth(token.expose_secret())
+                .header("Prefer", &prefer);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    response
+                        .bytes()
+                        .await
+                        .map(|b| (status, headers, b.to_vec()))
+                }
+                Err(e) => Err(e),
+            };
+            let (status, headers, body_bytes) = match outcome {
+                Ok(parts) => parts,
+                Err(e) if retries < self.max_retries() && (idempotent || e.is_connect()) => {
+                    warn!(error = %e, "Graph request failed in transport; retrying");
+                    retries += 1;
+                    tokio::time::sleep(self.retry_wait(None, &mut backoff)).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if status.is_success() {
+                return Ok(Reply { body: body_bytes });
+            }
+            match classify(status, &headers, &body_bytes) {
+                Disposition::Retry { after }
+                    if retries < self.max_retries()
+                        && (idempotent
+                            || matches!(
+                                status,
+                                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                            )) =>
+                {
+                    let wait = self.retry_wait(after, &mut backoff);
+                    debug!(
+                        status = status.as_u16(),
+                        wait_ms = wait.as_millis() as u64,
+                        "Graph asked us to retry"
+                    );
+                    retries += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Disposition::ReAuth if !reauthed => {
+                    debug!("Graph refused the token; fetching a new one");
+                    reauthed = true;
+                    self.invalidate(&token).await;
+                }
+                Disposition::Resync => {
+                    let location = headers
+                        .get(LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    return Err(GraphError::SyncStateNotFound { location });
+                }
+                _ => {
+                    return Err(GraphError::Api(ApiError::from_response(
+                        status,
+                        &headers,
+                        &body_bytes,
+                    )));
+                }
+            }
+        }
+    }
+
+    /// GETs a collection and follows `@odata.nextLink` to the end.
+    pub(crate) async fn get_all<T: DeserializeOwned>(
+        &self,
+        first: Url,
+        what: &'static str,
+    ) -> Result<Vec<T>, GraphError> {
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        while let Some(url) = next.take() {
+            let page: Page<T> = self.send(Method::GET, url, None, None).await?.json(what)?;
+            items.extend(page.value);
+            if let Some(link) = page.next_link {
+                next = Some(self.check_link(&link)?);
+            }
+        }
+        Ok(items)
+    }
+}

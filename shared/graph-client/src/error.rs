@@ -1,0 +1,270 @@
+//! Errors of the Graph client and the pure classification that says what a caller does next.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+
+/// What a caller should do about a failed Graph response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Transient (throttling, outage): try again, after `after` when the server said so.
+    Retry { after: Option<Duration> },
+    /// The delta state is gone: drop the stored deltaLink and run a full round.
+    Resync,
+    /// This one item is bad (missing, malformed, rejected); the rest of the work goes on.
+    PermanentItem,
+    /// The access token was refused: fetch a new one and try once more.
+    ReAuth,
+    /// Nothing a retry can fix (permissions, configuration, a bug): an operator must act.
+    Fatal,
+}
+
+/// Graph's error envelope: `{"error":{"code","message"}}`.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorEnvelope {
+    error: Option<ErrorBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// The `code` and `message` of a Graph error body, if it has the usual envelope.
+pub fn error_code_and_message(body: &[u8]) -> (Option<String>, Option<String>) {
+    match serde_json::from_slice::<ErrorEnvelope>(body) {
+        Ok(ErrorEnvelope {
+            error: Some(ErrorBody { code, message }),
+        }) => (code, message),
+        _ => (None, None),
+    }
+}
+
+/// `Retry-After` in seconds; Graph sends fractional values such as `2.128`.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let seconds: f64 = value.parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// Decides what to do about a non-success Graph response. Pure, so it is tested without I/O.
+pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Disposition {
+    let (code, _) = error_code_and_message(body);
+    let code = code.unwrap_or_default().to_ascii_lowercase();
+    // The delta state codes are compared case-insensitively: both `syncStateNotFound` and
+    // `SyncStateNotFound` are seen on the wire, and not always with 410.
+    if status == StatusCode::GONE || code == "syncstatenotfound" || code == "resyncrequired" {
+        return Disposition::Resync;
+    }
+    match status.as_u16() {
+        429 | 503 | 504 => Disposition::Retry {
+            after: retry_after(headers),
+        },
+        500 | 502 => Disposition::Retry { after: None },
+        401 => Disposition::ReAuth,
+        // A mailbox that does not exist or is not on Exchange Online is an operator problem.
+        _ if code == "mailboxnotenabledforrestapi" => Disposition::Fatal,
+        400 | 404 | 409 | 412 | 413 | 422 | 424 => Disposition::PermanentItem,
+        _ => Disposition::Fatal,
+    }
+}
+
+/// A failure of one item of a `$batch`, or of one single call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub disposition: Disposition,
+}
+
+impl ApiError {
+    /// Builds the error from a raw response; the body's message is kept (it names the field).
+    pub fn from_response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Self {
+        let (code, message) = error_code_and_message(body);
+        Self {
+            status: status.as_u16(),
+            code,
+            message,
+            disposition: classify(status, headers, body),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "HTTP {} {}: {}",
+            self.status,
+            self.code.as_deref().unwrap_or("-"),
+            self.message.as_deref().unwrap_or("")
+        )
+    }
+}
+
+/// Everything a Graph call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error("graph request failed: {0}")]
+    Api(ApiError),
+    /// The delta token is expired or invalidated; `location` is the fresh initial delta URL, if given.
+    #[error("delta sync state not found; a full resync is needed")]
+    SyncStateNotFound { location: Option<String> },
+    #[error("token request failed with HTTP {status}: {error}: {description}")]
+    Token {
+        status: u16,
+        error: String,
+        description: String,
+    },
+    #[error("transport error talking to graph: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("unexpected response body from {what}: {source}")]
+    Decode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A `nextLink`/`deltaLink` that points away from the configured Graph base URL: never
+    /// followed, since it would carry our token elsewhere.
+    #[error("refusing to follow a link outside the graph base url: {0}")]
+    ForeignLink(String),
+    #[error("invalid url: {0}")]
+    Url(#[from] url::ParseError),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl GraphError {
+    /// What the caller should do next.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            GraphError::Api(e) => e.disposition,
+            GraphError::SyncStateNotFound { .. } => Disposition::Resync,
+            GraphError::Token { status, .. } if *status >= 500 => {
+                Disposition::Retry { after: None }
+            }
+            GraphError::Token { .. } => Disposition::Fatal,
+            GraphError::Transport(_) => Disposition::Retry { after: None },
+            GraphError::Decode { .. }
+            | GraphError::ForeignLink(_)
+            | GraphError::Url(_)
+            | GraphError::Config(_) => Disposition::Fatal,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(retry_after: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(v) = retry_after {
+            h.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn throttling_is_retried_after_the_fractional_retry_after() {
+        let body = br#"{"error":{"code":"ApplicationThrottled","message":"Application is over its MailboxConcurrency limit."}}"#;
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, &headers(Some("2.128")), body),
+            Disposition::Retry {
+                after: Some(Duration::from_millis(2128))
+            }
+        );
+    }
+
+    #[test]
+    fn unavailable_without_retry_after_is_retried_with_backoff() {
+        assert_eq!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, &headers(None), b""),
+            Disposition::Retry { after: None }
+        );
+        assert_eq!(
+            classify(StatusCode::GATEWAY_TIMEOUT, &headers(Some("3")), b""),
+            Disposition::Retry {
+                after: Some(Duration::from_secs(3))
+            }
+        );
+        assert_eq!(
+            classify(StatusCode::INTERNAL_SERVER_ERROR, &headers(None), b"oops"),
+            Disposition::Retry { after: None }
+        );
+    }
+
+    #[test]
+    fn gone_and_sync_state_codes_mean_resync_whatever_the_casing() {
+        assert_eq!(
+            classify(StatusCode::GONE, &headers(None), b""),
+            Disposition::Resync
+        );
+        let body = br#"{"error":{"code":"SyncStateNotFound","message":"The sync state ... is not found"}}"#;
+        assert_eq!(
+            classify(StatusCode::BAD_REQUEST, &headers(None), body),
+            Disposition::Resync
+        );
+        let body = br#"{"error":{"code":"resyncRequired","message":"x"}}"#;
+        assert_eq!(
+            classify(StatusCode::BAD_REQUEST, &headers(None), body),
+            Disposition::Resync
+        );
+    }
+
+    #[test]
+    fn an_unauthorized_call_asks_for_a_new_token() {
+        let body = br#"{"error":{"code":"InvalidAuthenticationToken","message":"Access token has expired or is not yet valid."}}"#;
+        assert_eq!(
+            classify(StatusCode::UNAUTHORIZED, &headers(None), body),
+            Disposition::ReAuth
+        );
+    }
+
+    #[test]
+    fn item_errors_are_permanent_for_that_item() {
+        let body = br#"{"error":{"code":"ErrorItemNotFound","message":"The specified object was not found in the store."}}"#;
+        assert_eq!(
+            classify(StatusCode::NOT_FOUND, &headers(None), body),
+            Disposition::PermanentItem
+        );
+        let body = br#"{"error":{"code":"ErrorInvalidIdMalformed","message":"Id is malformed."}}"#;
+        assert_eq!(
+            classify(StatusCode::BAD_REQUEST, &headers(None), body),
+            Disposition::PermanentItem
+        );
+    }
+
+    #[test]
+    fn access_denied_and_disabled_mailboxes_are_fatal() {
+        let body =
+            br#"{"error":{"code":"ErrorAccessDenied","message":"Access to OData is disabled."}}"#;
+        assert_eq!(
+            classify(StatusCode::FORBIDDEN, &headers(None), body),
+            Disposition::Fatal
+        );
+        let body = br#"{"error":{"code":"MailboxNotEnabledForRESTAPI","message":"The mailbox is either inactive"}}"#;
+        assert_eq!(
+            classify(StatusCode::NOT_FOUND, &headers(None), body),
+            Disposition::Fatal
+        );
+    }
+
+    #[test]
+    fn a_garbage_retry_after_is_ignored() {
+        assert_eq!(retry_after(&headers(Some("soon"))), None);
+        assert_eq!(retry_after(&headers(Some("-1"))), None);
+        assert_eq!(
+            retry_after(&headers(Some(" 7 "))),
+            Some(Duration::from_secs(7))
+        );
+    }
+}
