@@ -96,7 +96,7 @@ pub struct CommonSettings {
     pub database_pool_size: usize,
     /// `ADMIN_TOKEN`: bearer token of the admin API.
     pub admin_token: Secret<String>,
-    /// `ENCRYPTION_KEY`: 64 hex characters (32 bytes) that encrypt credentials at rest.
+    /// `CONTACTSYNC_ENCRYPTION_KEY`: 32 bytes in standard base64; encrypts credentials at rest.
     pub encryption_key: Secret<String>,
     /// `SHUTDOWN_GRACE_SECS`: how long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
@@ -140,7 +140,7 @@ impl CommonSettings {
                 reason: "must be at least 1".to_owned(),
             });
         }
-        let encryption_key = env.require("ENCRYPTION_KEY")?;
+        let encryption_key = env.require("CONTACTSYNC_ENCRYPTION_KEY")?;
         validate_key(&encryption_key)?;
         Ok(CommonSettings {
             amqp_url: SecretUrl::parse(
@@ -204,13 +204,18 @@ fn validate_prefix(prefix: &str) -> Result<(), ConfigError> {
 }
 
 fn validate_key(key: &str) -> Result<(), ConfigError> {
-    if key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()) {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid {
-            var: "ENCRYPTION_KEY",
-            reason: "expected 64 hexadecimal characters (32 bytes)".to_owned(),
-        })
+    use base64::Engine as _;
+    match base64::engine::general_purpose::STANDARD.decode(key.trim()) {
+        Ok(bytes) if bytes.len() == 32 => Ok(()),
+        // Never echo the key, not even a wrong one: it may be a real key with a typo.
+        Ok(bytes) => Err(ConfigError::Invalid {
+            var: "CONTACTSYNC_ENCRYPTION_KEY",
+            reason: format!("expected 32 bytes of base64, got {} bytes", bytes.len()),
+        }),
+        Err(_) => Err(ConfigError::Invalid {
+            var: "CONTACTSYNC_ENCRYPTION_KEY",
+            reason: "expected 32 bytes in standard base64".to_owned(),
+        }),
     }
 }
 

@@ -2,10 +2,13 @@
 
 use super::*;
 
-const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn minimal() -> Env {
-    Env::from_pairs([("ADMIN_TOKEN", "t0ken"), ("ENCRYPTION_KEY", KEY)])
+    Env::from_pairs([
+        ("ADMIN_TOKEN", "t0ken"),
+        ("CONTACTSYNC_ENCRYPTION_KEY", KEY),
+    ])
 }
 
 #[test]
@@ -21,8 +24,9 @@ fn defaults_follow_the_spec() {
 
 #[test]
 fn a_missing_admin_token_names_the_variable() {
-    let error = CommonSettings::from_source(&Env::from_pairs([("ENCRYPTION_KEY", KEY)]))
-        .expect_err("must fail");
+    let error =
+        CommonSettings::from_source(&Env::from_pairs([("CONTACTSYNC_ENCRYPTION_KEY", KEY)]))
+            .expect_err("must fail");
     assert!(error.to_string().contains("ADMIN_TOKEN"), "{error}");
 }
 
@@ -63,11 +67,11 @@ fn secrets_never_print() {
 
 #[test]
 fn a_short_encryption_key_is_rejected() {
-    let env = minimal().with_overrides([("ENCRYPTION_KEY", "abcd")]);
+    let env = minimal().with_overrides([("CONTACTSYNC_ENCRYPTION_KEY", "abcd")]);
     let message = CommonSettings::from_source(&env)
         .expect_err("must fail")
         .to_string();
-    assert!(message.contains("ENCRYPTION_KEY"), "{message}");
+    assert!(message.contains("CONTACTSYNC_ENCRYPTION_KEY"), "{message}");
 }
 
 #[test]
