@@ -1,0 +1,134 @@
+//! The operations endpoints every service serves: `/healthz`, `/readyz` and `/metrics`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use telemetry::Metrics;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+type Check = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// The named checks `/readyz` runs; the service is ready when every one passes.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<(String, Check)>,
+}
+
+impl Readiness {
+    pub fn new() -> Self {
+        Readiness::default()
+    }
+
+    /// Adds a check called `name` (it appears in the 503 body when it fails).
+    pub fn with_check<F, Fut>(mut self, name: &str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = bool> + Send + 'static,
+    {
+        self.checks
+            .push((name.to_owned(), Arc::new(move || Box::pin(check()))));
+        self
+    }
+
+    /// The broker connection is up.
+    pub fn with_broker(self, broker: messaging::Broker) -> Self {
+        self.with_check("broker", move || {
+            let broker = broker.clone();
+            async move { broker.is_ready().await }
+        })
+    }
+
+    /// A database connection answers.
+    pub fn with_database(self, pool: store::Pool) -> Self {
+        self.with_check("database", move || {
+            let pool = pool.clone();
+            async move { store::is_ready(&pool).await }
+        })
+    }
+
+    /// Runs every check concurrently: `(name, passed)` in registration order.
+    pub async fn check(&self) -> Vec<(String, bool)> {
+        let results = futures::future::join_all(self.checks.iter().map(|(_, check)| check())).await;
+        self.checks
+            .iter()
+            .map(|(name, _)| name.clone())
+            .zip(results)
+            .collect()
+    }
+}
+
+#[derive(Clone)]
+struct OpsState {
+    readiness: Readiness,
+    metrics: Metrics,
+}
+
+/// Serves the ops endpoints merged with the service's own routes until `shutdown`, then lets
+/// in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    extra_routes: Router,
+    readiness: Readiness,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .with_state(OpsState { readiness, metrics });
+    let app = extra_routes.merge(ops);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Alive as long as the process answers at all: restarts are for hangs, not for dependencies.
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<OpsState>) -> Response {
+    let results = state.readiness.check().await;
+    let ready = results.iter().all(|(_, passed)| *passed);
+    let checks: serde_json::Map<String, serde_json::Value> = results
+        .into_iter()
+        .map(|(name, passed)| {
+            (
+                name,
+                serde_json::Value::from(if passed { "ok" } else { "failing" }),
+            )
+        })
+        .collect();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "checks": checks,
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn render_metrics(State(state): State<OpsState>) -> Response {
+    match state.metrics.render() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
