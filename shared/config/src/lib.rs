@@ -100,6 +100,12 @@ pub struct CommonSettings {
     pub encryption_key: Secret<String>,
     /// `SHUTDOWN_GRACE_SECS`: how long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// `GRAPH_API_URL`: Microsoft Graph's base URL (the emulator's in `contactsync dev`).
+    pub graph_api_url: url::Url,
+    /// `GRAPH_LOGIN_URL`: the Microsoft identity platform's base URL (token endpoint host).
+    pub graph_login_url: url::Url,
+    /// `PUBLIC_BASE_URL`: where the gateway is reachable from outside (webhook callback URLs).
+    pub public_base_url: url::Url,
     pub telemetry: TelemetrySettings,
 }
 
@@ -111,6 +117,9 @@ pub const DEFAULT_PREFETCH: u16 = 16;
 pub const DEFAULT_DELIVERY_LIMIT: u32 = 5;
 pub const DEFAULT_DATABASE_POOL_SIZE: usize = 8;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 20;
+pub const DEFAULT_GRAPH_API_URL: &str = "https://graph.microsoft.com";
+pub const DEFAULT_GRAPH_LOGIN_URL: &str = "https://login.microsoftonline.com";
+pub const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:8080";
 
 impl CommonSettings {
     /// Reads the process environment.
@@ -173,6 +182,9 @@ impl CommonSettings {
             shutdown_grace: Duration::from_secs(
                 env.parse_or("SHUTDOWN_GRACE_SECS", DEFAULT_SHUTDOWN_GRACE_SECS)?,
             ),
+            graph_api_url: url_or(env, "GRAPH_API_URL", DEFAULT_GRAPH_API_URL)?,
+            graph_login_url: url_or(env, "GRAPH_LOGIN_URL", DEFAULT_GRAPH_LOGIN_URL)?,
+            public_base_url: url_or(env, "PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)?,
             telemetry: TelemetrySettings::from_env(env)?,
         })
     }
@@ -184,6 +196,11 @@ pub fn parse_url(var: &'static str, value: &str) -> Result<url::Url, ConfigError
         var,
         reason: format!("not an absolute URL: {error}"),
     })
+}
+
+/// The variable parsed as a URL, or `default`.
+pub fn url_or(env: &Env, var: &'static str, default: &str) -> Result<url::Url, ConfigError> {
+    parse_url(var, &env.get(var).unwrap_or_else(|| default.to_owned()))
 }
 
 /// Names become exchange and queue names: keep them to characters every tool quotes safely.

@@ -64,6 +64,16 @@ impl Infra {
         })
     }
 
+    /// The bound address (differs from the setting when it asked for port 0).
+    pub fn local_addr(&self) -> Result<std::net::SocketAddr, BootError> {
+        self.listener
+            .local_addr()
+            .map_err(|source| BootError::Listen {
+                addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })
+    }
+
     /// `/readyz` checks for the broker and the database.
     pub fn readiness(&self) -> Readiness {
         Readiness::new()

@@ -12,6 +12,9 @@ pub use infra::{BootError, Infra};
 pub use ops::{Readiness, serve};
 pub use tasks::{TaskError, Tasks};
 
+/// Re-exported so services merge routes without depending on axum themselves.
+pub use axum::Router;
+
 use tokio_util::sync::CancellationToken;
 
 /// A token cancelled on the first SIGTERM or Ctrl-C: the start of a graceful shutdown.

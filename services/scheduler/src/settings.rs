@@ -1,0 +1,30 @@
+//! The scheduler's settings, read from environment variables (see the README's table).
+
+use std::time::Duration;
+
+use config::{CommonSettings, ConfigError, Env};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub common: CommonSettings,
+    /// `SCHEDULER_TICK_MS`: how often the scheduler looks for due sessions (default 1000).
+    pub tick_interval: Duration,
+    /// `SYNC_INTERVAL_SECS`: time between a user's periodic sessions (default 1800: B3's 30 minutes).
+    pub sync_interval: Duration,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Env::process())
+    }
+
+    /// Reads any [`Env`] (with `contactsync dev`'s defaults and overrides, or a test's map).
+    pub fn from_source(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Settings {
+            common: CommonSettings::from_source(env)?,
+            tick_interval: Duration::from_millis(env.parse_or("SCHEDULER_TICK_MS", 1000u64)?),
+            sync_interval: Duration::from_secs(env.parse_or("SYNC_INTERVAL_SECS", 1800u64)?),
+        })
+    }
+}
