@@ -1,1 +1,35 @@
-//! A Salesforce REST client for the Contacts a sync needs.
+//! Salesforce REST client for the contacts sync: JWT bearer login per user, SOQL query/queryAll,
+//! Get Deleted/Updated, sObject Collections, list views, API usage, and Outbound Message parsing.
+//!
+//! Calls retry transient failures honouring `Retry-After` (capped) and log in again once on
+//! 401 `INVALID_SESSION_ID`. Errors say what to do next through [`Disposition`]. The wire
+//! contract followed is `reference/salesforce-contract.md`.
+
+mod client;
+mod collections;
+mod config;
+mod error;
+mod jwt;
+mod listviews;
+pub mod outbound;
+mod query;
+mod replication;
+pub mod soql;
+mod types;
+
+pub use client::{ApiUsage, SalesforceClient, parse_limit_info};
+pub use collections::{
+    DeleteResult, Deleted, MAX_COLLECTION, RecordError, RecordFailure, SaveResult, Saved,
+};
+pub use config::SalesforceConfig;
+pub use error::{
+    ApiError, Disposition, RestError, SalesforceError, classify, classify_code, retry_after,
+};
+pub use jwt::JwtSigner;
+pub use listviews::{ListView, ListViewDescribe, where_clause};
+pub use query::{QueryPage, QueryStart};
+pub use replication::{
+    DELETED_MAX_AGE_DAYS, DeletedRecord, DeletedRecords, UPDATED_MAX_AGE_DAYS, UpdatedRecords,
+    check_window,
+};
+pub use types::{SYNC_KEY_FIELD, SfContact, SfContactWrite, parse_datetime};

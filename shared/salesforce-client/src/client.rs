@@ -1,0 +1,413 @@
+//! The Salesforce client core: JWT bearer login per user, cached sessions, and the retrying
+//! `send` that also records the `Sforce-Limit-Info` API usage.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::Utc;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tracing::{debug, warn};
+use url::Url;
+
+use crate::config::SalesforceConfig;
+use crate::error::{ApiError, Disposition, SalesforceError, classify};
+use crate::jwt::JwtSigner;
+
+/// Everything but RFC 3986 unreserved characters is escaped in ids and query values.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+pub(crate) fn enc(value: &str) -> String {
+    utf8_percent_encode(value, COMPONENT).to_string()
+}
+
+/// The org's API usage as last reported in `Sforce-Limit-Info: api-usage=used/max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiUsage {
+    pub used: u64,
+    pub max: u64,
+}
+
+/// Parses the `api-usage=N/M` item of a `Sforce-Limit-Info` header (other items may follow).
+pub fn parse_limit_info(value: &str) -> Option<ApiUsage> {
+    value.split(',').find_map(|item| {
+        let (used, max) = item.trim().strip_prefix("api-usage=")?.split_once('/')?;
+        Some(ApiUsage {
+            used: used.trim().parse().ok()?,
+            max: max.trim().parse().ok()?,
+        })
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginResponse {
+    access_token: String,
+    instance_url: String,
+}
+
+#[derive(Deserialize, Default)]
+struct LoginError {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    error_description: String,
+}
+
+#[derive(Clone)]
+struct Session {
+    access_token: SecretString,
+    instance_url: String,
+}
+
+type SessionSlot = Arc<tokio::sync::Mutex<Option<Session>>>;
+
+struct Inner {
+    http: reqwest::Client,
+    config: SalesforceConfig,
+    signer: JwtSigner,
+    /// One slot per username; each slot's lock is held across its login so that concurrent
+    /// callers for one user wait for a single login, while other users are not blocked.
+    sessions: Mutex<HashMap<String, SessionSlot>>,
+    api_usage: Mutex<Option<ApiUsage>>,
+}
+
+/// A successful response, read whole.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json<T: DeserializeOwned>(&self, what: &'static str) -> Result<T, SalesforceError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|source| SalesforceError::Decode { what, source })
+    }
+}
+
+/// A Salesforce REST client for one connected app, acting as one user.
+///
+/// Cheap to clone; [`SalesforceClient::for_user`] gives a view acting as another user that shares
+/// the HTTP pool, the key and the session cache.
+#[derive(Clone)]
+pub struct SalesforceClient {
+    inner: Arc<Inner>,
+    username: Arc<str>,
+}
+
+impl std::fmt::Debug for SalesforceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SalesforceClient")
+            .field("login_url", &self.inner.config.login_url.as_str())
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SalesforceClient {
+    /// Builds the client and parses the key (a bad key fails here, not at the first call).
+    pub fn new(config: SalesforceConfig) -> Result<Self, SalesforceError> {
+        if config.login_url.cannot_be_a_base() {
+            return Err(SalesforceError::Config(
+                "login_url must be an absolute url".into(),
+            ));
+        }
+        if !(200..=2000).contains(&config.query_batch_size) {
+            return Err(SalesforceError::Config(
+                "query_batch_size must be 200..=2000".into(),
+            ));
+        }
+        let signer = JwtSigner::from_pem(&config.private_key_pem)?;
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
+            .build()?;
+        let username = Arc::from(config.username.as_str());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                signer,
+                sessions: Mutex::new(HashMap::new()),
+                api_usage: Mutex::new(None),
+            }),
+            username,
+        })
+    }
+
+    /// The same client acting as `username` (its own session, same connection pool).
+    pub fn for_user(&self, username: &str) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            username: Arc::from(username),
+        }
+    }
+
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    pub fn config(&self) -> &SalesforceConfig {
+        &self.inner.config
+    }
+
+    /// The org's API usage from the last response that reported it.
+    pub fn last_api_usage(&self) -> Option<ApiUsage> {
+        self.inner.api_usage.lock().ok().and_then(|g| *g)
+    }
+
+    /// `/services/data/{version}`: the root every data path hangs under.
+    pub(crate) fn data_root(&self) -> String {
+        format!("/services/data/{}", self.inner.config.api_version)
+    }
+
+    pub(crate) fn max_retries(&self) -> usize {
+        self.inner.config.max_retries
+    }
+
+    pub(crate) fn query_batch_size(&self) -> u32 {
+        self.inner.config.query_batch_size
+    }
+
+    fn slot(&self) -> SessionSlot {
+        let mut sessions = match self.inner.sessions.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        sessions
+            .entry(self.username.to_string())
+            .or_default()
+            .clone()
+    }
+
+    async fn session(&self) -> Result<Session, SalesforceError> {
+        let slot = self.slot();
+        let mut guard = slot.lock().await;
+        if let Some(session) = guard.as_ref() {
+            return Ok(session.clone());
+        }
+        let session = self.login().await?;
+        *guard = Some(session.clone());
+        Ok(session)
+    }
+
+    /// JWT bearer login: no refresh token exists, so an expired session means a new login.
+    async fn login(&self) -> Result<Session, SalesforceError> {
+        let config = &self.inner.config;
+        let audience = config.login_url.as_str().trim_end_matches('/');
+        let assertion = self.inner.signer.assertion(
+            &config.consumer_key,
+            &self.username,
+            audience,
+            Utc::now(),
+            config.jwt_lifetime,
+        )?;
+        let url = Url::parse(&format!("{audience}/services/oauth2/token"))?;
+        let form = [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion.as_str()),
+        ];
+        let response = self.inner.http.post(url).form(&form).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if !status.is_success() {
+            let parsed: LoginError = serde_json::from_slice(&body).unwrap_or_default();
+            return Err(SalesforceError::Login {
+                status: status.as_u16(),
+                error: parsed.error,
+                description: parsed.error_description,
+            });
+        }
+        let parsed: LoginResponse =
+            serde_json::from_slice(&body).map_err(|source| SalesforceError::Decode {
+                what: "token response",
+                source,
+            })?;
+        let instance = Url::parse(&parsed.instance_url)?;
+        if !matches!(instance.scheme(), "http" | "https") || instance.cannot_be_a_base() {
+            return Err(SalesforceError::ForeignLink(parsed.instance_url));
+        }
+        debug!(username = %self.username, "Logged in to Salesforce");
+        Ok(Session {
+            access_token: SecretString::from(parsed.access_token),
+            instance_url: parsed.instance_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Forgets the session if it is still the one that was refused.
+    async fn invalidate(&self, refused: &Session) {
+        let slot = self.slot();
+        let mut guard = slot.lock().await;
+        if guard
+            .as_ref()
+            .is_some_and(|s| s.access_token.expose_secret() == refused.access_token.expose_secret())
+        {
+            *guard = None;
+        }
+    }
+
+    pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+        let config = &self.inner.config;
+        ExponentialBuilder::new()
+            .with_min_delay(config.min_backoff)
+            .with_max_delay(config.max_retry_after)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+
+    /// The wait before a retry: the server's `Retry-After` when given, else backoff; capped.
+    pub(crate) fn retry_wait(
+        &self,
+        after: Option<Duration>,
+        backoff: &mut impl Iterator<Item = Duration>,
+    ) -> Duration {
+        let cap = self.inner.config.max_retry_after;
+        after.or_else(|| backoff.next()).unwrap_or(cap).min(cap)
+    }
+
+    fn record_usage(&self, headers: &HeaderMap) {
+        let usage = headers
+            .get("sforce-limit-info")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_limit_info);
+        if let (Some(usage), Ok(mut slot)) = (usage, self.inner.api_usage.lock()) {
+            *slot = Some(usage);
+        }
+    }
+
+    /// Sends one call to `{instance_url}{path_and_query}` (a `/services/data/...` path) with
+    /// retries (transport, 429/5xx/lock honouring `Retry-After`, capped) and one re-login on 401.
+    /// A non-idempotent call (a create) is resent only when it provably did not take effect.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+        headers: &[(&str, String)],
+        idempotent: bool,
+    ) -> Result<Reply, SalesforceError> {
+        if !path_and_query.starts_with("/services/") {
+            return Err(SalesforceError::ForeignLink(path_and_query.to_owned()));
+        }
+        let mut backoff = self.backoff();
+        let mut retries = 0;
+        let mut relogged = false;
+        loop {
+            let session = match self.session().await {
+                Ok(session) => session,
+                Err(e) => {
+                    if let Disposition::Retry { after } = e.disposition()
+                        && retries < self.max_retries()
+                    {
+                        retries += 1;
+                        tokio::time::sleep(self.retry_wait(after, &mut backoff)).await;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
+            let url = Url::parse(&format!("{}{path_and_query}", session.instance_url))?;
+            let mut request = self
+                .inner
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(session.access_token.expose_secret());
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    response
+                        .bytes()
+                        .await
+                        .map(|b| (status, headers, b.to_vec()))
+                }
+                Err(e) => Err(e),
+            };
+            let (status, response_headers, bytes) = match outcome {
+                Ok(parts) => parts,
+                Err(e) if retries < self.max_retries() && (idempotent || e.is_connect()) => {
+                    warn!(error = %e, "Salesforce request failed in transport; retrying");
+                    retries += 1;
+                    tokio::time::sleep(self.retry_wait(None, &mut backoff)).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            self.record_usage(&response_headers);
+            if status.is_success() {
+                return Ok(Reply { body: bytes });
+            }
+            match classify(status, &response_headers, &bytes) {
+                Disposition::Retry { after }
+                    if retries < self.max_retries()
+                        && (idempotent
+                            || matches!(
+                                status,
+                                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                            )) =>
+                {
+                    let wait = self.retry_wait(after, &mut backoff);
+                    debug!(
+                        status = status.as_u16(),
+                        wait_ms = wait.as_millis() as u64,
+                        "Salesforce asked us to retry"
+                    );
+                    retries += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Disposition::ReAuth if !relogged => {
+                    debug!("Salesforce refused the session; logging in again");
+                    relogged = true;
+                    self.invalidate(&session).await;
+                }
+                _ => {
+                    return Err(SalesforceError::Api(ApiError::from_response(
+                        status,
+                        &response_headers,
+                        &bytes,
+                    )));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_info_yields_the_api_usage() {
+        assert_eq!(
+            parse_limit_info("api-usage=10018/100000"),
+            Some(ApiUsage {
+                used: 10018,
+                max: 100000
+            })
+        );
+        assert_eq!(
+            parse_limit_info("per-app-api-usage=17/250(appName=x), api-usage=25/5000"),
+            Some(ApiUsage {
+                used: 25,
+                max: 5000
+            })
+        );
+        assert_eq!(parse_limit_info("api-usage=lots"), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! Salesforce record types the sync reads and writes: the Contact envelope and datetimes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sync_core::fields::SalesforceContactFields;
+
+/// The external-id field carrying our sync key on Contact (upsert key, C4).
+pub const SYNC_KEY_FIELD: &str = "Contactsync_Key__c";
+
+/// A Contact as a query returns it: sync bookkeeping plus the mapped fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct SfContact {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "OwnerId", default)]
+    pub owner_id: Option<String>,
+    #[serde(rename = "SystemModstamp", default, deserialize_with = "opt_datetime")]
+    pub system_modstamp: Option<DateTime<Utc>>,
+    #[serde(rename = "IsDeleted", default)]
+    pub is_deleted: bool,
+    #[serde(rename = "Contactsync_Key__c", default)]
+    pub sync_key: Option<String>,
+    #[serde(rename = "AccountId", default)]
+    pub account_id: Option<String>,
+    #[serde(flatten)]
+    pub fields: SalesforceContactFields,
+}
+
+impl SfContact {
+    /// The SOQL select list that fills every field of this record.
+    pub fn soql_fields() -> String {
+        format!(
+            "Id, OwnerId, SystemModstamp, IsDeleted, {SYNC_KEY_FIELD}, AccountId, {}",
+            SalesforceContactFields::SOQL_FIELDS
+        )
+    }
+}
+
+/// A Contact to create or update. Unset bookkeeping fields are left out of the body; the mapped
+/// fields are written as given (`null` clears a field in Salesforce).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SfContactWrite {
+    #[serde(rename = "OwnerId", skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    #[serde(rename = "AccountId", skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(rename = "Contactsync_Key__c", skip_serializing_if = "Option::is_none")]
+    pub sync_key: Option<String>,
+    #[serde(flatten)]
+    pub fields: SalesforceContactFields,
+}
+
+/// Parses Salesforce datetimes: `2011-07-07T00:37:00.000+0000` (REST) or RFC 3339 (`…Z`).
+pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(s))
+        .ok()
+        .map(|t| t.to_utc())
+}
+
+pub(crate) fn opt_datetime<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => parse_datetime(&s)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a Salesforce datetime: {s}"))),
+    }
+}
+
+pub(crate) fn datetime<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_datetime(&s)
+        .ok_or_else(|| serde::de::Error::custom(format!("not a Salesforce datetime: {s}")))
+}
+
+/// Writes the REST form, `2011-07-07T00:37:00.000+0000`.
+pub(crate) fn serialize_datetime<S: Serializer>(
+    t: &DateTime<Utc>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queried_contact_parses_with_its_account_and_attributes() {
+        let json = r#"{"attributes":{"type":"Contact","url":"/services/data/v60.0/sobjects/Contact/003A"},
+            "Id":"003A","OwnerId":"005U","SystemModstamp":"2011-07-07T00:37:00.000+0000","IsDeleted":false,
+            "Contactsync_Key__c":null,"AccountId":"001A","FirstName":"Ada","LastName":"Lovelace",
+            "Birthdate":"1815-12-10","Account":{"attributes":{"type":"Account"},"Name":"Analytical"}}"#;
+        let c: SfContact = serde_json::from_str(json).unwrap();
+        assert_eq!(c.id, "003A");
+        assert_eq!(
+            c.system_modstamp.unwrap().to_rfc3339(),
+            "2011-07-07T00:37:00+00:00"
+        );
+        assert_eq!(c.fields.last_name.as_deref(), Some("Lovelace"));
+        assert_eq!(
+            c.fields.account.unwrap().name.as_deref(),
+            Some("Analytical")
+        );
+        assert!(c.sync_key.is_none());
+    }
+
+    #[test]
+    fn both_datetime_forms_parse() {
+        assert_eq!(
+            parse_datetime("2013-05-07T22:07:19.000+0000"),
+            parse_datetime("2013-05-07T22:07:19Z")
+        );
+        assert!(parse_datetime("yesterday").is_none());
+    }
+
+    #[test]
+    fn a_write_leaves_out_unset_bookkeeping_and_never_sends_the_account_name() {
+        let write = SfContactWrite {
+            sync_key: Some("k".into()),
+            fields: SalesforceContactFields {
+                last_name: Some("Hopper".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let json = serde_json::to_value(&write).unwrap();
+        assert_eq!(json["Contactsync_Key__c"], "k");
+        assert_eq!(json["LastName"], "Hopper");
+        assert!(json.get("OwnerId").is_none());
+        assert!(json.get("Account").is_none());
+    }
+}
