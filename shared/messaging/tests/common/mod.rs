@@ -1,4 +1,6 @@
 //! Helpers shared by the broker integration tests: an isolated prefix per test, and waiting.
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
 
 use std::time::Duration;
 
