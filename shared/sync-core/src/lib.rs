@@ -1,3 +1,66 @@
-//! The pure sync decisions: canonical contacts, field mapping and reconcile.
+//! The pure sync decisions: canonical contacts, field mapping, reconcile, and account linking.
+//!
+//! No I/O and no clock: every function here is synchronous and deterministic, so each product
+//! rule of SPEC §1–§2 is decided in one place and proven by unit and property tests.
+//!
+//! # Data flow of one session (for the pipeline)
+//!
+//! ```text
+//!  PostgreSQL links ──► Vec<Link> ───────────────────┐
+//!  Graph delta (every contact folder) ─► ExchangeChanges ──┤
+//!  Salesforce SOQL + getDeleted ──────► SalesforceChanges ─┼─► reconcile(..., &Settings, now)
+//!  user settings + operator confirmation ─► Settings ──────┘          │
+//!                                                                     ▼
+//!        Decisions { exchange: Vec<ExchangeCommand>, salesforce: Vec<SalesforceCommand>,
+//!                    links: Vec<LinkUpdate>, errors: Vec<ItemError>, guard, fallbacks }
+//!                      │ writers execute the commands (B14: the Salesforce writer runs
+//!                      │ `account_lookup_soql` + `choose_account` for creates and relinks)
+//!                      ▼
+//!        Vec<WriteResult> ─► apply_write_results(&decisions, &results) ─► Applied { links, errors }
+//!                                                       └─► store the links, record the errors
+//! ```
+//!
+//! 1. **Inputs.** Parse wire JSON into [`fields::GraphContactFields`] /
+//!    [`fields::SalesforceContactFields`] (clients flatten them into their envelopes) and wrap
+//!    them as [`ExchangeItem`] (folder, categories, stamped [`SyncKey`], changeKey) and
+//!    [`SalesforceContact`] (Id, OwnerId, `Contactsync_Key__c`). `@removed` ids go in
+//!    [`ExchangeChanges::removed`]; deleted and out-of-scope Contact ids in [`SalesforceChanges`].
+//!    Mark a side [`ReadKind::Complete`] for a full listing (initial sync, Graph 410 resync, scope
+//!    change), [`ReadKind::Failed`] when its read failed: a failed or empty read deletes nothing.
+//! 2. **Decide.** [`reconcile`] returns the commands for each writer, link updates assuming every
+//!    write succeeds, per-item validation errors (C7) and the mass-delete guard's verdict (C5).
+//!    When the guard is [`GuardOutcome::Held`], record the `mass_delete_guard` error and do **not**
+//!    advance the read cursors; the next session, with [`Settings::mass_delete_confirmed`] set by
+//!    the operator, sees the same deletions and carries them out.
+//! 3. **Write.** Each command names its link's `sync_key`; writers report one [`WriteResult`] per
+//!    command (new ids, changeKeys, the linked Account's name, terminal failures). Transient
+//!    failures should fail the session instead, so cursors stay put.
+//! 4. **Store.** [`apply_write_results`] yields the final link rows; store them with the cursors,
+//!    in one transaction. The next session then reads our own writes back and, because
+//!    everything compares in canonical form against the baseline, decides zero writes (C3).
+//!
+//! New links get deterministic keys ([`SyncKey::for_salesforce`], [`SyncKey::for_graph`]): a
+//! redelivered or crashed session re-derives the same key, the Salesforce create is an upsert on
+//! it and a half-made mirror is found by its stamp, so nothing is ever created twice (C4).
+//!
+//! Modules: [`ids`] (validated id newtypes), [`contact`] (canonical form), [`mapping`] (SPEC §2
+//! table, patches), [`model`] (inputs/outputs), [`validate`] (C7), [`account`] (B14),
+//! [`bench`] (fixture for `contactsync bench`).
 
+pub mod account;
+pub mod bench;
+pub mod contact;
 pub mod fields;
+pub mod ids;
+pub mod mapping;
+pub mod model;
+mod reconcile;
+mod results;
+pub mod validate;
+
+pub use account::{AccountCandidate, account_lookup_soql, choose_account};
+pub use contact::{Contact, Field};
+pub use ids::{AccountId, GraphItemId, IdError, SalesforceId, SalesforceUserId, SyncKey};
+pub use model::*;
+pub use reconcile::{MASS_DELETE_MIN, reconcile};
+pub use results::{Applied, apply_write_results};
