@@ -5,11 +5,15 @@
 //! to. A new version of a message is a new variant; consumers accept old and new during a rollout.
 //! Golden JSON fixtures under `tests/golden/` pin the wire shape.
 
+mod changes;
 mod header;
 mod job;
+mod writes;
 
+pub use changes::{ChangeBatch, SideRead};
 pub use header::Header;
 pub use job::{SyncJob, Trigger};
+pub use writes::{Commands, WriteBatch, WriteResults};
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +24,15 @@ pub enum Message {
     /// Start a session: both fetchers read their side.
     #[serde(rename = "contactsync.sync_job.v1")]
     SyncJob(SyncJob),
+    /// One side's read of a session, for the reconciler.
+    #[serde(rename = "contactsync.change_batch.v1")]
+    ChangeBatch(ChangeBatch),
+    /// Writes for one side's writer.
+    #[serde(rename = "contactsync.write_batch.v1")]
+    WriteBatch(WriteBatch),
+    /// A writer's results, for the reconciler.
+    #[serde(rename = "contactsync.write_results.v1")]
+    WriteResults(WriteResults),
 }
 
 impl Message {
@@ -27,6 +40,9 @@ impl Message {
     pub fn header(&self) -> &Header {
         match self {
             Message::SyncJob(m) => &m.header,
+            Message::ChangeBatch(m) => &m.header,
+            Message::WriteBatch(m) => &m.header,
+            Message::WriteResults(m) => &m.header,
         }
     }
 
@@ -34,6 +50,9 @@ impl Message {
     pub fn schema(&self) -> &'static str {
         match self {
             Message::SyncJob(_) => "contactsync.sync_job.v1",
+            Message::ChangeBatch(_) => "contactsync.change_batch.v1",
+            Message::WriteBatch(_) => "contactsync.write_batch.v1",
+            Message::WriteResults(_) => "contactsync.write_results.v1",
         }
     }
 }

@@ -25,3 +25,20 @@ fn an_unknown_schema_is_rejected_not_guessed() {
     .expect_err("unknown versions must not decode");
     assert!(err.to_string().contains("unknown variant"), "{err}");
 }
+
+#[test]
+fn change_batch_v1_round_trips() {
+    round_trip("change_batch.v1");
+}
+
+/// The fixture clears a field (`"givenName": null`): a clear must survive the hop, not turn into
+/// "leave as is".
+#[test]
+fn write_batch_v1_round_trips() {
+    round_trip("write_batch.v1");
+}
+
+#[test]
+fn write_results_v1_round_trips() {
+    round_trip("write_results.v1");
+}
