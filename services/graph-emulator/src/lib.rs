@@ -1,1 +1,69 @@
 //! A stateful emulator of the Microsoft Graph contacts API, for tests and the dev stack.
+//!
+//! It speaks Graph v1.0's wire format (reference: `shared/reference/graph-contract.md`) closely
+//! enough that unmodified client libraries work against it given only its base URL:
+//!
+//! - `POST /{tenant}/oauth2/v2.0/token` (client credentials, form-encoded) and bearer checks;
+//! - `/v1.0/users/{id | userPrincipalName}`: `contactFolders` (+ `childFolders`), `contacts`
+//!   (list with `$skip` paging, `$select`, `$filter`, `$expand` of extended properties; get,
+//!   create, PATCH, DELETE, `permanentDelete`; no move), `contacts/delta` per folder,
+//!   `outlook/masterCategories`;
+//! - `/v1.0/$batch`, `/v1.0/subscriptions` with validation, notifications and lifecycle events;
+//! - Outlook throttling per (app, mailbox); Graph error bodies with the real codes;
+//! - the unauthenticated test-only control API under `/_emulator/` (see `control`).
+//!
+//! # Defaults
+//!
+//! One app registration: tenant `dev-tenant` (its GUID `6f1c1d5e-4a0b-4c36-9b0e-0d1e2f3a4b5c`
+//! is accepted too), client id `contactsync-dev`, secret `dev-secret`, scope
+//! `https://graph.microsoft.com/.default`. More apps: `POST /_emulator/apps`.
+//!
+//! # Environment (`Config::from_env`)
+//!
+//! `GRAPH_EMULATOR_LISTEN` (127.0.0.1:8091), `GRAPH_EMULATOR_PUBLIC_URL` (links; default from
+//! the Host header), `GRAPH_EMULATOR_TENANT`, `GRAPH_EMULATOR_TENANT_ID`,
+//! `GRAPH_EMULATOR_CLIENT_ID`, `GRAPH_EMULATOR_CLIENT_SECRET`, `GRAPH_EMULATOR_CONTROL_API`
+//! (true), and one variable per knob of [`Knobs`], named `GRAPH_EMULATOR_` + the field name in
+//! capitals, e.g. `GRAPH_EMULATOR_THROTTLE_ENABLED=false`, `GRAPH_EMULATOR_LATENCY_MS=20`,
+//! `GRAPH_EMULATOR_DELTA_PAGE_SIZE=100`, `GRAPH_EMULATOR_SUBSCRIPTION_OVER_MAX=clamp`. Each knob's
+//! meaning and default is documented on its field; the UNCONFIRMED points of the reference are
+//! knobs with the likeliest behaviour as default.
+//!
+//! # Control API (`/_emulator/`, never counted as traffic)
+//!
+//! `POST reset` · `POST mailboxes {"id","userPrincipalName"}` · `GET mailboxes` ·
+//! `GET mailboxes/{id}/contacts|folders|categories` (full state: folder, categories, every
+//! extended property) · `POST mailboxes/{id}/contacts/{cid}/move {"destinationId"}` (a user's
+//! move in Outlook: new regular id) · `POST tokens {"client_id"?,"expires_in"?}` →
+//! `{"access_token"}` · `POST apps {"client_id","client_secret","tenant"}` ·
+//! `POST|GET|DELETE faults` (`{"status","count","retry_after","route","mailbox","code","message"}`)
+//! · `GET|DELETE requests` (`{"http_requests","operations","by_route"}`) ·
+//! `POST delta/expire {"mailbox"?}` (outstanding delta tokens answer 410) ·
+//! `GET subscriptions` · `POST subscriptions/{id}/lifecycle {"event"}` · `GET|POST config`
+//! (read or change knobs at run time; reset restores the start-up knobs).
+
+mod app;
+mod auth;
+mod batch;
+mod categories;
+mod config;
+mod contacts;
+mod control;
+mod delta;
+mod errors;
+mod faults;
+mod folders;
+mod ids;
+mod model;
+mod notify;
+mod ordered;
+mod query;
+mod router;
+mod server;
+mod state;
+mod subscriptions;
+mod throttle;
+mod wire;
+
+pub use app::App;
+pub use config::{Config, ConfigError, Knobs, OverMaxLifetime, ParentFolderPatch};
