@@ -146,7 +146,7 @@ impl GraphError {
         match self {
             GraphError::Api(e) => e.disposition,
             GraphError::SyncStateNotFound { .. } => Disposition::Resync,
-            GraphError::Token { status, .. } if *status >= 500 => {
+            GraphError::Token { status, .. } if *status >= 500 || *status == 429 => {
                 Disposition::Retry { after: None }
             }
             GraphError::Token { .. } => Disposition::Fatal,

@@ -20,7 +20,7 @@ mod writes;
 pub use batch::{ItemError, MAX_BATCH};
 pub use client::GraphClient;
 pub use config::GraphConfig;
-pub use contacts::contact_select;
+pub use contacts::{category_filter, contact_select};
 pub use delta::{DeltaItem, DeltaLink, DeltaNext, DeltaPage, DeltaRound, DeltaStart};
 pub use error::{ApiError, Disposition, GraphError, classify, retry_after};
 pub use subscriptions::{NewSubscription, Subscription, SubscriptionResource};

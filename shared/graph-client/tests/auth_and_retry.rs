@@ -209,3 +209,62 @@ async fn server_errors_are_retried_with_backoff_until_the_cap() {
         3
     );
 }
+
+#[tokio::test]
+async fn a_read_that_times_out_is_retried() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/users/u1/contactFolders"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(folders_body())
+                .set_delay(Duration::from_secs(3)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/users/u1/contactFolders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(folders_body()))
+        .mount(&server)
+        .await;
+    let mut cfg = config(&server);
+    cfg.request_timeout = Duration::from_millis(300);
+    let client = GraphClient::new(cfg).unwrap();
+    assert_eq!(client.list_contact_folders("u1").await.unwrap().len(), 1);
+    assert_eq!(
+        requests_to(&server, "/v1.0/users/u1/contactFolders")
+            .await
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_create_that_times_out_is_not_resent() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/users/u1/contactFolders"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": "F1", "displayName": "x"}))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    let mut cfg = config(&server);
+    cfg.request_timeout = Duration::from_millis(300);
+    let client = GraphClient::new(cfg).unwrap();
+    let err = client.create_contact_folder("u1", "x").await.unwrap_err();
+    assert!(matches!(err, GraphError::Transport(_)));
+    // It may have been created: the caller re-lists (ensure_folder) rather than resending.
+    assert_eq!(
+        requests_to(&server, "/v1.0/users/u1/contactFolders")
+            .await
+            .len(),
+        1
+    );
+}

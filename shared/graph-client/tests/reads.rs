@@ -289,3 +289,29 @@ async fn find_by_extended_property_filters_on_the_value() {
         )
     );
 }
+
+#[tokio::test]
+async fn contacts_with_the_category_are_listed_by_filter() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/users/u1/contacts"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": [
+            {"id": "C7", "categories": ["Salesforce"], "parentFolderId": "DEFAULT"}]})))
+        .mount(&server)
+        .await;
+    let client = GraphClient::new(config(&server)).unwrap();
+    let found = client
+        .list_contacts(
+            "u1",
+            None,
+            Some(&graph_client::category_filter("Salesforce")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found[0].parent_folder_id.as_deref(), Some("DEFAULT"));
+    let request = &requests_to(&server, "/v1.0/users/u1/contacts").await[0];
+    let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
+    assert_eq!(query["$filter"], "categories/any(c:c eq 'Salesforce')");
+    assert_eq!(query["$top"], "2");
+}

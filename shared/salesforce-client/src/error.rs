@@ -170,7 +170,7 @@ impl SalesforceError {
     pub fn disposition(&self) -> Disposition {
         match self {
             SalesforceError::Api(e) => e.disposition,
-            SalesforceError::Login { status, .. } if *status >= 500 => {
+            SalesforceError::Login { status, .. } if *status >= 500 || *status == 429 => {
                 Disposition::Retry { after: None }
             }
             SalesforceError::Login { .. } => Disposition::Fatal,

@@ -332,3 +332,33 @@ async fn a_list_view_describe_yields_its_filter() {
         .unwrap();
     assert_eq!(describe.where_clause(), Some("Title LIKE '%VP%'"));
 }
+
+#[tokio::test]
+async fn a_create_that_times_out_is_not_resent() {
+    let server = MockServer::start().await;
+    mount_login(&server).await;
+    Mock::given(method("POST"))
+        .and(path(format!("{ROOT}/composite/sobjects")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([{"id": "003a", "success": true, "errors": []}]))
+                .set_delay(std::time::Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    let mut cfg = config(&server);
+    cfg.request_timeout = std::time::Duration::from_millis(300);
+    let client = salesforce_client::SalesforceClient::new(cfg).unwrap();
+    let results = client.create("Contact", &[contact("a")]).await;
+    let failure = results[0].as_ref().unwrap_err();
+    assert!(
+        matches!(failure, RecordFailure::Request(e) if matches!(**e, SalesforceError::Transport(_)))
+    );
+    assert_eq!(failure.disposition(), Disposition::Retry { after: None });
+    assert_eq!(
+        requests_to(&server, &format!("{ROOT}/composite/sobjects"))
+            .await
+            .len(),
+        1
+    );
+}
