@@ -1,0 +1,722 @@
+//! A small reference model of both sides (mailbox folders, Salesforce Contacts and Accounts) with
+//! writers that execute the core's commands the way Graph and Salesforce would, so rule tests
+//! and property tests can run whole sessions: user edits → delta → reconcile → writes → results.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeZone, Utc};
+use sync_core::account::{AccountCandidate, choose_account};
+use sync_core::fields::{GraphContactFields, GraphEmailAddress, SalesforceContactFields};
+use sync_core::mapping::{graph_to_canonical, salesforce_to_canonical};
+use sync_core::validate::salesforce_violations;
+use sync_core::*;
+
+pub const USER: &str = "005000000000000001";
+pub const OTHER_USER: &str = "005000000000000002";
+/// A description Salesforce's (modelled) validation rule refuses: a failure only the writer sees.
+pub const REJECTED_BY_RULE: &str = "REJECT-ME";
+
+#[derive(Debug, Clone)]
+pub struct MailItem {
+    pub folder: FolderKind,
+    pub categories: Vec<String>,
+    pub stamp: Option<SyncKey>,
+    pub change: u64,
+    pub fields: GraphContactFields,
+}
+
+#[derive(Debug, Clone)]
+pub struct SfRecord {
+    pub owner: SalesforceId,
+    pub key: Option<SyncKey>,
+    pub fields: SalesforceContactFields,
+    pub account: Option<String>,
+}
+
+/// Both services and the link store, plus what changed since the last session (the cursors).
+#[derive(Debug, Clone)]
+pub struct World {
+    pub mailbox: BTreeMap<GraphItemId, MailItem>,
+    pub sf: BTreeMap<SalesforceId, SfRecord>,
+    pub accounts: Vec<AccountCandidate>,
+    pub links: Vec<Link>,
+    pub settings: Settings,
+    pub now: DateTime<Utc>,
+    pub ex_changed: BTreeSet<GraphItemId>,
+    pub ex_removed: BTreeSet<GraphItemId>,
+    pub sf_changed: BTreeSet<SalesforceId>,
+    pub sf_deleted: BTreeSet<SalesforceId>,
+    pub next: u64,
+    /// Contacts the user removed since the last session (a delete by the core must be one of them).
+    pub user_removed_mail: BTreeSet<GraphItemId>,
+    pub user_removed_sf: BTreeSet<SalesforceId>,
+    /// Every delete the core issued, checked against the user's actions (C5).
+    pub unexplained_deletes: Vec<String>,
+    pub last_errors: Vec<ItemError>,
+}
+
+pub fn sf_id(text: &str) -> SalesforceId {
+    SalesforceId::try_from(text).expect("test id")
+}
+
+pub fn person(first: &str, last: &str, email: &str) -> GraphContactFields {
+    GraphContactFields {
+        given_name: Some(first.to_owned()),
+        surname: Some(last.to_owned()),
+        email_addresses: Some(vec![GraphEmailAddress {
+            address: Some(email.to_owned()),
+            name: Some(email.to_owned()),
+        }]),
+        ..GraphContactFields::default()
+    }
+}
+
+pub fn sf_person(first: &str, last: &str, email: &str) -> SalesforceContactFields {
+    SalesforceContactFields {
+        first_name: Some(first.to_owned()),
+        last_name: Some(last.to_owned()),
+        email: Some(email.to_owned()),
+        ..SalesforceContactFields::default()
+    }
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World::new()
+    }
+}
+
+impl World {
+    pub fn new() -> World {
+        World {
+            mailbox: BTreeMap::new(),
+            sf: BTreeMap::new(),
+            accounts: Vec::new(),
+            links: Vec::new(),
+            settings: Settings::new(sf_id(USER)),
+            now: Utc
+                .with_ymd_and_hms(2026, 3, 1, 9, 0, 0)
+                .single()
+                .expect("valid time"),
+            ex_changed: BTreeSet::new(),
+            ex_removed: BTreeSet::new(),
+            sf_changed: BTreeSet::new(),
+            sf_deleted: BTreeSet::new(),
+            next: 1,
+            user_removed_mail: BTreeSet::new(),
+            user_removed_sf: BTreeSet::new(),
+            unexplained_deletes: Vec::new(),
+            last_errors: Vec::new(),
+        }
+    }
+
+    fn new_graph_id(&mut self) -> GraphItemId {
+        self.next += 1;
+        GraphItemId::try_from(format!("AAMkItem{:06}=", self.next)).expect("valid graph id")
+    }
+
+    fn new_sf_id(&mut self) -> SalesforceId {
+        self.next += 1;
+        sf_id(&format!("003{:015}", self.next))
+    }
+
+    pub fn add_account(&mut self, id: &str, name: &str, day: u32) {
+        self.accounts.push(AccountCandidate {
+            id: sf_id(id),
+            name: name.to_owned(),
+            created_date: Utc
+                .with_ymd_and_hms(2020, 1, day, 0, 0, 0)
+                .single()
+                .expect("valid date"),
+        });
+    }
+
+    // ---- user actions -------------------------------------------------------------------
+
+    pub fn mail_create(
+        &mut self,
+        folder: FolderKind,
+        categories: &[&str],
+        fields: GraphContactFields,
+    ) -> GraphItemId {
+        let id = self.new_graph_id();
+        let item = MailItem {
+            folder,
+            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+            stamp: None,
+            change: self.next,
+            fields: graph_normalise(fields),
+        };
+        self.mailbox.insert(id.clone(), item);
+        self.ex_changed.insert(id.clone());
+        id
+    }
+
+    pub fn mail_edit(&mut self, id: &GraphItemId, edit: impl FnOnce(&mut GraphContactFields)) {
+        self.next += 1;
+        let next = self.next;
+        if let Some(item) = self.mailbox.get_mut(id) {
+            edit(&mut item.fields);
+            item.fields = graph_normalise(item.fields.clone());
+            item.change = next;
+            self.ex_changed.insert(id.clone());
+        }
+    }
+
+    pub fn mail_set_categories(&mut self, id: &GraphItemId, categories: &[&str]) {
+        self.next += 1;
+        let next = self.next;
+        if let Some(item) = self.mailbox.get_mut(id) {
+            item.categories = categories.iter().map(|c| (*c).to_owned()).collect();
+            item.change = next;
+            self.ex_changed.insert(id.clone());
+        }
+    }
+
+    pub fn mail_delete(&mut self, id: &GraphItemId) {
+        if self.mailbox.remove(id).is_some() {
+            self.ex_removed.insert(id.clone());
+            self.ex_changed.remove(id);
+            self.user_removed_mail.insert(id.clone());
+        }
+    }
+
+    /// Outlook's move: the item gets a new id in the target folder (ids are not immutable), the
+    /// stamp and categories travel with it.
+    pub fn mail_move(&mut self, id: &GraphItemId, folder: FolderKind) -> Option<GraphItemId> {
+        let mut item = self.mailbox.remove(id)?;
+        self.ex_removed.insert(id.clone());
+        self.ex_changed.remove(id);
+        if folder == FolderKind::Other {
+            self.user_removed_mail.insert(id.clone());
+        }
+        let new = self.new_graph_id();
+        item.folder = folder;
+        item.change = self.next;
+        self.mailbox.insert(new.clone(), item);
+        self.ex_changed.insert(new.clone());
+        Some(new)
+    }
+
+    pub fn sf_create(&mut self, owner: &str, fields: SalesforceContactFields) -> SalesforceId {
+        let id = self.new_sf_id();
+        self.sf.insert(
+            id.clone(),
+            SfRecord {
+                owner: sf_id(owner),
+                key: None,
+                fields: sf_normalise(fields),
+                account: None,
+            },
+        );
+        self.sf_changed.insert(id.clone());
+        id
+    }
+
+    pub fn sf_edit(&mut self, id: &SalesforceId, edit: impl FnOnce(&mut SalesforceContactFields)) {
+        if let Some(record) = self.sf.get_mut(id) {
+            edit(&mut record.fields);
+            record.fields = sf_normalise(record.fields.clone());
+            self.sf_changed.insert(id.clone());
+        }
+    }
+
+    pub fn sf_set_account(&mut self, id: &SalesforceId, account: Option<&str>) {
+        if let Some(record) = self.sf.get_mut(id) {
+            record.account = account.map(str::to_owned);
+            self.sf_changed.insert(id.clone());
+        }
+    }
+
+    pub fn sf_set_owner(&mut self, id: &SalesforceId, owner: &str) {
+        if let Some(record) = self.sf.get_mut(id) {
+            record.owner = sf_id(owner);
+            self.sf_changed.insert(id.clone());
+            self.user_removed_sf.insert(id.clone());
+        }
+    }
+
+    pub fn sf_delete(&mut self, id: &SalesforceId) {
+        if self.sf.remove(id).is_some() {
+            self.sf_deleted.insert(id.clone());
+            self.sf_changed.remove(id);
+            self.user_removed_sf.insert(id.clone());
+        }
+    }
+
+    // ---- sessions -----------------------------------------------------------------------
+
+    fn exchange_item(&self, id: &GraphItemId, item: &MailItem) -> ExchangeItem {
+        ExchangeItem {
+            id: id.clone(),
+            folder: item.folder,
+            categories: item.categories.clone(),
+            sync_key: item.stamp.clone(),
+            change_key: Some(format!("ck{}", item.change)),
+            fields: item.fields.clone(),
+        }
+    }
+
+    pub fn salesforce_contact(&self, id: &SalesforceId, record: &SfRecord) -> SalesforceContact {
+        let mut fields = record.fields.clone();
+        fields.account =
+            record
+                .account
+                .as_ref()
+                .map(|name| sync_core::fields::SalesforceAccountRef {
+                    name: Some(name.clone()),
+                });
+        SalesforceContact {
+            id: id.clone(),
+            owner_id: Some(record.owner.clone()),
+            sync_key: record.key.clone(),
+            fields,
+        }
+    }
+
+    fn is_linked_sf(&self, id: &SalesforceId) -> bool {
+        self.links
+            .iter()
+            .any(|l| l.salesforce_id.as_ref() == Some(id))
+    }
+
+    /// What the fetchers would read: incremental since the last session, or full listings.
+    pub fn reads(&self, complete: bool) -> (ExchangeChanges, SalesforceChanges) {
+        let user = sf_id(USER);
+        let ex_ids: Vec<&GraphItemId> = if complete {
+            self.mailbox.keys().collect()
+        } else {
+            self.ex_changed.iter().collect()
+        };
+        let exchange = ExchangeChanges {
+            kind: if complete {
+                ReadKind::Complete
+            } else {
+                ReadKind::Incremental
+            },
+            items: ex_ids
+                .into_iter()
+                .filter_map(|id| self.mailbox.get(id).map(|i| self.exchange_item(id, i)))
+                .collect(),
+            removed: if complete {
+                Vec::new()
+            } else {
+                self.ex_removed.iter().cloned().collect()
+            },
+        };
+        let sf_ids: Vec<&SalesforceId> = if complete {
+            self.sf.keys().collect()
+        } else {
+            self.sf_changed.iter().collect()
+        };
+        let mut salesforce = SalesforceChanges {
+            kind: if complete {
+                ReadKind::Complete
+            } else {
+                ReadKind::Incremental
+            },
+            contacts: Vec::new(),
+            deleted: if complete {
+                Vec::new()
+            } else {
+                self.sf_deleted.iter().cloned().collect()
+            },
+            out_of_scope: Vec::new(),
+        };
+        for id in sf_ids {
+            let Some(record) = self.sf.get(id) else {
+                continue;
+            };
+            let in_scope = record.owner == user;
+            let linked = self.is_linked_sf(id);
+            if in_scope || linked {
+                salesforce
+                    .contacts
+                    .push(self.salesforce_contact(id, record));
+            }
+            if !in_scope && linked {
+                salesforce.out_of_scope.push(id.clone());
+            }
+        }
+        (exchange, salesforce)
+    }
+
+    /// One whole session: read, reconcile, write, fold results, store links.
+    pub fn sync(&mut self) -> Decisions {
+        self.sync_with(false)
+    }
+
+    pub fn sync_complete(&mut self) -> Decisions {
+        self.sync_with(true)
+    }
+
+    pub fn sync_with(&mut self, complete: bool) -> Decisions {
+        let (exchange, salesforce) = self.reads(complete);
+        self.now += chrono::Duration::minutes(30);
+        let decisions = reconcile(
+            &self.links,
+            &exchange,
+            &salesforce,
+            &self.settings,
+            self.now,
+        );
+        if matches!(decisions.guard, GuardOutcome::Clear) {
+            // Cursors advance only when the guard did not hold deletions.
+            self.ex_changed.clear();
+            self.ex_removed.clear();
+            self.sf_changed.clear();
+            self.sf_deleted.clear();
+        }
+        self.check_deletes(&decisions);
+        let results = self.execute(&decisions);
+        let applied = apply_write_results(&decisions, &results);
+        for update in applied.links {
+            let key = update.sync_key().clone();
+            self.links.retain(|l| l.sync_key != key);
+            if let LinkUpdate::Upsert(link) = update {
+                self.links.push(*link);
+            }
+        }
+        self.last_errors = decisions.errors.clone();
+        self.last_errors.extend(applied.errors);
+        if matches!(decisions.guard, GuardOutcome::Clear) {
+            self.user_removed_mail.clear();
+            self.user_removed_sf.clear();
+        }
+        decisions
+    }
+
+    fn link_of_key(&self, key: &SyncKey) -> Option<&Link> {
+        self.links.iter().find(|l| &l.sync_key == key)
+    }
+
+    /// C5: the core deletes only what answers a user's removal on the other side.
+    fn check_deletes(&mut self, d: &Decisions) {
+        for c in &d.salesforce {
+            if let SalesforceCommand::Delete { sync_key, id } = c {
+                let explained = self
+                    .link_of_key(sync_key)
+                    .and_then(|l| l.graph_id.as_ref())
+                    .is_some_and(|g| self.user_removed_mail.contains(g));
+                if !explained || !self.settings.auto_removal {
+                    self.unexplained_deletes.push(format!("salesforce {id}"));
+                }
+            }
+        }
+        for c in &d.exchange {
+            if let ExchangeCommand::Delete { sync_key, id } = c {
+                let explained = self
+                    .link_of_key(sync_key)
+                    .and_then(|l| l.salesforce_id.as_ref())
+                    .is_some_and(|s| self.user_removed_sf.contains(s));
+                if !explained {
+                    self.unexplained_deletes.push(format!("mailbox {id}"));
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, d: &Decisions) -> Vec<WriteResult> {
+        let mut results = Vec::new();
+        for command in &d.exchange {
+            results.push(self.exchange_write(command));
+        }
+        for command in &d.salesforce {
+            results.push(self.salesforce_write(command));
+        }
+        results
+    }
+
+    fn exchange_write(&mut self, command: &ExchangeCommand) -> WriteResult {
+        self.next += 1;
+        let next = self.next;
+        match command {
+            ExchangeCommand::Create { sync_key, fields } => {
+                let id = self.new_graph_id();
+                self.mailbox.insert(
+                    id.clone(),
+                    MailItem {
+                        folder: FolderKind::SyncFolder,
+                        categories: vec![SALESFORCE_CATEGORY.to_owned()],
+                        stamp: Some(sync_key.clone()),
+                        change: next,
+                        fields: graph_normalise(fields.clone()),
+                    },
+                );
+                self.ex_changed.insert(id.clone());
+                WriteResult::ExchangeCreated {
+                    sync_key: sync_key.clone(),
+                    id,
+                    change_key: Some(format!("ck{next}")),
+                }
+            }
+            ExchangeCommand::Update {
+                sync_key,
+                id,
+                patch,
+                categories,
+                stamp,
+            } => {
+                let Some(item) = self.mailbox.get_mut(id) else {
+                    return WriteResult::ExchangeFailed {
+                        sync_key: sync_key.clone(),
+                        failure: WriteFailure {
+                            code: "ErrorItemNotFound".into(),
+                            field: None,
+                            message: "The specified object was not found in the store.".into(),
+                        },
+                    };
+                };
+                patch.apply_to(&mut item.fields);
+                item.fields = graph_normalise(item.fields.clone());
+                if let Some(categories) = categories {
+                    item.categories = categories.clone();
+                }
+                match stamp {
+                    Stamp::Keep => {}
+                    Stamp::Set(key) => item.stamp = Some(key.clone()),
+                    Stamp::Clear => item.stamp = None,
+                }
+                item.change = next;
+                self.ex_changed.insert(id.clone());
+                WriteResult::ExchangeUpdated {
+                    sync_key: sync_key.clone(),
+                    change_key: Some(format!("ck{next}")),
+                }
+            }
+            ExchangeCommand::Delete { sync_key, id } => {
+                if self.mailbox.remove(id).is_some() {
+                    self.ex_removed.insert(id.clone());
+                    self.ex_changed.remove(id);
+                }
+                WriteResult::ExchangeDeleted {
+                    sync_key: sync_key.clone(),
+                }
+            }
+            ExchangeCommand::MoveIntoFolder {
+                sync_key,
+                id,
+                categories,
+            } => {
+                let Some(mut item) = self.mailbox.remove(id) else {
+                    return WriteResult::ExchangeFailed {
+                        sync_key: sync_key.clone(),
+                        failure: WriteFailure {
+                            code: "ErrorItemNotFound".into(),
+                            field: None,
+                            message: "gone".into(),
+                        },
+                    };
+                };
+                self.ex_removed.insert(id.clone());
+                self.ex_changed.remove(id);
+                let new = self.new_graph_id();
+                item.folder = FolderKind::SyncFolder;
+                item.categories = categories.clone();
+                item.stamp = Some(sync_key.clone());
+                item.change = self.next;
+                self.mailbox.insert(new.clone(), item);
+                self.ex_changed.insert(new.clone());
+                WriteResult::ExchangeCreated {
+                    sync_key: sync_key.clone(),
+                    id: new,
+                    change_key: Some(format!("ck{}", self.next)),
+                }
+            }
+        }
+    }
+
+    fn sf_failure(key: &SyncKey, code: &str, field: Option<&str>, message: &str) -> WriteResult {
+        WriteResult::SalesforceFailed {
+            sync_key: key.clone(),
+            failure: WriteFailure {
+                code: code.to_owned(),
+                field: field.map(str::to_owned),
+                message: message.to_owned(),
+            },
+        }
+    }
+
+    /// Salesforce's own checks, independent of the core's pre-checks.
+    fn sf_rejects(fields: &SalesforceContactFields) -> Option<(String, Option<String>)> {
+        let canonical = salesforce_to_canonical(fields);
+        if let Some(v) = salesforce_violations(&canonical, &Field::ALL)
+            .into_iter()
+            .next()
+        {
+            return Some((v.code.as_str().to_owned(), v.field.map(str::to_owned)));
+        }
+        (fields.description.as_deref() == Some(REJECTED_BY_RULE))
+            .then(|| ("FIELD_CUSTOM_VALIDATION_EXCEPTION".to_owned(), None))
+    }
+
+    fn salesforce_write(&mut self, command: &SalesforceCommand) -> WriteResult {
+        match command {
+            SalesforceCommand::Create {
+                sync_key,
+                owner_id,
+                fields,
+                company_name,
+            } => {
+                if let Some((code, field)) = Self::sf_rejects(fields) {
+                    return Self::sf_failure(sync_key, &code, field.as_deref(), "rejected");
+                }
+                let account = self.link_account(company_name.as_deref());
+                let existing = self
+                    .sf
+                    .iter()
+                    .find(|(_, r)| r.key.as_ref() == Some(sync_key))
+                    .map(|(id, _)| id.clone());
+                let id = existing.unwrap_or_else(|| self.new_sf_id());
+                self.sf.insert(
+                    id.clone(),
+                    SfRecord {
+                        owner: owner_id.clone(),
+                        key: Some(sync_key.clone()),
+                        fields: sf_normalise((**fields).clone()),
+                        account: account.clone(),
+                    },
+                );
+                self.sf_changed.insert(id.clone());
+                WriteResult::SalesforceCreated {
+                    sync_key: sync_key.clone(),
+                    id,
+                    account_name: account,
+                }
+            }
+            SalesforceCommand::Update {
+                sync_key,
+                id,
+                patch,
+                relink,
+            } => {
+                let Some(record) = self.sf.get(id) else {
+                    return Self::sf_failure(
+                        sync_key,
+                        "ENTITY_IS_DELETED",
+                        None,
+                        "entity is deleted",
+                    );
+                };
+                let mut json = serde_json::to_value(&record.fields).expect("serialisable");
+                for (name, value) in &patch.0 {
+                    json[name] = value
+                        .clone()
+                        .map_or(serde_json::Value::Null, serde_json::Value::String);
+                }
+                let fields: SalesforceContactFields = serde_json::from_value(json).expect("fields");
+                if let Some((code, field)) = Self::sf_rejects(&fields) {
+                    return Self::sf_failure(sync_key, &code, field.as_deref(), "rejected");
+                }
+                let account = relink
+                    .as_ref()
+                    .map(|r| self.link_account(r.company_name.as_deref()));
+                let Some(record) = self.sf.get_mut(id) else {
+                    return Self::sf_failure(
+                        sync_key,
+                        "ENTITY_IS_DELETED",
+                        None,
+                        "entity is deleted",
+                    );
+                };
+                record.fields = sf_normalise(fields);
+                if let Some(account) = &account {
+                    record.account = account.clone();
+                }
+                self.sf_changed.insert(id.clone());
+                WriteResult::SalesforceUpdated {
+                    sync_key: sync_key.clone(),
+                    account_name: account,
+                }
+            }
+            SalesforceCommand::Delete { sync_key, id } => {
+                if self.sf.remove(id).is_some() {
+                    self.sf_deleted.insert(id.clone());
+                    self.sf_changed.remove(id);
+                }
+                WriteResult::SalesforceDeleted {
+                    sync_key: sync_key.clone(),
+                }
+            }
+        }
+    }
+
+    /// The writer's side of B14: run the chooser over the org's Accounts.
+    fn link_account(&self, company: Option<&str>) -> Option<String> {
+        let id = choose_account(company?, &self.accounts)?;
+        self.accounts
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.name.clone())
+    }
+
+    // ---- inspection ---------------------------------------------------------------------
+
+    pub fn link_for_sf(&self, id: &SalesforceId) -> Option<&Link> {
+        self.links
+            .iter()
+            .find(|l| l.salesforce_id.as_ref() == Some(id))
+    }
+
+    pub fn link_for_graph(&self, id: &GraphItemId) -> Option<&Link> {
+        self.links.iter().find(|l| l.graph_id.as_ref() == Some(id))
+    }
+
+    pub fn folder_items(&self) -> Vec<(&GraphItemId, &MailItem)> {
+        self.mailbox
+            .iter()
+            .filter(|(_, i)| i.folder == FolderKind::SyncFolder)
+            .collect()
+    }
+
+    pub fn mirror_of(&self, id: &SalesforceId) -> Option<(&GraphItemId, &MailItem)> {
+        let g = self.link_for_sf(id)?.graph_id.as_ref()?;
+        self.mailbox.get_key_value(g)
+    }
+
+    pub fn mail_canonical(&self, id: &GraphItemId) -> Option<Contact> {
+        self.mailbox.get(id).map(|i| graph_to_canonical(&i.fields))
+    }
+
+    pub fn sf_canonical(&self, id: &SalesforceId) -> Option<Contact> {
+        self.sf.get(id).map(|r| salesforce_to_canonical(&r.fields))
+    }
+}
+
+/// What Graph does to a stored contact: regenerate an absent display name from the name parts.
+fn graph_normalise(mut fields: GraphContactFields) -> GraphContactFields {
+    let blank = fields
+        .display_name
+        .as_deref()
+        .is_none_or(|d| d.trim().is_empty());
+    if blank {
+        let parts: Vec<String> = [&fields.given_name, &fields.surname]
+            .into_iter()
+            .filter_map(|p| {
+                p.as_deref()
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+            })
+            .collect();
+        fields.display_name = (!parts.is_empty()).then(|| parts.join(" "));
+    }
+    fields
+}
+
+/// What Salesforce does on save: trims text fields (models the rewriting C3 must absorb).
+fn sf_normalise(mut fields: SalesforceContactFields) -> SalesforceContactFields {
+    let trim = |v: &mut Option<String>| {
+        if let Some(s) = v {
+            let t = s.trim().to_owned();
+            *v = (!t.is_empty()).then_some(t);
+        }
+    };
+    trim(&mut fields.first_name);
+    trim(&mut fields.last_name);
+    trim(&mut fields.email);
+    trim(&mut fields.title);
+    trim(&mut fields.phone);
+    fields
+}
