@@ -1,5 +1,8 @@
 -- The sync state: per-user settings, sessions, cursors, links, the outbox and webhook subscriptions.
 
+-- The Salesforce user the integration logs in as (JWT bearer `sub`) to read and write Contacts.
+ALTER TABLE orgs ADD COLUMN salesforce_username text NOT NULL DEFAULT '';
+
 -- Contact sync settings per user (SPEC §4 PUT /settings/contacts). A missing row means disabled.
 CREATE TABLE contact_settings (
     user_id          text PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
@@ -35,6 +38,11 @@ CREATE TABLE sync_sessions (
                     CHECK (state IN ('fetching', 'writing', 'succeeded', 'partial', 'failed')),
     exchange_input  jsonb,
     salesforce_input jsonb,
+    -- While writing: what was decided, the cursors to store when the session finishes, and the
+    -- writers' results so far (the link rows are stored only once every result is in).
+    decisions       jsonb,
+    cursors         jsonb,
+    results         jsonb       NOT NULL DEFAULT '[]'::jsonb,
     pending_batches integer     NOT NULL DEFAULT 0,
     summary         jsonb,
     created_at      timestamptz NOT NULL DEFAULT now(),
@@ -73,6 +81,8 @@ CREATE TABLE outbox (
     message_id  text  NOT NULL UNIQUE,
     route       text  NOT NULL,
     payload     jsonb NOT NULL,
+    -- W3C trace context of the span that decided the message, so the trace continues through it.
+    trace_context jsonb NOT NULL DEFAULT '{}'::jsonb,
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 

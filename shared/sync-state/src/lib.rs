@@ -5,6 +5,8 @@
 //! active session per user, cursors moving only with the changes they cover) are kept in one place.
 //! Mutations take a `Transaction`: callers decide what must commit together.
 
+pub mod links;
+pub mod orgs;
 pub mod outbox;
 pub mod schedule;
 pub mod secrets;

@@ -12,6 +12,8 @@ pub struct OutboxMessage {
     pub message_id: String,
     pub route: String,
     pub payload: serde_json::Value,
+    /// The W3C trace context of the span that decided the message.
+    pub trace_context: std::collections::HashMap<String, String>,
 }
 
 /// Stores a message to publish once the transaction commits. A repeat of the same message id is
@@ -22,10 +24,11 @@ pub async fn enqueue(
     route: &str,
     payload: &serde_json::Value,
 ) -> Result<(), StateError> {
+    let trace = serde_json::to_value(telemetry::inject_context(&tracing::Span::current()))?;
     tx.execute(
-        "INSERT INTO outbox (message_id, route, payload) VALUES ($1, $2, $3)
+        "INSERT INTO outbox (message_id, route, payload, trace_context) VALUES ($1, $2, $3, $4)
          ON CONFLICT (message_id) DO NOTHING",
-        &[&message_id, &route, payload],
+        &[&message_id, &route, payload, &trace],
     )
     .await?;
     Ok(())
@@ -39,20 +42,22 @@ pub async fn claim_pending(
 ) -> Result<Vec<OutboxMessage>, StateError> {
     let rows = tx
         .query(
-            "SELECT id, message_id, route, payload FROM outbox ORDER BY id LIMIT $1
+            "SELECT id, message_id, route, payload, trace_context FROM outbox ORDER BY id LIMIT $1
              FOR UPDATE SKIP LOCKED",
             &[&limit],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| OutboxMessage {
-            id: r.get(0),
-            message_id: r.get(1),
-            route: r.get(2),
-            payload: r.get(3),
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxMessage {
+                id: r.get(0),
+                message_id: r.get(1),
+                route: r.get(2),
+                payload: r.get(3),
+                trace_context: serde_json::from_value(r.get(4))?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Forgets a message once the broker confirmed it.

@@ -191,60 +191,78 @@ pub async fn store_input(
     Ok(())
 }
 
-/// Moves a session to writing with `batches` write batches out; the inputs are dropped (they are
-/// taken into the links and cursors by now).
+/// Moves a session to writing: its decisions and the cursors to store at the end are kept on the
+/// row, with `batches` write batches out. The raw inputs are dropped.
 pub async fn begin_writing(
     tx: &Transaction<'_>,
     job_id: Uuid,
+    decisions: &serde_json::Value,
+    cursors: &serde_json::Value,
     batches: i32,
     progress: &Progress,
 ) -> Result<(), StateError> {
     tx.execute(
         "UPDATE sync_sessions SET state = 'writing', pending_batches = $2, summary = $3,
+                decisions = $4, cursors = $5, results = '[]'::jsonb,
                 exchange_input = NULL, salesforce_input = NULL
          WHERE job_id = $1",
-        &[&job_id, &batches, &serde_json::to_value(progress)?],
+        &[&job_id, &batches, &serde_json::to_value(progress)?, decisions, cursors],
     )
     .await?;
     Ok(())
 }
 
-/// The progress and outstanding batch count of a writing session, locked for update.
+/// A writing session, locked for update while a batch's results are folded in.
+#[derive(Debug, Clone)]
+pub struct WritingSession {
+    pub user_id: String,
+    pub pending_batches: i32,
+    pub progress: Progress,
+    pub decisions: serde_json::Value,
+    pub cursors: serde_json::Value,
+    pub results: serde_json::Value,
+}
+
+/// Locks a writing session; `None` if it is not writing (finished, failed, or unknown).
 pub async fn lock_writing_session(
     tx: &Transaction<'_>,
     job_id: Uuid,
-) -> Result<Option<(String, i32, Progress)>, StateError> {
+) -> Result<Option<WritingSession>, StateError> {
     let row = tx
         .query_opt(
-            "SELECT user_id, pending_batches, summary FROM sync_sessions
-             WHERE job_id = $1 AND state = 'writing' FOR UPDATE",
+            "SELECT user_id, pending_batches, summary, decisions, cursors, results
+             FROM sync_sessions WHERE job_id = $1 AND state = 'writing' FOR UPDATE",
             &[&job_id],
         )
         .await?;
-    match row {
-        None => Ok(None),
-        Some(r) => {
-            let summary: Option<serde_json::Value> = r.get(2);
-            let progress = match summary {
-                Some(v) => serde_json::from_value(v)?,
-                None => Progress::default(),
-            };
-            Ok(Some((r.get(0), r.get(1), progress)))
-        }
-    }
+    let Some(r) = row else { return Ok(None) };
+    let summary: Option<serde_json::Value> = r.get(2);
+    Ok(Some(WritingSession {
+        user_id: r.get(0),
+        pending_batches: r.get(1),
+        progress: match summary {
+            Some(v) => serde_json::from_value(v)?,
+            None => Progress::default(),
+        },
+        decisions: r.get::<_, Option<serde_json::Value>>(3).unwrap_or_default(),
+        cursors: r.get::<_, Option<serde_json::Value>>(4).unwrap_or_default(),
+        results: r.get(5),
+    }))
 }
 
-/// Records a finished batch's progress; returns the batches still out.
+/// Records a finished batch: its results appended, progress updated; returns the batches still out.
 pub async fn batch_done(
     tx: &Transaction<'_>,
     job_id: Uuid,
+    results: &serde_json::Value,
     progress: &Progress,
 ) -> Result<i32, StateError> {
     let row = tx
         .query_one(
-            "UPDATE sync_sessions SET pending_batches = pending_batches - 1, summary = $2
+            "UPDATE sync_sessions SET pending_batches = pending_batches - 1, summary = $2,
+                    results = results || $3
              WHERE job_id = $1 RETURNING pending_batches",
-            &[&job_id, &serde_json::to_value(progress)?],
+            &[&job_id, &serde_json::to_value(progress)?, results],
         )
         .await?;
     Ok(row.get(0))
@@ -261,7 +279,8 @@ pub async fn finish(
     let row = tx
         .query_opt(
             "UPDATE sync_sessions SET state = $2, summary = $3, finished_at = now(),
-                    exchange_input = NULL, salesforce_input = NULL
+                    exchange_input = NULL, salesforce_input = NULL, decisions = NULL, cursors = NULL,
+                    results = '[]'::jsonb
              WHERE job_id = $1 AND state IN ('fetching', 'writing') RETURNING user_id",
             &[&job_id, &state.as_str(), &serde_json::to_value(progress)?],
         )

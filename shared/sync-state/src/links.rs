@@ -1,0 +1,154 @@
+//! The link store (C4: one link per Salesforce Contact and per mailbox contact, per user) and the
+//! read cursors of both sides.
+
+use std::collections::HashSet;
+
+use sync_core::{Link, LinkUpdate};
+use tokio_postgres::{Client, Transaction};
+
+use crate::StateError;
+
+/// Every link of a user.
+pub async fn load_links(client: &Client, user_id: &str) -> Result<Vec<Link>, StateError> {
+    let rows = client
+        .query(
+            "SELECT link FROM contact_links WHERE user_id = $1 ORDER BY sync_key",
+            &[&user_id],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok(serde_json::from_value(r.get(0))?))
+        .collect()
+}
+
+/// The Graph ids a user's links point at (the exchange fetcher keeps other folders' items that
+/// are linked, B11).
+pub async fn linked_graph_ids(client: &Client, user_id: &str) -> Result<HashSet<String>, StateError> {
+    let rows = client
+        .query(
+            "SELECT graph_id FROM contact_links WHERE user_id = $1 AND graph_id IS NOT NULL",
+            &[&user_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// How many links a user has.
+pub async fn count_links(client: &Client, user_id: &str) -> Result<i64, StateError> {
+    Ok(client
+        .query_one(
+            "SELECT count(*) FROM contact_links WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?
+        .get(0))
+}
+
+/// Applies a session's link updates. Ids move between rows within one session (a re-created
+/// mirror, a moved contact), so the rows being rewritten first let go of their ids; a final state
+/// that still gives one id to two links violates the unique indexes and fails the transaction
+/// (C4 is enforced by the database, not only by the logic).
+pub async fn apply_link_updates(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    updates: &[LinkUpdate],
+) -> Result<(), StateError> {
+    let mut deleted = Vec::new();
+    let mut upserts = Vec::new();
+    for update in updates {
+        match update {
+            LinkUpdate::Delete { sync_key } => deleted.push(sync_key.as_str().to_owned()),
+            LinkUpdate::Upsert(link) => upserts.push(link),
+        }
+    }
+    if !deleted.is_empty() {
+        tx.execute(
+            "DELETE FROM contact_links WHERE user_id = $1 AND sync_key = ANY($2)",
+            &[&user_id, &deleted],
+        )
+        .await?;
+    }
+    let keys: Vec<String> = upserts.iter().map(|l| l.sync_key.as_str().to_owned()).collect();
+    if !keys.is_empty() {
+        tx.execute(
+            "UPDATE contact_links SET graph_id = NULL, salesforce_id = NULL
+             WHERE user_id = $1 AND sync_key = ANY($2)",
+            &[&user_id, &keys],
+        )
+        .await?;
+    }
+    let statement = tx
+        .prepare(
+            "INSERT INTO contact_links (user_id, sync_key, salesforce_id, graph_id, link, updated_at)
+             VALUES ($1, $2, $3, $4, $5, now())
+             ON CONFLICT (user_id, sync_key) DO UPDATE SET
+                 salesforce_id = EXCLUDED.salesforce_id,
+                 graph_id = EXCLUDED.graph_id,
+                 link = EXCLUDED.link,
+                 updated_at = now()",
+        )
+        .await?;
+    for link in upserts {
+        let salesforce_id = link.salesforce_id.as_ref().map(|id| id.as_str().to_owned());
+        let graph_id = link.graph_id.as_ref().map(|id| id.as_str().to_owned());
+        tx.execute(
+            &statement,
+            &[
+                &user_id,
+                &link.sync_key.as_str(),
+                &salesforce_id,
+                &graph_id,
+                &serde_json::to_value(link)?,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Which side's feed a cursor follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorSide {
+    Exchange,
+    Salesforce,
+}
+
+impl CursorSide {
+    fn as_str(self) -> &'static str {
+        match self {
+            CursorSide::Exchange => "exchange",
+            CursorSide::Salesforce => "salesforce",
+        }
+    }
+}
+
+/// A side's stored cursor (opaque JSON owned by its fetcher).
+pub async fn load_cursor(
+    client: &Client,
+    user_id: &str,
+    side: CursorSide,
+) -> Result<Option<serde_json::Value>, StateError> {
+    Ok(client
+        .query_opt(
+            "SELECT cursor FROM sync_cursors WHERE user_id = $1 AND side = $2",
+            &[&user_id, &side.as_str()],
+        )
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// Stores a side's cursor.
+pub async fn store_cursor(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    side: CursorSide,
+    cursor: &serde_json::Value,
+) -> Result<(), StateError> {
+    tx.execute(
+        "INSERT INTO sync_cursors (user_id, side, cursor) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id, side) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()",
+        &[&user_id, &side.as_str(), cursor],
+    )
+    .await?;
+    Ok(())
+}
