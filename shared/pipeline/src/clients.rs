@@ -73,7 +73,7 @@ impl OrgClients {
             return Ok(Arc::clone(entry));
         }
         let client = self.pool.get().await.map_err(StateError::from)?;
-        let (org, _) = orgs::get_org(&client, &self.cipher, org_id).await?;
+        let (org, _) = orgs::get_org(&**client, &self.cipher, org_id).await?;
         let entry = Arc::new(self.build(&org)?);
         self.cache
             .lock()

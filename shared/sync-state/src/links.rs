@@ -4,12 +4,12 @@
 use std::collections::HashSet;
 
 use sync_core::{Link, LinkUpdate};
-use tokio_postgres::{Client, Transaction};
+use tokio_postgres::{GenericClient, Transaction};
 
 use crate::StateError;
 
 /// Every link of a user.
-pub async fn load_links(client: &Client, user_id: &str) -> Result<Vec<Link>, StateError> {
+pub async fn load_links(client: &(impl GenericClient + Sync), user_id: &str) -> Result<Vec<Link>, StateError> {
     let rows = client
         .query(
             "SELECT link FROM contact_links WHERE user_id = $1 ORDER BY sync_key",
@@ -23,7 +23,7 @@ pub async fn load_links(client: &Client, user_id: &str) -> Result<Vec<Link>, Sta
 
 /// The Graph ids a user's links point at (the exchange fetcher keeps other folders' items that
 /// are linked, B11).
-pub async fn linked_graph_ids(client: &Client, user_id: &str) -> Result<HashSet<String>, StateError> {
+pub async fn linked_graph_ids(client: &(impl GenericClient + Sync), user_id: &str) -> Result<HashSet<String>, StateError> {
     let rows = client
         .query(
             "SELECT graph_id FROM contact_links WHERE user_id = $1 AND graph_id IS NOT NULL",
@@ -34,7 +34,7 @@ pub async fn linked_graph_ids(client: &Client, user_id: &str) -> Result<HashSet<
 }
 
 /// How many links a user has.
-pub async fn count_links(client: &Client, user_id: &str) -> Result<i64, StateError> {
+pub async fn count_links(client: &(impl GenericClient + Sync), user_id: &str) -> Result<i64, StateError> {
     Ok(client
         .query_one(
             "SELECT count(*) FROM contact_links WHERE user_id = $1",
@@ -124,7 +124,7 @@ impl CursorSide {
 
 /// A side's stored cursor (opaque JSON owned by its fetcher).
 pub async fn load_cursor(
-    client: &Client,
+    client: &(impl GenericClient + Sync),
     user_id: &str,
     side: CursorSide,
 ) -> Result<Option<serde_json::Value>, StateError> {

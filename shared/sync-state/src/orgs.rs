@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::{GenericClient, Row};
 
 use crate::StateError;
 use crate::secrets::Cipher;
@@ -62,7 +62,7 @@ impl Org {
 }
 
 /// Creates or replaces an org, sealing its secrets.
-pub async fn put_org(client: &Client, cipher: &Cipher, org: &Org) -> Result<(), StateError> {
+pub async fn put_org(client: &(impl GenericClient + Sync), cipher: &Cipher, org: &Org) -> Result<(), StateError> {
     let secret = cipher
         .seal(org.graph_client_secret.as_bytes())
         .map_err(|e| StateError::Invalid(e.to_string()))?;
@@ -127,7 +127,7 @@ fn open_org(cipher: &Cipher, row: &Row) -> Result<(Org, DateTime<Utc>), StateErr
 
 /// Reads an org with its secrets opened.
 pub async fn get_org(
-    client: &Client,
+    client: &(impl GenericClient + Sync),
     cipher: &Cipher,
     id: &str,
 ) -> Result<(Org, DateTime<Utc>), StateError> {
@@ -139,7 +139,7 @@ pub async fn get_org(
 }
 
 /// Every org's id and the time it was last written, cheap enough to poll for cache invalidation.
-pub async fn list_org_ids(client: &Client) -> Result<Vec<String>, StateError> {
+pub async fn list_org_ids(client: &(impl GenericClient + Sync)) -> Result<Vec<String>, StateError> {
     let rows = client.query("SELECT id FROM orgs ORDER BY id", &[]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }

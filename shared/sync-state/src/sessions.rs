@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{Client, Row, Transaction};
+use tokio_postgres::{GenericClient, Row, Transaction};
 use uuid::Uuid;
 
 use crate::StateError;
@@ -323,7 +323,7 @@ pub async fn fail_stale(
 }
 
 /// Reads one session's summary.
-pub async fn get_session(client: &Client, job_id: Uuid) -> Result<SessionSummary, StateError> {
+pub async fn get_session(client: &(impl GenericClient + Sync), job_id: Uuid) -> Result<SessionSummary, StateError> {
     let row = client
         .query_opt(
             &format!("SELECT {SUMMARY_COLUMNS} FROM sync_sessions WHERE job_id = $1"),
@@ -336,7 +336,7 @@ pub async fn get_session(client: &Client, job_id: Uuid) -> Result<SessionSummary
 
 /// The user's most recent sessions, newest first.
 pub async fn recent_sessions(
-    client: &Client,
+    client: &(impl GenericClient + Sync),
     user_id: &str,
     limit: i64,
 ) -> Result<Vec<SessionSummary>, StateError> {

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{Client, Row, Transaction};
+use tokio_postgres::{GenericClient, Row, Transaction};
 
 use crate::StateError;
 
@@ -156,7 +156,7 @@ async fn get_user_tx(tx: &Transaction<'_>, id: &str) -> Result<User, StateError>
 }
 
 /// Reads one user.
-pub async fn get_user(client: &Client, id: &str) -> Result<User, StateError> {
+pub async fn get_user(client: &(impl GenericClient + Sync), id: &str) -> Result<User, StateError> {
     client
         .query_opt(
             "SELECT id, org_id, mailbox, salesforce_user_id, created_at FROM users WHERE id = $1",
@@ -168,7 +168,7 @@ pub async fn get_user(client: &Client, id: &str) -> Result<User, StateError> {
 }
 
 /// Reads a user's contact settings (defaults when never set).
-pub async fn get_settings(client: &Client, user_id: &str) -> Result<ContactSettings, StateError> {
+pub async fn get_settings(client: &(impl GenericClient + Sync), user_id: &str) -> Result<ContactSettings, StateError> {
     let row = client
         .query_opt(
             "SELECT enabled, scope, list_view_id, auto_removal, conflict_winner, scope_version
