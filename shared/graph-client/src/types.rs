@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sync_core::fields::GraphContactFields;
+use sync_core::{ExchangeItem, FolderKind, GraphItemId, IdError, SyncKey};
 
 /// The single-value extended property that carries our sync key on every contact we create.
 ///
@@ -48,6 +49,27 @@ impl GraphContact {
     /// Our sync key, when the contact was read with it expanded and carries one.
     pub fn sync_key(&self) -> Option<&str> {
         self.extended_property(SYNC_KEY_PROPERTY_ID)
+    }
+}
+
+impl GraphContact {
+    /// The domain form the reconciler consumes (parse at the boundary). `folder` says where the
+    /// item was read. A stamp that is empty or not a valid key counts as no stamp: it cannot be
+    /// one of ours.
+    pub fn into_exchange_item(self, folder: FolderKind) -> Result<ExchangeItem, IdError> {
+        let sync_key = self
+            .sync_key()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .and_then(|k| SyncKey::try_from(k).ok());
+        Ok(ExchangeItem {
+            id: GraphItemId::try_from(self.id)?,
+            folder,
+            categories: self.categories,
+            sync_key,
+            change_key: self.change_key,
+            fields: self.fields,
+        })
     }
 }
 
@@ -156,6 +178,35 @@ mod tests {
         let c: GraphContact = serde_json::from_str(json).unwrap();
         assert_eq!(c.sync_key(), Some("k1"));
         assert!(c.categories.is_empty());
+    }
+
+    #[test]
+    fn a_contact_becomes_an_exchange_item_and_a_foreign_stamp_is_ignored() {
+        let json = r#"{"id":"AAMk/x=","changeKey":"ck","categories":["Salesforce"],
+            "singleValueExtendedProperties":[{"id":"String {6b1c7a52-3f0e-4d1a-9c59-2f8e0b7d4a11} Name ContactsyncKey","value":"sf-003A"}]}"#;
+        let c: GraphContact = serde_json::from_str(json).unwrap();
+        let item = c
+            .clone()
+            .into_exchange_item(FolderKind::SyncFolder)
+            .unwrap();
+        assert_eq!(item.id.as_str(), "AAMk/x=");
+        assert_eq!(item.sync_key.as_ref().unwrap().as_str(), "sf-003A");
+        assert!(item.has_category());
+
+        let mut foreign = c;
+        foreign.single_value_extended_properties = Some(vec![ExtendedProperty {
+            id: SYNC_KEY_PROPERTY_ID.into(),
+            value: "not a key!".into(),
+        }]);
+        assert!(
+            foreign
+                .into_exchange_item(FolderKind::Other)
+                .unwrap()
+                .sync_key
+                .is_none()
+        );
+        let empty_id = GraphContact::default();
+        assert!(empty_id.into_exchange_item(FolderKind::Other).is_err());
     }
 
     #[test]

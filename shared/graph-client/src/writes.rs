@@ -76,6 +76,40 @@ impl ContactPatch {
         Ok(Self { body })
     }
 
+    /// A patch from any serializable partial record (e.g. sync-core's `GraphPatch`): its keys
+    /// are written as given, with Graph's clearing forms for collections and addresses.
+    pub fn from_serializable<T: serde::Serialize>(patch: &T) -> Result<Self, GraphError> {
+        let body = match serde_json::to_value(patch) {
+            Ok(Value::Object(map)) => map,
+            Ok(Value::Null) => Map::new(),
+            Ok(_) => {
+                return Err(GraphError::Config(
+                    "a contact patch must serialize to an object".into(),
+                ));
+            }
+            Err(source) => {
+                return Err(GraphError::Decode {
+                    what: "contact patch",
+                    source,
+                });
+            }
+        };
+        Ok(Self {
+            body: body
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = clearing_value(&k, v);
+                    (k, v)
+                })
+                .collect(),
+        })
+    }
+
+    /// Blanks our sync key (the item leaves the sync, B11): an empty stamp reads as none.
+    pub fn with_cleared_sync_key(self) -> Self {
+        self.with_sync_key("")
+    }
+
     /// Replaces the contact's categories (collections are written whole).
     pub fn with_categories(mut self, categories: Vec<String>) -> Self {
         self.body.insert("categories".into(), json!(categories));
@@ -331,6 +365,22 @@ mod tests {
             body["businessAddress"],
             json!({"street": null, "city": "Paris", "state": null, "postalCode": null, "countryOrRegion": null})
         );
+    }
+
+    #[test]
+    fn a_serializable_patch_keeps_its_keys_and_clears_the_graph_way() {
+        let patch = ContactPatch::from_serializable(&json!({
+            "jobTitle": null, "homePhones": null, "homeAddress": {"city": "Oslo"}
+        }))
+        .unwrap()
+        .with_cleared_sync_key();
+        let body = patch.as_json();
+        assert_eq!(body["jobTitle"], Value::Null);
+        assert_eq!(body["homePhones"], json!([]));
+        assert_eq!(body["homeAddress"]["city"], "Oslo");
+        assert_eq!(body["homeAddress"]["street"], Value::Null);
+        assert_eq!(body["singleValueExtendedProperties"][0]["value"], "");
+        assert!(ContactPatch::from_serializable(&json!(3)).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sync_core::fields::SalesforceContactFields;
+use sync_core::{IdError, SalesforceContact, SalesforceId, SyncKey};
 
 /// The external-id field carrying our sync key on Contact (upsert key, C4).
 pub const SYNC_KEY_FIELD: &str = "Contactsync_Key__c";
@@ -33,6 +34,26 @@ impl SfContact {
             "Id, OwnerId, SystemModstamp, IsDeleted, {SYNC_KEY_FIELD}, AccountId, {}",
             SalesforceContactFields::SOQL_FIELDS
         )
+    }
+}
+
+impl TryFrom<SfContact> for SalesforceContact {
+    type Error = IdError;
+
+    /// The domain form the reconciler consumes. A `Contactsync_Key__c` that is not a valid key
+    /// was not written by us and counts as none.
+    fn try_from(c: SfContact) -> Result<Self, IdError> {
+        Ok(SalesforceContact {
+            id: SalesforceId::try_from(c.id)?,
+            owner_id: c.owner_id.map(SalesforceId::try_from).transpose()?,
+            sync_key: c
+                .sync_key
+                .as_deref()
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .and_then(|k| SyncKey::try_from(k).ok()),
+            fields: c.fields,
+        })
     }
 }
 
@@ -106,6 +127,33 @@ mod tests {
             Some("Analytical")
         );
         assert!(c.sync_key.is_none());
+    }
+
+    #[test]
+    fn a_contact_becomes_the_domain_record() {
+        let c = SfContact {
+            id: "003000000000001AAA".into(),
+            owner_id: Some("005000000000001AAA".into()),
+            sync_key: Some("sf-003000000000001AAA".into()),
+            ..Default::default()
+        };
+        let d = SalesforceContact::try_from(c.clone()).unwrap();
+        assert_eq!(d.sync_key.unwrap().as_str(), "sf-003000000000001AAA");
+        let foreign = SfContact {
+            sync_key: Some("has spaces".into()),
+            ..c.clone()
+        };
+        assert!(
+            SalesforceContact::try_from(foreign)
+                .unwrap()
+                .sync_key
+                .is_none()
+        );
+        let bad = SfContact {
+            id: "nope".into(),
+            ..c
+        };
+        assert!(SalesforceContact::try_from(bad).is_err());
     }
 
     #[test]
