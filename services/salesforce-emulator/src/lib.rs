@@ -1,1 +1,144 @@
-//! A stateful emulator of the Salesforce REST API, for tests and the dev stack.
+//! A faithful local Salesforce REST emulator: OAuth token endpoint, SOQL `query`/`queryAll`,
+//! sObject rows and upsert, Get Updated/Deleted, sObject Collections, Contact list views,
+//! limits, and Outbound Messages, plus a test-only control API under `/_emulator/`.
+//!
+//! It follows `shared/reference/salesforce-contract.md` and shares no code with our
+//! Salesforce client, so a misunderstanding of the API cannot hide on both sides.
+//!
+//! # Configuration (`Config::from_env`)
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `SALESFORCE_EMULATOR_LISTEN` | `127.0.0.1:8092` | listen address |
+//! | `SALESFORCE_EMULATOR_ORG_ID` | `00Dxx0000001gPLEAY` | organization id (15/18 chars, `00D…`) |
+//! | `SALESFORCE_EMULATOR_CLIENT_ID` | `contactsync-dev` | connected-app consumer key |
+//! | `SALESFORCE_EMULATOR_CLIENT_SECRET` | `contactsync-dev-secret` | consumer secret |
+//! | `SALESFORCE_EMULATOR_JWT_CERT_PEM` / `_JWT_CERT_FILE` | the dev-only certificate | PEM certificate or public key verifying JWT assertions |
+//! | `SALESFORCE_EMULATOR_TOKEN_TTL_SECS` | `7200` | access-token lifetime (then 401 `INVALID_SESSION_ID`) |
+//! | `SALESFORCE_EMULATOR_REFRESH_TOKEN_ROTATION` | `false` | refresh grant returns a new refresh token |
+//! | `SALESFORCE_EMULATOR_JWT_ISSUED_AT` | `true` | JWT responses include `issued_at`/`signature` |
+//! | `SALESFORCE_EMULATOR_API_INSTANCE_URL` | `false` | client-credentials responses include `api_instance_url` |
+//! | `SALESFORCE_EMULATOR_CLIENT_CREDENTIALS_USERNAME` | `integration@contactsync.dev` | Run-As user (empty: flow refused) |
+//! | `SALESFORCE_EMULATOR_DAILY_API_LIMIT` | `1000000` | rolling 24 h API budget |
+//! | `SALESFORCE_EMULATOR_DEFAULT_BATCH_SIZE` | `2000` | query batch without `Sforce-Query-Options` |
+//! | `SALESFORCE_EMULATOR_CURSOR_TTL_SECS` | `172800` | query locator lifetime |
+//! | `SALESFORCE_EMULATOR_DELETED_ROW_GET` | `entity_is_deleted` | GET of a Recycle-Bin row: `entity_is_deleted` or `not_found` |
+//! | `SALESFORCE_EMULATOR_CONDITIONAL_STAMP` | `LastModifiedDate` | stamp checked by `If-(Un)Modified-Since` |
+//! | `SALESFORCE_EMULATOR_LOCATION_ON_CREATE` | `false` | top-level create returns `Location` |
+//! | `SALESFORCE_EMULATOR_MY_CONTACTS_USING_SCOPE` | `true` | MyContacts describe uses `USING SCOPE mine` |
+//! | `SALESFORCE_EMULATOR_OUTBOUND_INITIAL_RETRY_SECS` | `15` | first Outbound Message retry delay (doubles) |
+//! | `SALESFORCE_EMULATOR_OUTBOUND_MAX_RETRY_SECS` | `7200` | cap between retries |
+//! | `SALESFORCE_EMULATOR_OUTBOUND_EXPIRY_SECS` | `86400` | notifications older than this are dropped |
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod control;
+pub mod errors;
+pub mod ids;
+pub mod listviews;
+pub mod outbound;
+pub mod schema;
+pub mod soql;
+pub mod state;
+pub mod store;
+pub mod time;
+pub mod value;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{ConditionalStamp, Config, ConfigError, DeletedRowGet};
+pub use schema::CONTACTSYNC_KEY;
+
+/// DEV ONLY: the private key whose certificate the default config trusts for JWT logins.
+/// Never use it outside local development and tests.
+pub const DEV_PRIVATE_KEY_PEM: &str = include_str!("../fixtures/dev-only-jwt-private-key.pem");
+/// DEV ONLY: the self-signed certificate matching [`DEV_PRIVATE_KEY_PEM`].
+pub const DEV_CERT_PEM: &str = include_str!("../fixtures/dev-only-jwt-cert.pem");
+
+/// Request bodies up to this size (control-API seeding of 100,000 Contacts in one call).
+const MAX_BODY_BYTES: usize = 512 * 1024 * 1024;
+
+/// Signs a JWT bearer assertion for `username` with a PKCS#8 PEM key (the dev stack passes
+/// [`DEV_PRIVATE_KEY_PEM`]); `audience` is usually `https://login.salesforce.com`.
+pub fn sign_jwt_assertion(
+    private_key_pem: &str,
+    client_id: &str,
+    username: &str,
+    audience: &str,
+    expires_at_epoch_secs: i64,
+) -> Result<String, auth::jwt::JwtError> {
+    let claims = auth::jwt::Claims {
+        iss: client_id.to_string(),
+        sub: Some(username.to_string()),
+        prn: None,
+        aud: auth::jwt::Audience::One(audience.to_string()),
+        exp: expires_at_epoch_secs,
+    };
+    auth::jwt::sign(&claims, private_key_pem)
+}
+
+/// A bound, ready-to-run emulator.
+pub struct App {
+    listener: TcpListener,
+    state: Arc<state::AppState>,
+}
+
+impl App {
+    /// Binds the listener and builds an empty org (plus the Run-As integration user).
+    pub async fn build(config: Config) -> std::io::Result<App> {
+        let jwt_key = auth::jwt::public_key_from_pem(&config.jwt_cert_pem).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "jwt_cert_pem holds no certificate or public key",
+            )
+        })?;
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let base_url = format!("http://{host}:{}", addr.port());
+        let state = Arc::new(state::AppState::new(config, base_url, jwt_key));
+        Ok(App { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.listen)
+    }
+
+    /// `http://127.0.0.1:PORT`, which is also the `instance_url` handed to clients.
+    pub fn base_url(&self) -> String {
+        self.state.base_url.clone()
+    }
+
+    /// Serves until `shutdown` fires, then stops the Outbound Message worker too.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let worker = tokio::spawn(outbound::Outbound::run(
+            self.state.clone(),
+            shutdown.clone(),
+        ));
+        let router = Router::new()
+            .nest("/_emulator", control::router())
+            .fallback(api::dispatch)
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(self.state);
+        tracing::info!(addr = %self.listener.local_addr()?, "Salesforce emulator listening");
+        let result = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await;
+        shutdown.cancel();
+        let _ = worker.await;
+        result
+    }
+}

@@ -1,0 +1,654 @@
+//! SOQL parser: tokens → a query whose field paths are resolved against the schema and whose
+//! literals are typed for the field they are compared with (contract §2 semantics).
+
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
+
+use super::SoqlError;
+use super::lexer::{LikePart, Tok, Token, lex};
+use crate::ids;
+use crate::schema::{FieldDef, FieldType, ObjectType};
+use crate::value::Value;
+
+/// Salesforce refuses longer statements.
+const MAX_QUERY_LEN: usize = 100_000;
+/// Largest OFFSET Salesforce allows.
+pub const MAX_OFFSET: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub object: ObjectType,
+    pub select: Select,
+    pub scope: Option<Scope>,
+    pub filter: Option<Cond>,
+    pub order: Vec<OrderItem>,
+    pub limit: Option<usize>,
+    pub offset: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Select {
+    Count,
+    Fields(Vec<FieldRef>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Everything,
+    Mine,
+}
+
+/// A resolved field path: `hops` are reference fields followed from the queried object
+/// (`Account.Owner.Name` → AccountId, OwnerId), then `field` on `object`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldRef {
+    pub hops: Vec<(ObjectType, usize)>,
+    pub object: ObjectType,
+    pub field: usize,
+    /// Relationship names of the hops, canonical casing (`Account`, `Owner`).
+    pub rel_names: Vec<&'static str>,
+}
+
+impl FieldRef {
+    pub fn def(&self) -> &'static FieldDef {
+        &self.object.def().fields[self.field]
+    }
+
+    /// `Account.Name`, canonical casing.
+    pub fn path(&self) -> String {
+        let mut s: Vec<&str> = self.rel_names.clone();
+        s.push(self.def().name);
+        s.join(".")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// A typed right-hand side. Date literals like `TODAY` are half-open ranges `[lo, hi)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    Value(Value),
+    Range(Value, Value),
+}
+
+#[derive(Debug, Clone)]
+pub enum Cond {
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+    Cmp {
+        field: FieldRef,
+        op: CmpOp,
+        rhs: Operand,
+    },
+    In {
+        field: FieldRef,
+        negated: bool,
+        values: Vec<Value>,
+    },
+    Like {
+        field: FieldRef,
+        pattern: Vec<LikePart>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderItem {
+    pub field: FieldRef,
+    pub descending: bool,
+    pub nulls_last: bool,
+}
+
+/// Parses and resolves a SOQL statement. `now` anchors date literals (`TODAY`, `LAST_N_DAYS:n`).
+pub fn parse(q: &str, now: DateTime<Utc>) -> Result<Query, SoqlError> {
+    if q.len() > MAX_QUERY_LEN {
+        return Err(SoqlError {
+            code: "MALFORMED_QUERY",
+            message: "SOQL statements cannot be longer than 100,000 characters.".to_string(),
+            pos: None,
+        });
+    }
+    let tokens = lex(q)?;
+    let mut p = Parser {
+        t: tokens,
+        i: 0,
+        end: q.len(),
+        object: ObjectType::Contact,
+        now,
+    };
+    p.query()
+}
+
+struct Parser {
+    t: Vec<Token>,
+    i: usize,
+    end: usize,
+    object: ObjectType,
+    now: DateTime<Utc>,
+}
+
+/// A field path before resolution: names and the position of the first one.
+struct RawPath {
+    names: Vec<String>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.t.get(self.i)
+    }
+
+    fn pos(&self) -> usize {
+        self.peek().map_or(self.end, |t| t.pos)
+    }
+
+    fn unexpected(&self) -> SoqlError {
+        match self.peek() {
+            Some(t) => SoqlError::malformed(format!("unexpected token: '{}'", t.text), t.pos),
+            None => SoqlError::malformed("unexpected token: '<EOF>'".to_string(), self.end),
+        }
+    }
+
+    fn is_kw(&self, kw: &str) -> bool {
+        matches!(self.peek(), Some(Token { tok: Tok::Ident(s), .. }) if s.eq_ignore_ascii_case(kw))
+    }
+
+    fn eat_kw(&mut self, kw: &str) -> bool {
+        let yes = self.is_kw(kw);
+        if yes {
+            self.i += 1;
+        }
+        yes
+    }
+
+    fn expect_kw(&mut self, kw: &str) -> Result<(), SoqlError> {
+        if self.eat_kw(kw) {
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
+    }
+
+    fn eat(&mut self, tok: &Tok) -> bool {
+        let yes = self.peek().is_some_and(|t| &t.tok == tok);
+        if yes {
+            self.i += 1;
+        }
+        yes
+    }
+
+    fn expect(&mut self, tok: &Tok) -> Result<(), SoqlError> {
+        if self.eat(tok) {
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
+    }
+
+    fn ident(&mut self) -> Result<(String, usize), SoqlError> {
+        match self.peek() {
+            Some(Token {
+                tok: Tok::Ident(s),
+                pos,
+                ..
+            }) => {
+                let r = (s.clone(), *pos);
+                self.i += 1;
+                Ok(r)
+            }
+            _ => Err(self.unexpected()),
+        }
+    }
+
+    fn raw_path(&mut self) -> Result<RawPath, SoqlError> {
+        let (first, pos) = self.ident()?;
+        let mut names = vec![first];
+        while self.eat(&Tok::Dot) {
+            names.push(self.ident()?.0);
+        }
+        Ok(RawPath { names, pos })
+    }
+
+    fn query(&mut self) -> Result<Query, SoqlError> {
+        self.expect_kw("SELECT")?;
+        let mut count = false;
+        let mut raw = Vec::new();
+        if self.is_kw("COUNT") && self.t.get(self.i + 1).is_some_and(|t| t.tok == Tok::LParen) {
+            self.i += 2;
+            if !self.eat(&Tok::RParen) {
+                return Err(SoqlError::malformed(
+                    "aggregate functions other than COUNT() are not supported".to_string(),
+                    self.pos(),
+                ));
+            }
+            count = true;
+        } else {
+            loop {
+                if self.is_kw("FROM") {
+                    return Err(self.unexpected());
+                }
+                raw.push(self.raw_path()?);
+                if !self.eat(&Tok::Comma) {
+                    break;
+                }
+            }
+        }
+        self.expect_kw("FROM")?;
+        let (name, pos) = self.ident()?;
+        self.object = ObjectType::from_name(&name).ok_or_else(|| {
+            SoqlError::at(
+                "INVALID_TYPE",
+                format!("sObject type '{name}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."),
+                pos,
+            )
+        })?;
+        let select = if count {
+            Select::Count
+        } else {
+            let mut fields: Vec<FieldRef> = Vec::new();
+            for r in &raw {
+                let f = self.resolve(r)?;
+                if fields.contains(&f) {
+                    return Err(SoqlError::malformed(
+                        format!("duplicate field selected: {}", f.path()),
+                        r.pos,
+                    ));
+                }
+                fields.push(f);
+            }
+            Select::Fields(fields)
+        };
+        let mut scope = None;
+        if self.eat_kw("USING") {
+            self.expect_kw("SCOPE")?;
+            let (s, pos) = self.ident()?;
+            scope = Some(match s.to_ascii_lowercase().as_str() {
+                "mine" => Scope::Mine,
+                "everything" => Scope::Everything,
+                _ => return Err(SoqlError::malformed(format!("Invalid scope:{s}"), pos)),
+            });
+        }
+        let filter = if self.eat_kw("WHERE") {
+            Some(self.condition()?)
+        } else {
+            None
+        };
+        let mut order = Vec::new();
+        if self.eat_kw("ORDER") {
+            self.expect_kw("BY")?;
+            loop {
+                let raw = self.raw_path()?;
+                let field = self.resolve(&raw)?;
+                if !field.def().filterable() {
+                    return Err(SoqlError::at(
+                        "INVALID_FIELD",
+                        format!(
+                            "field '{}' can not be sorted in a query call",
+                            field.def().name
+                        ),
+                        raw.pos,
+                    ));
+                }
+                let descending = if self.eat_kw("DESC") {
+                    true
+                } else {
+                    self.eat_kw("ASC");
+                    false
+                };
+                let mut nulls_last = false;
+                if self.eat_kw("NULLS") {
+                    if self.eat_kw("LAST") {
+                        nulls_last = true;
+                    } else {
+                        self.expect_kw("FIRST")?;
+                    }
+                }
+                order.push(OrderItem {
+                    field,
+                    descending,
+                    nulls_last,
+                });
+                if !self.eat(&Tok::Comma) {
+                    break;
+                }
+            }
+        }
+        let limit = if self.eat_kw("LIMIT") {
+            Some(self.integer()?.0)
+        } else {
+            None
+        };
+        let offset = if self.eat_kw("OFFSET") {
+            let (n, pos) = self.integer()?;
+            if n > MAX_OFFSET {
+                return Err(SoqlError::at(
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    format!("Maximum SOQL offset allowed is {MAX_OFFSET}"),
+                    pos,
+                ));
+            }
+            Some(n)
+        } else {
+            None
+        };
+        if self.peek().is_some() {
+            return Err(self.unexpected());
+        }
+        Ok(Query {
+            object: self.object,
+            select,
+            scope,
+            filter,
+            order,
+            limit,
+            offset,
+        })
+    }
+
+    fn integer(&mut self) -> Result<(usize, usize), SoqlError> {
+        match self.peek() {
+            Some(Token {
+                tok: Tok::Num(n),
+                pos,
+                ..
+            }) => {
+                let pos = *pos;
+                let v = n.parse().map_err(|_| self.unexpected())?;
+                self.i += 1;
+                Ok((v, pos))
+            }
+            _ => Err(self.unexpected()),
+        }
+    }
+
+    /// Resolves `Account.Owner.Name` through relationship names to the final field.
+    fn resolve(&self, raw: &RawPath) -> Result<FieldRef, SoqlError> {
+        let mut object = self.object;
+        let mut hops = Vec::new();
+        let mut rel_names = Vec::new();
+        let mut names: &[String] = &raw.names;
+        // A path may be prefixed with the queried object's own name: `Contact.LastName`.
+        if names.len() > 1
+            && names[0].eq_ignore_ascii_case(object.name())
+            && object.def().relationship(&names[0]).is_none()
+        {
+            names = &names[1..];
+        }
+        let (last, rels) = names.split_last().ok_or_else(|| self.unexpected())?;
+        for rel in rels {
+            let def = object.def();
+            let Some((idx, f)) = def.relationship(rel) else {
+                return Err(SoqlError::at(
+                    "INVALID_FIELD",
+                    format!(
+                        "Didn't understand relationship '{rel}' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names."
+                    ),
+                    raw.pos,
+                ));
+            };
+            let FieldType::Reference(target) = f.ty else {
+                unreachable!("relationship on a non-reference field")
+            };
+            hops.push((object, idx));
+            rel_names.push(f.relationship.unwrap_or(f.name));
+            object = target;
+        }
+        let Some(field) = object.def().field_index(last) else {
+            return Err(SoqlError::at(
+                "INVALID_FIELD",
+                format!(
+                    "No such column '{last}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.",
+                    object.name()
+                ),
+                raw.pos,
+            ));
+        };
+        Ok(FieldRef {
+            hops,
+            object,
+            field,
+            rel_names,
+        })
+    }
+
+    /// `a AND b AND c` or `a OR b OR c`; mixing both without parentheses is an error in SOQL.
+    fn condition(&mut self) -> Result<Cond, SoqlError> {
+        let first = self.unary()?;
+        let mut items = vec![first];
+        let mut joiner: Option<bool> = None; // Some(true) = AND
+        loop {
+            let pos = self.pos();
+            let is_and = if self.eat_kw("AND") {
+                true
+            } else if self.eat_kw("OR") {
+                false
+            } else {
+                break;
+            };
+            if joiner.is_some_and(|j| j != is_and) {
+                let word = if is_and { "AND" } else { "OR" };
+                return Err(SoqlError::malformed(
+                    format!("unexpected token: '{word}'"),
+                    pos,
+                ));
+            }
+            joiner = Some(is_and);
+            items.push(self.unary()?);
+        }
+        Ok(match joiner {
+            None => items.remove(0),
+            Some(true) => Cond::And(items),
+            Some(false) => Cond::Or(items),
+        })
+    }
+
+    fn unary(&mut self) -> Result<Cond, SoqlError> {
+        if self.eat_kw("NOT") {
+            return Ok(Cond::Not(Box::new(self.unary()?)));
+        }
+        if self.eat(&Tok::LParen) {
+            let c = self.condition()?;
+            self.expect(&Tok::RParen)?;
+            return Ok(c);
+        }
+        let raw = self.raw_path()?;
+        let field = self.resolve(&raw)?;
+        let def = field.def();
+        if !def.filterable() {
+            return Err(SoqlError::at(
+                "INVALID_FIELD",
+                format!("field '{}' can not be filtered in a query call", def.name),
+                raw.pos,
+            ));
+        }
+        let op_pos = self.pos();
+        let negated = self.eat_kw("NOT");
+        if self.eat_kw("IN") {
+            self.expect(&Tok::LParen)?;
+            if self.is_kw("SELECT") {
+                return Err(SoqlError::malformed(
+                    "semi-join sub-selects are not supported".to_string(),
+                    self.pos(),
+                ));
+            }
+            let mut values = Vec::new();
+            loop {
+                match self.literal(&field)? {
+                    Operand::Value(v) => values.push(v),
+                    Operand::Range(..) => return Err(self.unexpected()),
+                }
+                if !self.eat(&Tok::Comma) {
+                    break;
+                }
+            }
+            self.expect(&Tok::RParen)?;
+            return Ok(Cond::In {
+                field,
+                negated,
+                values,
+            });
+        }
+        if negated {
+            return Err(SoqlError::malformed(
+                "unexpected token: 'NOT'".to_string(),
+                op_pos,
+            ));
+        }
+        if self.eat_kw("LIKE") {
+            if !def.ty.is_text() {
+                return Err(SoqlError::at(
+                    "INVALID_FIELD",
+                    format!("invalid operator on {} field: LIKE", def.ty.describe_name()),
+                    op_pos,
+                ));
+            }
+            return match self.peek() {
+                Some(Token {
+                    tok: Tok::Str(s), ..
+                }) => {
+                    let pattern = s.pattern.clone();
+                    self.i += 1;
+                    Ok(Cond::Like { field, pattern })
+                }
+                _ => Err(self.unexpected()),
+            };
+        }
+        let op = match self.peek().map(|t| &t.tok) {
+            Some(Tok::Eq) => CmpOp::Eq,
+            Some(Tok::Ne) => CmpOp::Ne,
+            Some(Tok::Lt) => CmpOp::Lt,
+            Some(Tok::Le) => CmpOp::Le,
+            Some(Tok::Gt) => CmpOp::Gt,
+            Some(Tok::Ge) => CmpOp::Ge,
+            _ => return Err(self.unexpected()),
+        };
+        self.i += 1;
+        let rhs = self.literal(&field)?;
+        if matches!(rhs, Operand::Value(Value::Null)) && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+            return Err(SoqlError::malformed(
+                "unexpected token: 'null'".to_string(),
+                op_pos,
+            ));
+        }
+        Ok(Cond::Cmp { field, op, rhs })
+    }
+
+    /// Reads a literal and types it for `field`, with Salesforce's type errors.
+    fn literal(&mut self, field: &FieldRef) -> Result<Operand, SoqlError> {
+        let Some(tok) = self.peek().cloned() else {
+            return Err(self.unexpected());
+        };
+        self.i += 1;
+        let def = field.def();
+        let type_error = |what: &str, quoted: bool| {
+            SoqlError::at(
+                "INVALID_FIELD",
+                format!(
+                    "value of filter criterion for field '{}' must be of type {} and {} be enclosed in quotes",
+                    def.name,
+                    what,
+                    if quoted { "should" } else { "should not" }
+                ),
+                tok.pos,
+            )
+        };
+        if let Tok::Ident(s) = &tok.tok {
+            if s.eq_ignore_ascii_case("null") {
+                return Ok(Operand::Value(Value::Null));
+            }
+            if def.ty == FieldType::Boolean
+                && (s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false"))
+            {
+                return Ok(Operand::Value(Value::Bool(s.eq_ignore_ascii_case("true"))));
+            }
+            if matches!(def.ty, FieldType::Date | FieldType::DateTime) {
+                return self.date_literal(s, &tok, def.ty);
+            }
+        }
+        match (def.ty, &tok.tok) {
+            (FieldType::Id | FieldType::Reference(_), Tok::Str(s)) => {
+                match ids::normalize(&s.value) {
+                    Some(id) => Ok(Operand::Value(Value::text(id))),
+                    None => Err(SoqlError::at(
+                        "INVALID_QUERY_FILTER_OPERATOR",
+                        format!("invalid ID field: {}", s.value),
+                        tok.pos,
+                    )),
+                }
+            }
+            (t, Tok::Str(s)) if t.is_text() => Ok(Operand::Value(Value::text(s.value.as_str()))),
+            (t, _) if t.is_text() => Err(type_error("string", true)),
+            (FieldType::Date, Tok::Date(d)) => Ok(Operand::Value(Value::Date(*d))),
+            (FieldType::DateTime, Tok::DateTime(t)) => Ok(Operand::Value(Value::DateTime(*t))),
+            (FieldType::Date, _) => Err(type_error("date", false)),
+            (FieldType::DateTime, _) => Err(type_error("dateTime", false)),
+            _ => Err(type_error("boolean", false)),
+        }
+    }
+
+    /// `TODAY`, `LAST_N_DAYS:30`, ... as a half-open range in the field's type. Weeks start on
+    /// Sunday and days at 00:00 UTC (the emulator's users all live in UTC, en_US).
+    fn date_literal(
+        &mut self,
+        name: &str,
+        tok: &Token,
+        ty: FieldType,
+    ) -> Result<Operand, SoqlError> {
+        let today = self.now.date_naive();
+        let upper = name.to_ascii_uppercase();
+        let mut n_arg = || -> Result<u64, SoqlError> {
+            self.expect(&Tok::Colon)?;
+            Ok(self.integer()?.0 as u64)
+        };
+        let week_start = today - Days::new(u64::from(today.weekday().num_days_from_sunday()));
+        let month_start = today.with_day(1).unwrap_or(today);
+        let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
+        let day = Days::new(1);
+        let (lo, hi) = match upper.as_str() {
+            "TODAY" => (today, today + day),
+            "YESTERDAY" => (today - day, today),
+            "TOMORROW" => (today + day, today + Days::new(2)),
+            "THIS_WEEK" => (week_start, week_start + Days::new(7)),
+            "LAST_WEEK" => (week_start - Days::new(7), week_start),
+            "NEXT_WEEK" => (week_start + Days::new(7), week_start + Days::new(14)),
+            "THIS_MONTH" => (month_start, month_start + Months::new(1)),
+            "LAST_MONTH" => (month_start - Months::new(1), month_start),
+            "NEXT_MONTH" => (month_start + Months::new(1), month_start + Months::new(2)),
+            "THIS_YEAR" => (year_start, year_start + Months::new(12)),
+            "LAST_YEAR" => (year_start - Months::new(12), year_start),
+            "NEXT_YEAR" => (year_start + Months::new(12), year_start + Months::new(24)),
+            "LAST_90_DAYS" => (today - Days::new(90), today + day),
+            "NEXT_90_DAYS" => (today + day, today + Days::new(91)),
+            "LAST_N_DAYS" => {
+                let n = n_arg()?;
+                (today - Days::new(n), today + day)
+            }
+            "NEXT_N_DAYS" => {
+                let n = n_arg()?;
+                (today + day, today + day + Days::new(n))
+            }
+            _ => {
+                return Err(SoqlError::malformed(
+                    format!("unexpected token: '{}'", tok.text),
+                    tok.pos,
+                ));
+            }
+        };
+        Ok(match ty {
+            FieldType::Date => Operand::Range(Value::Date(lo), Value::Date(hi)),
+            _ => {
+                let at = |d: NaiveDate| {
+                    Value::DateTime(d.and_hms_opt(0, 0, 0).map_or(self.now, |t| t.and_utc()))
+                };
+                Operand::Range(at(lo), at(hi))
+            }
+        })
+    }
+}

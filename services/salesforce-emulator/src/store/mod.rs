@@ -1,0 +1,293 @@
+//! The org's data: one table per sObject type with secondary indexes, the delete log, and
+//! the custom list views. Rows are never physically removed (deletes go to the Recycle Bin),
+//! so a row number stays valid for the life of the org and query cursors can hold them.
+
+mod write;
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+
+use chrono::{DateTime, Utc};
+
+use crate::ids;
+use crate::listviews::ListView;
+use crate::schema::{IndexKind, ObjectType};
+use crate::value::Value;
+
+pub use write::{Actor, Claims, FieldValues};
+
+/// One record: values in schema field order (`values[0]` is always `Id`).
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub values: Vec<Value>,
+}
+
+#[derive(Debug)]
+pub struct Table {
+    pub object: ObjectType,
+    rows: Vec<Row>,
+    by_id: HashMap<Box<str>, u32>,
+    hash: HashMap<usize, HashMap<String, BTreeSet<u32>>>,
+    ordered: HashMap<usize, BTreeSet<(DateTime<Utc>, u32)>>,
+    next_seq: u64,
+    is_deleted: Option<usize>,
+}
+
+impl Table {
+    fn new(object: ObjectType) -> Table {
+        let def = object.def();
+        let mut hash = HashMap::new();
+        let mut ordered = HashMap::new();
+        for (i, f) in def.fields.iter().enumerate() {
+            match f.index {
+                IndexKind::Hash if f.name != "Id" => {
+                    hash.insert(i, HashMap::new());
+                }
+                IndexKind::Ordered => {
+                    ordered.insert(i, BTreeSet::new());
+                }
+                _ => {}
+            }
+        }
+        Table {
+            object,
+            rows: Vec::new(),
+            by_id: HashMap::new(),
+            hash,
+            ordered,
+            next_seq: 1,
+            is_deleted: def.field_index("IsDeleted"),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn row(&self, r: u32) -> &Row {
+        &self.rows[r as usize]
+    }
+
+    pub fn get(&self, r: u32, field: usize) -> &Value {
+        &self.rows[r as usize].values[field]
+    }
+
+    pub fn id(&self, r: u32) -> &str {
+        self.rows[r as usize].values[0]
+            .as_text()
+            .unwrap_or_default()
+    }
+
+    pub fn is_deleted(&self, r: u32) -> bool {
+        self.is_deleted
+            .is_some_and(|i| matches!(self.get(r, i), Value::Bool(true)))
+    }
+
+    /// Row of an 18-char id (deleted rows included).
+    pub fn find(&self, id18: &str) -> Option<u32> {
+        self.by_id.get(id18).copied()
+    }
+
+    pub fn has_hash_index(&self, field: usize) -> bool {
+        field == 0 || self.hash.contains_key(&field)
+    }
+
+    pub fn has_ordered_index(&self, field: usize) -> bool {
+        self.ordered.contains_key(&field)
+    }
+
+    /// Rows whose indexed text field equals `key` case-insensitively, in id order.
+    pub fn lookup(&self, field: usize, key: &str) -> Vec<u32> {
+        if field == 0 {
+            return ids::normalize(key)
+                .and_then(|id| self.find(&id))
+                .into_iter()
+                .collect();
+        }
+        self.hash
+            .get(&field)
+            .and_then(|m| m.get(&crate::value::fold(key)))
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Rows whose indexed datetime lies within the bounds, in stamp order.
+    pub fn range(
+        &self,
+        field: usize,
+        lower: Bound<DateTime<Utc>>,
+        upper: Bound<DateTime<Utc>>,
+    ) -> Vec<u32> {
+        let Some(set) = self.ordered.get(&field) else {
+            return Vec::new();
+        };
+        let lo = match lower {
+            Bound::Included(t) => Bound::Included((t, 0)),
+            Bound::Excluded(t) => Bound::Excluded((t, u32::MAX)),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        let hi = match upper {
+            Bound::Included(t) => Bound::Included((t, u32::MAX)),
+            Bound::Excluded(t) => Bound::Excluded((t, 0)),
+            Bound::Unbounded => Bound::Unbounded,
+        };
+        set.range((lo, hi)).map(|&(_, r)| r).collect()
+    }
+
+    /// Every row number, in id (creation) order.
+    pub fn all(&self) -> impl Iterator<Item = u32> + '_ {
+        0..self.rows.len() as u32
+    }
+
+    fn next_id(&mut self, pod: &str) -> String {
+        let id = ids::generate(self.object.def().key_prefix, pod, self.next_seq);
+        self.next_seq += 1;
+        id
+    }
+
+    fn insert(&mut self, values: Vec<Value>) -> u32 {
+        let r = self.rows.len() as u32;
+        let id: Box<str> = values[0].as_text().unwrap_or_default().into();
+        self.by_id.insert(id, r);
+        for (field, v) in values.iter().enumerate() {
+            self.index_add(field, v, r);
+        }
+        self.rows.push(Row { values });
+        r
+    }
+
+    fn set(&mut self, r: u32, field: usize, v: Value) {
+        let old = std::mem::replace(&mut self.rows[r as usize].values[field], Value::Null);
+        self.index_remove(field, &old, r);
+        self.index_add(field, &v, r);
+        self.rows[r as usize].values[field] = v;
+    }
+
+    fn index_add(&mut self, field: usize, v: &Value, r: u32) {
+        if let Some(m) = self.hash.get_mut(&field) {
+            if let Some(k) = v.index_key() {
+                m.entry(k).or_default().insert(r);
+            }
+        } else if let Some(s) = self.ordered.get_mut(&field)
+            && let Some(t) = v.as_datetime()
+        {
+            s.insert((t, r));
+        }
+    }
+
+    fn index_remove(&mut self, field: usize, v: &Value, r: u32) {
+        if let Some(m) = self.hash.get_mut(&field) {
+            if let Some(k) = v.index_key()
+                && let Some(set) = m.get_mut(&k)
+            {
+                set.remove(&r);
+                if set.is_empty() {
+                    m.remove(&k);
+                }
+            }
+        } else if let Some(s) = self.ordered.get_mut(&field)
+            && let Some(t) = v.as_datetime()
+        {
+            s.remove(&(t, r));
+        }
+    }
+}
+
+/// A deleted record in the delete log read by Get Deleted.
+#[derive(Debug, Clone)]
+pub struct Deletion {
+    pub object: ObjectType,
+    pub id: String,
+    pub at: DateTime<Utc>,
+}
+
+/// What happened to a record; drained after each request to trigger Outbound Messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Change {
+    pub object: ObjectType,
+    pub row: u32,
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug)]
+pub struct Org {
+    tables: [Table; 3],
+    pub deletions: Vec<Deletion>,
+    pub list_views: Vec<ListView>,
+    pub changes: Vec<Change>,
+    /// Bumped by every reset so cursors from an earlier org are refused.
+    pub generation: u64,
+    pod: String,
+    list_view_seq: u64,
+}
+
+impl Org {
+    pub fn new(pod: &str, generation: u64) -> Org {
+        Org {
+            tables: ObjectType::ALL.map(Table::new),
+            deletions: Vec::new(),
+            list_views: crate::listviews::standard_views(pod),
+            changes: Vec::new(),
+            generation,
+            pod: pod.to_string(),
+            list_view_seq: 100,
+        }
+    }
+
+    pub fn table(&self, o: ObjectType) -> &Table {
+        &self.tables[o.slot()]
+    }
+
+    fn table_mut(&mut self, o: ObjectType) -> &mut Table {
+        &mut self.tables[o.slot()]
+    }
+
+    /// Looks a record up by any id form; `None` when malformed or unknown.
+    pub fn find(&self, o: ObjectType, id: &str) -> Option<u32> {
+        let id18 = ids::normalize(id)?;
+        self.table(o).find(&id18)
+    }
+
+    /// The User row of a username (case-insensitive, like a login).
+    pub fn user_by_username(&self, username: &str) -> Option<u32> {
+        let t = self.table(ObjectType::User);
+        let f = ObjectType::User.def().must("Username");
+        t.lookup(f, username).into_iter().next()
+    }
+
+    pub fn next_list_view_id(&mut self) -> String {
+        self.list_view_seq += 1;
+        ids::generate("00B", &self.pod, self.list_view_seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::CONTACT;
+
+    #[test]
+    fn hash_index_follows_updates() {
+        let mut t = Table::new(ObjectType::Contact);
+        let mut values = vec![Value::Null; CONTACT.fields.len()];
+        values[0] = Value::text("003gK0000000001AAA");
+        let owner = CONTACT.must("OwnerId");
+        values[owner] = Value::text("005gK0000000001AAA");
+        let r = t.insert(values);
+        assert_eq!(t.lookup(owner, "005GK0000000001aaa"), vec![r]);
+        t.set(r, owner, Value::text("005gK0000000002AAA"));
+        assert!(t.lookup(owner, "005gK0000000001AAA").is_empty());
+        assert_eq!(t.lookup(owner, "005gK0000000002AAA"), vec![r]);
+    }
+}
