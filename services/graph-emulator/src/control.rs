@@ -16,6 +16,7 @@ use crate::contacts::{self, View};
 use crate::faults::FaultSpec;
 use crate::folders;
 use crate::ids;
+use crate::model;
 use crate::server::Shared;
 use crate::subscriptions;
 use crate::wire::decode_segment;
@@ -79,6 +80,15 @@ struct Expire {
 #[serde(deny_unknown_fields)]
 struct Lifecycle {
     event: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Seed {
+    /// Folder id or well-known name; default `contacts`.
+    #[serde(default)]
+    folder: Option<String>,
+    contacts: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +242,37 @@ fn route(
                 }
             };
             reply(StatusCode::OK, json!({"value": value}))
+        }
+        (Method::POST, ["mailboxes", user, "contacts"]) => {
+            // Bulk seeding (dev data, benchmarks): creates contacts as if the user had, so
+            // subscribers are notified, but without counting as API traffic.
+            let request: Seed = parse(body)?;
+            let knobs = shared.knobs();
+            let mut inputs = Vec::with_capacity(request.contacts.len());
+            for contact in &request.contacts {
+                let bytes = serde_json::to_vec(contact).unwrap_or_default();
+                let input = model::parse_contact(&bytes, &knobs, false).map_err(|e| error(e.status(), e.to_string()))?;
+                inputs.push(input);
+            }
+            let mailbox_ref = shared.registry.get(user).ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no mailbox '{user}'")))?;
+            let (created, mailbox_id, events) = {
+                let mut mailbox = mailbox_ref.lock();
+                let folder = request.folder.as_deref().unwrap_or("contacts");
+                let folder_id = mailbox.resolve_folder(folder).map_err(|e| error(e.status(), e.to_string()))?.id.clone();
+                let now = chrono::Utc::now();
+                let mut ids = Vec::with_capacity(inputs.len());
+                let mut events = Vec::new();
+                for input in &inputs {
+                    let (key, evs) = mailbox.create_contact(&folder_id, input, now);
+                    events.extend(evs);
+                    if let Some(c) = mailbox.contact(key) {
+                        ids.push(json!({"id": c.id, "immutableId": c.immutable_id}));
+                    }
+                }
+                (ids, mailbox.id.clone(), events)
+            };
+            subscriptions::publish(shared, &mailbox_id, events);
+            reply(StatusCode::CREATED, json!({"value": created}))
         }
         (Method::POST, ["mailboxes", user, "contacts", contact, "move"]) => {
             // What a user does by dragging a contact in Outlook; Graph itself cannot.

@@ -33,7 +33,8 @@
 //!
 //! `POST reset` · `POST mailboxes {"id","userPrincipalName"}` · `GET mailboxes` ·
 //! `GET mailboxes/{id}/contacts|folders|categories` (full state: folder, categories, every
-//! extended property) · `POST mailboxes/{id}/contacts/{cid}/move {"destinationId"}` (a user's
+//! extended property) · `POST mailboxes/{id}/contacts {"folder"?,"contacts":[…]}` (bulk seed) ·
+//! `POST mailboxes/{id}/contacts/{cid}/move {"destinationId"}` (a user's
 //! move in Outlook: new regular id) · `POST tokens {"client_id"?,"expires_in"?}` →
 //! `{"access_token"}` · `POST apps {"client_id","client_secret","tenant"}` ·
 //! `POST|GET|DELETE faults` (`{"status","count","retry_after","route","mailbox","code","message"}`)

@@ -118,8 +118,10 @@ impl ApiResponse {
         let request_id = uuid::Uuid::new_v4().to_string();
         builder = builder
             .header("request-id", request_id)
-            .header("client-request-id", client_request_id)
-            .header("Cache-Control", "no-cache");
+            .header("client-request-id", client_request_id);
+        if !self.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("cache-control")) {
+            builder = builder.header("Cache-Control", "no-cache");
+        }
         for (name, value) in &self.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
