@@ -9,6 +9,7 @@ use tracing::instrument;
 use crate::batch::{BatchRequest, ItemError};
 use crate::client::{GraphClient, enc, query_string};
 use crate::contacts::{contact_select, expand_property};
+use crate::copy::ContactCopy;
 use crate::error::GraphError;
 use crate::types::{GraphContact, SYNC_KEY_PROPERTY_ID};
 
@@ -184,6 +185,12 @@ pub enum ContactWrite {
     Delete {
         contact_id: String,
     },
+    /// B9's first half: create `copy` in the folder (then delete the original with `Delete`
+    /// once this succeeded; both in one batch would race).
+    Copy {
+        folder_id: String,
+        copy: ContactCopy,
+    },
 }
 
 /// What a successful write did; created/updated carry the contact as Graph returned it (new id,
@@ -233,6 +240,14 @@ impl GraphClient {
                         Err(e) => return fail_all(writes.len(), e),
                     }
                 }
+                ContactWrite::Copy { folder_id, copy } => {
+                    creates = true;
+                    BatchRequest {
+                        method: Method::POST,
+                        url: format!("/users/{m}/contactFolders/{}/contacts", enc(folder_id)),
+                        body: Some(copy.to_body()),
+                    }
+                }
                 ContactWrite::Update { contact_id, patch } => BatchRequest {
                     method: Method::PATCH,
                     url: format!("/users/{m}/contacts/{}", enc(contact_id)),
@@ -251,7 +266,7 @@ impl GraphClient {
             .iter()
             .zip(replies)
             .map(|(write, reply)| match (write, reply) {
-                (ContactWrite::Create { .. }, Ok(r)) => {
+                (ContactWrite::Create { .. } | ContactWrite::Copy { .. }, Ok(r)) => {
                     parse_contact(r.body).map(WriteOutcome::Created)
                 }
                 (ContactWrite::Update { .. }, Ok(r)) => {

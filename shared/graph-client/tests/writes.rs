@@ -291,3 +291,57 @@ async fn subscriptions_are_created_renewed_and_deleted() {
         json!({"expirationDateTime": "2030-01-01T00:00:00.000Z"})
     );
 }
+
+#[tokio::test]
+async fn a_move_copies_the_whole_contact_into_the_folder() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/users/u1/contacts/OLD"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "@odata.etag": "W/\"ck\"", "id": "OLD", "changeKey": "ck", "parentFolderId": "DEFAULT",
+            "createdDateTime": "2020-01-01T00:00:00Z", "lastModifiedDateTime": "2020-01-01T00:00:00Z",
+            "categories": ["Salesforce"], "surname": "Moved", "nickName": "Mo", "children": ["Kid"]})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .respond_with(|request: &Request| {
+            let body: Value = request.body_json().unwrap();
+            let item = &body["requests"][0];
+            ResponseTemplate::new(200).set_body_json(json!({"responses": [{
+                "id": item["id"], "status": 201,
+                "body": {"id": "NEW", "changeKey": "ck1", "parentFolderId": "F1", "surname": "Moved"}}]}))
+        })
+        .mount(&server)
+        .await;
+    let client = GraphClient::new(config(&server)).unwrap();
+    let copy = client
+        .get_contact_for_copy("u1", "OLD")
+        .await
+        .unwrap()
+        .unwrap()
+        .with_categories(vec!["Salesforce".into()])
+        .with_sync_key("key-9");
+    let results = client
+        .write_contacts(
+            "u1",
+            &[ContactWrite::Copy {
+                folder_id: "F1".into(),
+                copy,
+            }],
+        )
+        .await;
+    assert!(matches!(&results[0], Ok(WriteOutcome::Created(c)) if c.id == "NEW"));
+
+    let batch: Value = requests_to(&server, "/v1.0/$batch").await[0]
+        .body_json()
+        .unwrap();
+    let item = &batch["requests"][0];
+    assert_eq!(item["url"], "/users/u1/contactFolders/F1/contacts");
+    assert_eq!(
+        item["body"],
+        json!({"categories": ["Salesforce"], "surname": "Moved", "nickName": "Mo", "children": ["Kid"],
+            "singleValueExtendedProperties": [{"id": SYNC_KEY_PROPERTY_ID, "value": "key-9"}]})
+    );
+}
