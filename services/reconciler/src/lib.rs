@@ -3,6 +3,8 @@
 //! Wiring only: `App::build` connects the infrastructure, `run_until_stopped` runs the ops server
 //! and the consumer loop(s) until shutdown. What the service does lives in `handler`.
 
+mod decide;
+mod finish;
 pub mod handler;
 mod settings;
 

@@ -1,0 +1,231 @@
+//! A side's read arrives: it is stored on the session; once both sides are in, the sync core
+//! decides and the write batches go into the outbox, all in one transaction.
+
+use chrono::Utc;
+use contracts::{ChangeBatch, Commands, Header, Message, SideRead, WriteBatch};
+use sync_core::{
+    ConflictWinner, Decisions, GuardOutcome, SalesforceUserId, Scope, Settings,
+};
+use sync_state::sessions::{self, ItemError, Progress, SessionState};
+use sync_state::users::{self, ContactSettings, Winner};
+use sync_state::{StateError, links, outbox};
+use tokio_postgres::Transaction;
+use uuid::Uuid;
+
+use crate::Ctx;
+use crate::finish;
+
+/// Commands per Graph write batch message: the writer sends them as `$batch` calls of 20.
+pub const EXCHANGE_BATCH: usize = 100;
+/// Commands per Salesforce write batch message: one `/composite/sobjects` call each.
+pub const SALESFORCE_BATCH: usize = 200;
+
+/// Stores a side's read; decides the session when it completes the pair.
+#[tracing::instrument(skip_all, fields(job_id = %batch.header.job_id, user_id = %batch.header.user_id))]
+pub async fn on_change_batch(ctx: &Ctx, batch: ChangeBatch) -> Result<(), StateError> {
+    let job_id = batch.header.job_id;
+    let mut client = ctx.pool.get().await?;
+    let tx = client.transaction().await?;
+    let Some((user_id, exchange_in, salesforce_in)) =
+        sessions::lock_fetching_session(&tx, job_id).await?
+    else {
+        tracing::info!("A read arrived for a session that is no longer reading; dropped.");
+        return Ok(());
+    };
+    if user_id != batch.header.user_id {
+        return Err(StateError::Invalid(format!(
+            "read for user {} on a session of user {user_id}",
+            batch.header.user_id
+        )));
+    }
+    let is_exchange = batch.read.is_exchange();
+    let value = serde_json::to_value(&batch)?;
+    sessions::store_input(&tx, job_id, is_exchange, &value).await?;
+    let (exchange, salesforce) = if is_exchange {
+        (Some(value), salesforce_in)
+    } else {
+        (exchange_in, Some(value))
+    };
+    if let (Some(exchange), Some(salesforce)) = (exchange, salesforce) {
+        let exchange: ChangeBatch = serde_json::from_value(exchange)?;
+        let salesforce: ChangeBatch = serde_json::from_value(salesforce)?;
+        decide_session(&tx, &user_id, job_id, exchange, salesforce).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Decides a session whose two reads are in.
+async fn decide_session(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    job_id: Uuid,
+    exchange: ChangeBatch,
+    salesforce: ChangeBatch,
+) -> Result<(), StateError> {
+    let failures: Vec<String> = [exchange.failure.clone(), salesforce.failure.clone()]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !failures.is_empty() {
+        // C5: a failed read decides nothing and deletes nothing; the cursors stay put.
+        let progress = Progress {
+            failure: Some(failures.join("; ")),
+            ..Progress::default()
+        };
+        return finish::close(tx, job_id, SessionState::Failed, &progress).await;
+    }
+    let (SideRead::Exchange(exchange_read), SideRead::Salesforce(salesforce_read)) =
+        (&exchange.read, &salesforce.read)
+    else {
+        return Err(StateError::Invalid("a session's reads are of the wrong sides".into()));
+    };
+
+    let user = users::get_user(tx, user_id).await?;
+    let stored = users::get_settings(tx, user_id).await?;
+    let confirmed: bool = tx
+        .query_one(
+            "SELECT deletions_confirmed FROM user_sync_state WHERE user_id = $1 FOR UPDATE",
+            &[&user_id],
+        )
+        .await?
+        .get(0);
+    let settings = core_settings(&user.salesforce_user_id, &stored, confirmed)?;
+    let links = links::load_links(tx, user_id).await?;
+    let now = Utc::now();
+    let decisions = sync_core::reconcile(&links, exchange_read, salesforce_read, &settings, now);
+
+    let held = matches!(decisions.guard, GuardOutcome::Held { .. });
+    let mut progress = Progress {
+        errors: decisions.errors.iter().map(item_error).collect(),
+        ..Progress::default()
+    };
+    if let GuardOutcome::Held { deletions, links } = decisions.guard {
+        let message = format!(
+            "This session would delete {deletions} of {links} synced contacts; nothing was deleted. \
+             An operator must confirm through POST /api/v1/users/{user_id}/confirm-deletions."
+        );
+        progress.errors.push(ItemError {
+            item: format!("{deletions} contacts"),
+            code: "mass_delete_guard".into(),
+            field: None,
+            message: message.clone(),
+        });
+        tx.execute(
+            "UPDATE user_sync_state SET last_error = $2 WHERE user_id = $1",
+            &[
+                &user_id,
+                &serde_json::json!({"code": "mass_delete_guard", "deletions": deletions,
+                                    "links": links, "message": message, "job_id": job_id}),
+            ],
+        )
+        .await?;
+    } else {
+        tx.execute(
+            "UPDATE user_sync_state SET deletions_confirmed = false,
+                    last_error = CASE WHEN last_error->>'code' = 'mass_delete_guard'
+                                      THEN NULL ELSE last_error END
+             WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?;
+    }
+    // The guard holds the deletions by not moving the cursors: the session after the operator's
+    // confirmation reads the same changes again and carries them out.
+    let cursors = if held {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({"exchange": exchange.cursor, "salesforce": salesforce.cursor})
+    };
+
+    let batches = enqueue_batches(tx, user_id, job_id, &decisions, now).await?;
+    tracing::info!(
+        exchange_writes = decisions.exchange.len(),
+        salesforce_writes = decisions.salesforce.len(),
+        links = links.len(),
+        batches,
+        held,
+        "Decided the session."
+    );
+    if batches == 0 {
+        return finish::complete(tx, user_id, job_id, &decisions, &cursors, &[], progress, held)
+            .await;
+    }
+    sessions::begin_writing(
+        tx,
+        job_id,
+        &serde_json::to_value(&decisions)?,
+        &cursors,
+        batches,
+        &progress,
+    )
+    .await
+}
+
+/// Puts the session's write batches in the outbox; returns how many.
+async fn enqueue_batches(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    job_id: Uuid,
+    decisions: &Decisions,
+    now: chrono::DateTime<Utc>,
+) -> Result<i32, StateError> {
+    let mut batches: Vec<(String, Commands)> = Vec::new();
+    for chunk in decisions.exchange.chunks(EXCHANGE_BATCH) {
+        batches.push(("exchange".into(), Commands::Exchange(chunk.to_vec())));
+    }
+    for chunk in decisions.salesforce.chunks(SALESFORCE_BATCH) {
+        batches.push(("salesforce".into(), Commands::Salesforce(chunk.to_vec())));
+    }
+    let count = batches.len() as i32;
+    for (n, (side, commands)) in batches.into_iter().enumerate() {
+        let batch = n as u32;
+        let message = Message::WriteBatch(WriteBatch {
+            header: Header::derived(job_id, user_id, &format!("write.{side}.{batch}"), now),
+            batch,
+            commands,
+        });
+        let route = pipeline::route_for(&message).routing_key();
+        outbox::enqueue(
+            tx,
+            &message.header().message_id,
+            route,
+            &serde_json::to_value(&message)?,
+        )
+        .await?;
+    }
+    Ok(count)
+}
+
+/// The sync core's settings from the stored ones.
+fn core_settings(
+    salesforce_user_id: &str,
+    stored: &ContactSettings,
+    deletions_confirmed: bool,
+) -> Result<Settings, StateError> {
+    let id = SalesforceUserId::try_from(salesforce_user_id)
+        .map_err(|e| StateError::Invalid(format!("the user's Salesforce id: {e}")))?;
+    let mut settings = Settings::new(id);
+    settings.scope = match stored.scope {
+        users::Scope::Mine => Scope::Mine,
+        users::Scope::All => Scope::All,
+        users::Scope::ListView => Scope::ListView(stored.list_view_id.clone().unwrap_or_default()),
+    };
+    settings.auto_removal = stored.auto_removal;
+    settings.conflict_winner = match stored.conflict_winner {
+        Winner::Salesforce => ConflictWinner::Salesforce,
+        Winner::Exchange => ConflictWinner::Exchange,
+    };
+    settings.mass_delete_confirmed = deletions_confirmed;
+    Ok(settings)
+}
+
+/// A core per-item error as the status shows it (C7).
+pub(crate) fn item_error(e: &sync_core::ItemError) -> ItemError {
+    ItemError {
+        item: e.item.clone(),
+        code: e.code.as_str().to_owned(),
+        field: e.field.clone(),
+        message: e.message.clone(),
+    }
+}
