@@ -278,6 +278,8 @@ impl GraphClient {
         prefer: Option<&str>,
         idempotent: bool,
     ) -> Result<Reply, GraphError> {
+        // One `Prefer` line with comma-separated preferences (RFC 7240), as the Graph SDKs send
+        // it when a request carries several.
         let prefer = match prefer {
             Some(extra) => format!("{extra}, {PREFER_IMMUTABLE_ID}"),
             None => PREFER_IMMUTABLE_ID.to_owned(),
