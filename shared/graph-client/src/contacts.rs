@@ -46,7 +46,7 @@ impl GraphClient {
         )?;
         match self.send(Method::GET, url, None, None).await {
             Ok(reply) => Ok(Some(reply.json("contact")?)),
-            Err(GraphError::Api(e)) if e.status == 404 => Ok(None),
+            Err(GraphError::Api(e)) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }

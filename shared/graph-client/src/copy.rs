@@ -72,7 +72,7 @@ impl GraphClient {
         )?;
         match self.send(Method::GET, url, None, None).await {
             Ok(reply) => Ok(Some(ContactCopy::from_read(reply.json("contact")?))),
-            Err(GraphError::Api(e)) if e.status == 404 => Ok(None),
+            Err(GraphError::Api(e)) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }

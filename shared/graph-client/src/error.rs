@@ -96,6 +96,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The item does not exist (404 of an item, not of a whole mailbox that is unreachable).
+    pub fn is_not_found(&self) -> bool {
+        self.status == 404 && self.disposition == Disposition::PermanentItem
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -113,7 +113,7 @@ impl GraphClient {
         let url = self.url(&format!("/subscriptions/{}", enc(id)), "")?;
         match self.send(Method::DELETE, url, None, None).await {
             Ok(_) => Ok(()),
-            Err(GraphError::Api(e)) if e.status == 404 => Ok(()),
+            Err(GraphError::Api(e)) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
         }
     }

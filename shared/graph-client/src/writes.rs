@@ -275,7 +275,7 @@ impl GraphClient {
                 (ContactWrite::Delete { .. }, Ok(_)) => Ok(WriteOutcome::Deleted {
                     already_gone: false,
                 }),
-                (ContactWrite::Delete { .. }, Err(ItemError::Api(e))) if e.status == 404 => {
+                (ContactWrite::Delete { .. }, Err(ItemError::Api(e))) if e.is_not_found() => {
                     Ok(WriteOutcome::Deleted { already_gone: true })
                 }
                 (_, Err(e)) => Err(e),
@@ -308,7 +308,7 @@ impl GraphClient {
             .into_iter()
             .map(|reply| match reply {
                 Ok(r) => parse_contact(r.body).map(Some),
-                Err(ItemError::Api(e)) if e.status == 404 => Ok(None),
+                Err(ItemError::Api(e)) if e.is_not_found() => Ok(None),
                 Err(e) => Err(e),
             })
             .collect()

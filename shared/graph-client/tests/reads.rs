@@ -315,3 +315,18 @@ async fn contacts_with_the_category_are_listed_by_filter() {
     assert_eq!(query["$filter"], "categories/any(c:c eq 'Salesforce')");
     assert_eq!(query["$top"], "2");
 }
+
+#[tokio::test]
+async fn an_unreachable_mailbox_is_not_mistaken_for_a_missing_contact() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {
+            "code": "MailboxNotEnabledForRESTAPI",
+            "message": "The mailbox is either inactive, soft-deleted, or is hosted on-premise."}})))
+        .mount(&server)
+        .await;
+    let client = GraphClient::new(config(&server)).unwrap();
+    let err = client.get_contact("u1", "C1").await.unwrap_err();
+    assert_eq!(err.disposition(), Disposition::Fatal);
+}

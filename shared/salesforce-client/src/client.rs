@@ -296,7 +296,9 @@ impl SalesforceClient {
         headers: &[(&str, String)],
         idempotent: bool,
     ) -> Result<Reply, SalesforceError> {
-        if !path_and_query.starts_with("/services/") {
+        let absolute =
+            path_and_query.starts_with("http://") || path_and_query.starts_with("https://");
+        if !absolute && !path_and_query.starts_with("/services/") {
             return Err(SalesforceError::ForeignLink(path_and_query.to_owned()));
         }
         let mut backoff = self.backoff();
@@ -316,7 +318,20 @@ impl SalesforceClient {
                     return Err(e);
                 }
             };
-            let url = Url::parse(&format!("{}{path_and_query}", session.instance_url))?;
+            let url = if absolute {
+                // Only a link on the session's own instance ever gets the session token.
+                let url = Url::parse(path_and_query)?;
+                let instance = Url::parse(&session.instance_url)?;
+                let same_origin = url.scheme() == instance.scheme()
+                    && url.host_str() == instance.host_str()
+                    && url.port_or_known_default() == instance.port_or_known_default();
+                if !same_origin || !url.path().starts_with("/services/") {
+                    return Err(SalesforceError::ForeignLink(path_and_query.to_owned()));
+                }
+                url
+            } else {
+                Url::parse(&format!("{}{path_and_query}", session.instance_url))?
+            };
             let mut request = self
                 .inner
                 .http

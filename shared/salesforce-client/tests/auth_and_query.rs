@@ -323,3 +323,27 @@ async fn a_next_records_url_off_the_data_api_is_refused() {
         1
     );
 }
+
+#[tokio::test]
+async fn an_absolute_next_records_url_on_the_instance_is_followed() {
+    let server = MockServer::start().await;
+    mount_login(&server).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{ROOT}/query")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(
+            json!([{"Id": "003A"}]),
+            Some(&format!("{}{ROOT}/query/01g-1", server.uri())),
+        )))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{ROOT}/query/01g-1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(json!([{"Id": "003B"}]), None)))
+        .mount(&server)
+        .await;
+    let rows: Vec<SfContact> = client(&server)
+        .query("SELECT Id FROM Contact")
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+}
