@@ -251,14 +251,22 @@ fn route(
             let mut inputs = Vec::with_capacity(request.contacts.len());
             for contact in &request.contacts {
                 let bytes = serde_json::to_vec(contact).unwrap_or_default();
-                let input = model::parse_contact(&bytes, &knobs, false).map_err(|e| error(e.status(), e.to_string()))?;
+                let input = model::parse_contact(&bytes, &knobs, false)
+                    .map_err(|e| error(e.status(), e.to_string()))?;
                 inputs.push(input);
             }
-            let mailbox_ref = shared.registry.get(user).ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no mailbox '{user}'")))?;
+            let mailbox_ref = shared
+                .registry
+                .get(user)
+                .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no mailbox '{user}'")))?;
             let (created, mailbox_id, events) = {
                 let mut mailbox = mailbox_ref.lock();
                 let folder = request.folder.as_deref().unwrap_or("contacts");
-                let folder_id = mailbox.resolve_folder(folder).map_err(|e| error(e.status(), e.to_string()))?.id.clone();
+                let folder_id = mailbox
+                    .resolve_folder(folder)
+                    .map_err(|e| error(e.status(), e.to_string()))?
+                    .id
+                    .clone();
                 let now = chrono::Utc::now();
                 let mut ids = Vec::with_capacity(inputs.len());
                 let mut events = Vec::new();

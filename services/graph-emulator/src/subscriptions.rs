@@ -153,8 +153,14 @@ fn not_found() -> GraphError {
     GraphError::not_found("ResourceNotFound", "The object was not found.")
 }
 
+/// Graph writes subscription expiries with seven fractional digits ("…45.9356913Z").
 fn format_expiry(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.7fZ").to_string()
+    use chrono::Timelike;
+    format!(
+        "{}.{:07}Z",
+        t.format("%Y-%m-%dT%H:%M:%S"),
+        t.nanosecond() % 1_000_000_000 / 100
+    )
 }
 
 fn render(ctx: &Ctx<'_>, sub: &Subscription) -> Value {

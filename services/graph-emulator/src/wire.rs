@@ -119,7 +119,11 @@ impl ApiResponse {
         builder = builder
             .header("request-id", request_id)
             .header("client-request-id", client_request_id);
-        if !self.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("cache-control")) {
+        if !self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("cache-control"))
+        {
             builder = builder.header("Cache-Control", "no-cache");
         }
         for (name, value) in &self.headers {

@@ -9,7 +9,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn token_request(emu: &Emu, tenant: &str, form: &[(&str, &str)]) -> Resp {
-    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
     let response = emu
         .http
         .post(emu.url(&format!("/{tenant}/oauth2/v2.0/token")))
@@ -72,27 +74,44 @@ async fn a_wrong_scope_unknown_client_or_tenant_or_grant_are_400s() {
     let mut form = good_form();
     form[1] = ("scope", "https://foo.microsoft.com/.default");
     let r = token_request(&emu, TENANT, &form).await;
-    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("invalid_scope")));
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
 
     let mut form = good_form();
     form[0] = ("client_id", "someone-else");
     let r = token_request(&emu, TENANT, &form).await;
-    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("unauthorized_client")));
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
 
     let r = token_request(&emu, "other-tenant", &good_form()).await;
-    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("invalid_request")));
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
 
     let mut form = good_form();
     form[3] = ("grant_type", "password");
     let r = token_request(&emu, TENANT, &form).await;
-    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
 }
 
 #[tokio::test]
 async fn missing_or_garbage_bearers_get_invalid_authentication_token() {
     let emu = Emu::start().await;
     emu.mailbox("u1", "u1@contoso.com").await;
-    let bare = emu.http.get(emu.url("/v1.0/users/u1/contacts")).send().await.expect("call");
+    let bare = emu
+        .http
+        .get(emu.url("/v1.0/users/u1/contacts"))
+        .send()
+        .await
+        .expect("call");
     let r = to_resp(bare).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.error_code(), "InvalidAuthenticationToken");
@@ -107,7 +126,10 @@ async fn missing_or_garbage_bearers_get_invalid_authentication_token() {
         .await
         .expect("call");
     let r = to_resp(garbage).await;
-    assert_eq!((r.status, r.error_code()), (401, "InvalidAuthenticationToken"));
+    assert_eq!(
+        (r.status, r.error_code()),
+        (401, "InvalidAuthenticationToken")
+    );
 }
 
 #[tokio::test]
@@ -132,9 +154,15 @@ async fn an_expired_token_is_refused_and_a_fresh_one_from_the_endpoint_works() {
     .await;
     assert!(expired, "the token never expired");
     let r = call(token.clone()).await;
-    assert_eq!(r.body["error"]["message"], "Access token has expired or is not yet valid.");
+    assert_eq!(
+        r.body["error"]["message"],
+        "Access token has expired or is not yet valid."
+    );
     let fresh = token_request(&emu, TENANT, &good_form()).await;
-    let fresh = fresh.body["access_token"].as_str().expect("token").to_owned();
+    let fresh = fresh.body["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     assert_eq!(call(fresh).await.status, 200);
 }
 
@@ -143,6 +171,14 @@ async fn me_is_refused_for_app_only_tokens() {
     let emu = Emu::start().await;
     let r = emu.get("/v1.0/me/contacts").await;
     assert_eq!(r.status, 400);
-    assert!(r.body["error"]["message"].as_str().unwrap_or_default().contains("delegated"));
-    let _: Value = emu.control(Method::GET, "/_emulator/requests", json!({})).await.body;
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("delegated")
+    );
+    let _: Value = emu
+        .control(Method::GET, "/_emulator/requests", json!({}))
+        .await
+        .body;
 }

@@ -17,17 +17,47 @@ async fn create_returns_201_with_the_full_property_set_and_get_reads_it_back() {
     assert_eq!(r.status, 201, "{:?}", r.body);
     let c = &r.body;
     assert_eq!(c["displayName"], "Pavel Bansky");
-    assert_eq!(c["emailAddresses"], json!([{"name": "Pavel Bansky", "address": "pavelb@fabrikam.onmicrosoft.com"}]));
+    assert_eq!(
+        c["emailAddresses"],
+        json!([{"name": "Pavel Bansky", "address": "pavelb@fabrikam.onmicrosoft.com"}])
+    );
     // Unset strings are null, unset collections [] and unset addresses {} (API-created contact).
     assert_eq!(c["jobTitle"], Value::Null);
     assert_eq!(c["homePhones"], json!([]));
     assert_eq!(c["homeAddress"], json!({}));
     for property in [
-        "id", "createdDateTime", "lastModifiedDateTime", "changeKey", "categories", "parentFolderId",
-        "birthday", "fileAs", "givenName", "initials", "middleName", "nickName", "surname", "title",
-        "yomiGivenName", "yomiSurname", "yomiCompanyName", "generation", "imAddresses", "companyName",
-        "department", "officeLocation", "profession", "businessHomePage", "assistantName", "manager",
-        "mobilePhone", "businessPhones", "spouseName", "personalNotes", "children", "businessAddress",
+        "id",
+        "createdDateTime",
+        "lastModifiedDateTime",
+        "changeKey",
+        "categories",
+        "parentFolderId",
+        "birthday",
+        "fileAs",
+        "givenName",
+        "initials",
+        "middleName",
+        "nickName",
+        "surname",
+        "title",
+        "yomiGivenName",
+        "yomiSurname",
+        "yomiCompanyName",
+        "generation",
+        "imAddresses",
+        "companyName",
+        "department",
+        "officeLocation",
+        "profession",
+        "businessHomePage",
+        "assistantName",
+        "manager",
+        "mobilePhone",
+        "businessPhones",
+        "spouseName",
+        "personalNotes",
+        "children",
+        "businessAddress",
         "otherAddress",
     ] {
         assert!(c.get(property).is_some(), "missing {property}");
@@ -37,11 +67,17 @@ async fn create_returns_201_with_the_full_property_set_and_get_reads_it_back() {
     let id = c["id"].as_str().expect("id");
     let folder = emu.get("/v1.0/users/u1/contactFolders/contacts").await;
     assert_eq!(c["parentFolderId"], folder.body["id"]);
-    let got = emu.get(&format!("/v1.0/users/u1/contacts/{}", enc(id))).await;
+    let got = emu
+        .get(&format!("/v1.0/users/u1/contacts/{}", enc(id)))
+        .await;
     assert_eq!(got.status, 200);
     assert_eq!(got.body["surname"], "Bansky");
     assert_eq!(got.body["changeKey"], c["changeKey"]);
-    assert!(got.header("content-type").unwrap_or_default().starts_with("application/json"));
+    assert!(
+        got.header("content-type")
+            .unwrap_or_default()
+            .starts_with("application/json")
+    );
     assert!(got.header("request-id").is_some());
 }
 
@@ -50,7 +86,10 @@ async fn patch_advances_change_key_etag_and_modification_time_and_keeps_other_va
     let emu = Emu::start().await;
     emu.mailbox("u1", "u1@contoso.com").await;
     let created = emu.post("/v1.0/users/u1/contacts", pavel()).await.body;
-    let path = format!("/v1.0/users/u1/contacts/{}", enc(created["id"].as_str().expect("id")));
+    let path = format!(
+        "/v1.0/users/u1/contacts/{}",
+        enc(created["id"].as_str().expect("id"))
+    );
     let r = emu
         .patch(&path, json!({"homeAddress": {"street": "123 Some street", "city": "Seattle", "state": "WA", "postalCode": "98121"}, "birthday": "1974-07-22"}))
         .await;
@@ -77,10 +116,15 @@ async fn display_name_is_regenerated_when_a_name_part_changes_without_it() {
         .await
         .body;
     assert_eq!(created["displayName"], "Zz Test MCP (temporaneo)");
-    let path = format!("/v1.0/users/u1/contacts/{}", enc(created["id"].as_str().expect("id")));
+    let path = format!(
+        "/v1.0/users/u1/contacts/{}",
+        enc(created["id"].as_str().expect("id"))
+    );
     let r = emu.patch(&path, json!({"givenName": "Qq"})).await;
     assert_eq!(r.body["displayName"], "Qq Test MCP");
-    let kept = emu.patch(&path, json!({"givenName": "Rr", "displayName": "Custom"})).await;
+    let kept = emu
+        .patch(&path, json!({"givenName": "Rr", "displayName": "Custom"}))
+        .await;
     assert_eq!(kept.body["displayName"], "Custom");
 }
 
@@ -88,17 +132,39 @@ async fn display_name_is_regenerated_when_a_name_part_changes_without_it() {
 async fn collection_limits_answer_400_with_the_exchange_message() {
     let emu = Emu::start().await;
     emu.mailbox("u1", "u1@contoso.com").await;
-    let emails: Vec<Value> = (0..4).map(|i| json!({"address": format!("a{i}@x.com")})).collect();
-    let r = emu.post("/v1.0/users/u1/contacts", json!({"surname": "X", "emailAddresses": emails})).await;
+    let emails: Vec<Value> = (0..4)
+        .map(|i| json!({"address": format!("a{i}@x.com")}))
+        .collect();
+    let r = emu
+        .post(
+            "/v1.0/users/u1/contacts",
+            json!({"surname": "X", "emailAddresses": emails}),
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(
         r.body["error"]["message"],
         "The multi value property EmailAddresses has 4 entries, that exceeds the max allowed value of 3"
     );
-    let r = emu.post("/v1.0/users/u1/contacts", json!({"surname": "X", "businessPhones": ["1", "2", "3"]})).await;
+    let r = emu
+        .post(
+            "/v1.0/users/u1/contacts",
+            json!({"surname": "X", "businessPhones": ["1", "2", "3"]}),
+        )
+        .await;
     assert_eq!(r.status, 400);
-    assert!(r.body["error"]["message"].as_str().unwrap_or_default().contains("BusinessPhones has 3 entries"));
-    let ok = emu.post("/v1.0/users/u1/contacts", json!({"surname": "X", "businessPhones": ["1", "2"]})).await;
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("BusinessPhones has 3 entries")
+    );
+    let ok = emu
+        .post(
+            "/v1.0/users/u1/contacts",
+            json!({"surname": "X", "businessPhones": ["1", "2"]}),
+        )
+        .await;
     assert_eq!(ok.status, 201);
     let state = emu.state("u1").await;
     assert_eq!(state.len(), 1, "rejected creates left nothing behind");
@@ -112,19 +178,37 @@ async fn missing_and_malformed_ids_and_move_answer_like_exchange() {
     let id = created["id"].as_str().expect("id");
     let r = emu.get("/v1.0/users/u1/contacts/not-an-id").await;
     assert_eq!((r.status, r.error_code()), (400, "ErrorInvalidIdMalformed"));
-    let deleted = emu.delete(&format!("/v1.0/users/u1/contacts/{}", enc(id))).await;
+    let deleted = emu
+        .delete(&format!("/v1.0/users/u1/contacts/{}", enc(id)))
+        .await;
     assert_eq!(deleted.status, 204);
-    let r = emu.get(&format!("/v1.0/users/u1/contacts/{}", enc(id))).await;
+    let r = emu
+        .get(&format!("/v1.0/users/u1/contacts/{}", enc(id)))
+        .await;
     assert_eq!((r.status, r.error_code()), (404, "ErrorItemNotFound"));
     let other = emu.post("/v1.0/users/u1/contacts", pavel()).await.body;
     let r = emu
-        .post(&format!("/v1.0/users/u1/contacts/{}/move", enc(other["id"].as_str().expect("id"))), json!({"destinationId": "x"}))
+        .post(
+            &format!(
+                "/v1.0/users/u1/contacts/{}/move",
+                enc(other["id"].as_str().expect("id"))
+            ),
+            json!({"destinationId": "x"}),
+        )
         .await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.body["error"]["message"], "Resource not found for the segment 'move'.");
+    assert_eq!(
+        r.body["error"]["message"],
+        "Resource not found for the segment 'move'."
+    );
     let r = emu.get("/v1.0/users/nobody/contacts").await;
     assert_eq!((r.status, r.error_code()), (404, "ErrorInvalidUser"));
-    let r = emu.post("/v1.0/users/u1/contacts", json!({"surname": "X", "favouriteColour": "red"})).await;
+    let r = emu
+        .post(
+            "/v1.0/users/u1/contacts",
+            json!({"surname": "X", "favouriteColour": "red"}),
+        )
+        .await;
     assert_eq!(r.status, 400);
 }
 
@@ -133,18 +217,33 @@ async fn delete_is_soft_the_contact_lands_in_deleted_items_with_its_immutable_id
     let emu = Emu::start().await;
     emu.mailbox("u1", "u1@contoso.com").await;
     let created = emu
-        .call_with(Method::POST, "/v1.0/users/u1/contacts", Some(pavel()), &[("Prefer", "IdType=\"ImmutableId\"")])
+        .call_with(
+            Method::POST,
+            "/v1.0/users/u1/contacts",
+            Some(pavel()),
+            &[("Prefer", "IdType=\"ImmutableId\"")],
+        )
         .await
         .body;
     let immutable = created["id"].as_str().expect("id").to_owned();
     assert!(immutable.starts_with("AAkA"), "{immutable}");
-    let r = emu.delete(&format!("/v1.0/users/u1/contacts/{}", enc(&immutable))).await;
+    let r = emu
+        .delete(&format!("/v1.0/users/u1/contacts/{}", enc(&immutable)))
+        .await;
     assert_eq!(r.status, 204);
     let state = emu.state("u1").await;
     assert_eq!(state.len(), 1);
     assert_eq!(state[0]["folderWellKnownName"], "deleteditems");
     assert_eq!(state[0]["immutableId"], immutable.as_str());
-    let purge = emu.post(&format!("/v1.0/users/u1/contacts/{}/permanentDelete", enc(&immutable)), json!({})).await;
+    let purge = emu
+        .post(
+            &format!(
+                "/v1.0/users/u1/contacts/{}/permanentDelete",
+                enc(&immutable)
+            ),
+            json!({}),
+        )
+        .await;
     assert_eq!(purge.status, 204);
     assert!(emu.state("u1").await.is_empty());
 }
@@ -152,12 +251,18 @@ async fn delete_is_soft_the_contact_lands_in_deleted_items_with_its_immutable_id
 #[tokio::test]
 async fn mailboxes_are_addressable_by_id_and_user_principal_name() {
     let emu = Emu::start().await;
-    emu.mailbox("48d31887-5fad-4d73-a9f5-3c356e68a038", "Alex@Contoso.com").await;
-    let created = emu.post("/v1.0/users/alex@contoso.com/contacts", pavel()).await;
+    emu.mailbox("48d31887-5fad-4d73-a9f5-3c356e68a038", "Alex@Contoso.com")
+        .await;
+    let created = emu
+        .post("/v1.0/users/alex@contoso.com/contacts", pavel())
+        .await;
     assert_eq!(created.status, 201);
     let id = created.body["id"].as_str().expect("id");
     let by_id = emu
-        .get(&format!("/v1.0/users/48d31887-5fad-4d73-a9f5-3c356e68a038/contacts/{}", enc(id)))
+        .get(&format!(
+            "/v1.0/users/48d31887-5fad-4d73-a9f5-3c356e68a038/contacts/{}",
+            enc(id)
+        ))
         .await;
     assert_eq!(by_id.status, 200);
     let user = emu.get("/v1.0/users/ALEX@contoso.com").await;
@@ -173,14 +278,27 @@ async fn prefer_immutable_id_switches_the_id_format_and_both_ids_resolve() {
     assert!(regular.starts_with("AAMk"));
     let prefer = [("Prefer", "IdType=\"ImmutableId\"")];
     let r = emu
-        .call_with(Method::GET, &format!("/v1.0/users/u1/contacts/{}", enc(&regular)), None, &prefer)
+        .call_with(
+            Method::GET,
+            &format!("/v1.0/users/u1/contacts/{}", enc(&regular)),
+            None,
+            &prefer,
+        )
         .await;
     let immutable = r.body["id"].as_str().expect("id").to_owned();
     assert_ne!(immutable, regular);
-    let back = emu.get(&format!("/v1.0/users/u1/contacts/{}", enc(&immutable))).await;
+    let back = emu
+        .get(&format!("/v1.0/users/u1/contacts/{}", enc(&immutable)))
+        .await;
     assert_eq!(back.body["id"], regular.as_str());
     // A user's move in Outlook changes the regular id only.
-    let folder = emu.post("/v1.0/users/u1/contactFolders", json!({"displayName": "Elsewhere"})).await.body;
+    let folder = emu
+        .post(
+            "/v1.0/users/u1/contactFolders",
+            json!({"displayName": "Elsewhere"}),
+        )
+        .await
+        .body;
     let moved = emu
         .control(
             Method::POST,
@@ -190,9 +308,19 @@ async fn prefer_immutable_id_switches_the_id_format_and_both_ids_resolve() {
         .await;
     assert_eq!(moved.status, 200, "{:?}", moved.body);
     assert_ne!(moved.body["id"], regular.as_str());
-    assert_eq!(emu.get(&format!("/v1.0/users/u1/contacts/{}", enc(&regular))).await.status, 404);
+    assert_eq!(
+        emu.get(&format!("/v1.0/users/u1/contacts/{}", enc(&regular)))
+            .await
+            .status,
+        404
+    );
     let by_immutable = emu
-        .call_with(Method::GET, &format!("/v1.0/users/u1/contacts/{}", enc(&immutable)), None, &prefer)
+        .call_with(
+            Method::GET,
+            &format!("/v1.0/users/u1/contacts/{}", enc(&immutable)),
+            None,
+            &prefer,
+        )
         .await;
     assert_eq!(by_immutable.body["id"], immutable.as_str());
     assert_eq!(by_immutable.body["parentFolderId"], folder["id"]);
@@ -202,7 +330,9 @@ async fn prefer_immutable_id_switches_the_id_format_and_both_ids_resolve() {
 async fn lists_page_with_skip_and_a_next_link_that_can_be_followed_verbatim() {
     let emu = Emu::start().await;
     emu.mailbox("u1", "u1@contoso.com").await;
-    let contacts: Vec<Value> = (0..25).map(|i| json!({"surname": format!("S{i:02}")})).collect();
+    let contacts: Vec<Value> = (0..25)
+        .map(|i| json!({"surname": format!("S{i:02}")}))
+        .collect();
     emu.seed("u1", "contacts", contacts).await;
     let mut url = "/v1.0/users/u1/contacts?$select=surname".to_owned();
     let mut seen = Vec::new();
@@ -217,7 +347,10 @@ async fn lists_page_with_skip_and_a_next_link_that_can_be_followed_verbatim() {
         }
         match r.body["@odata.nextLink"].as_str() {
             Some(next) => {
-                assert!(next.contains("%24skip=") || next.contains("$skip="), "{next}");
+                assert!(
+                    next.contains("%24skip=") || next.contains("$skip="),
+                    "{next}"
+                );
                 url = next.to_owned();
             }
             None => break,
@@ -239,15 +372,28 @@ async fn extended_properties_are_written_expanded_by_id_and_found_by_value() {
     body["singleValueExtendedProperties"] = json!([{"id": SF_PROP, "value": "003000000000001AAA"}]);
     let created = emu.post("/v1.0/users/u1/contacts", body).await;
     assert_eq!(created.status, 201);
-    assert!(created.body.get("singleValueExtendedProperties").is_none(), "not returned on create");
+    assert!(
+        created.body.get("singleValueExtendedProperties").is_none(),
+        "not returned on create"
+    );
     let id = created.body["id"].as_str().expect("id").to_owned();
-    emu.post("/v1.0/users/u1/contacts", json!({"surname": "Other"})).await;
+    emu.post("/v1.0/users/u1/contacts", json!({"surname": "Other"}))
+        .await;
 
-    let plain = emu.get(&format!("/v1.0/users/u1/contacts/{}", enc(&id))).await;
-    assert!(plain.body.get("singleValueExtendedProperties").is_none(), "only with $expand");
+    let plain = emu
+        .get(&format!("/v1.0/users/u1/contacts/{}", enc(&id)))
+        .await;
+    assert!(
+        plain.body.get("singleValueExtendedProperties").is_none(),
+        "only with $expand"
+    );
     let expand = format!("singleValueExtendedProperties($filter=id eq '{SF_PROP}')");
     let expanded = emu
-        .get(&format!("/v1.0/users/u1/contacts/{}?$expand={}", enc(&id), enc(&expand)))
+        .get(&format!(
+            "/v1.0/users/u1/contacts/{}?$expand={}",
+            enc(&id),
+            enc(&expand)
+        ))
         .await;
     assert_eq!(
         expanded.body["singleValueExtendedProperties"],
@@ -255,11 +401,23 @@ async fn extended_properties_are_written_expanded_by_id_and_found_by_value() {
     );
 
     let filter = |value: &str| {
-        format!("singleValueExtendedProperties/Any(ep: ep/id eq '{SF_PROP}' and ep/value eq '{value}')")
+        format!(
+            "singleValueExtendedProperties/Any(ep: ep/id eq '{SF_PROP}' and ep/value eq '{value}')"
+        )
     };
-    let found = emu.get(&format!("/v1.0/users/u1/contacts?$filter={}", enc(&filter("003000000000001AAA")))).await;
+    let found = emu
+        .get(&format!(
+            "/v1.0/users/u1/contacts?$filter={}",
+            enc(&filter("003000000000001AAA"))
+        ))
+        .await;
     assert_eq!(found.status, 200, "{:?}", found.body);
-    let ids: Vec<&str> = found.body["value"].as_array().expect("value").iter().filter_map(|c| c["id"].as_str()).collect();
+    let ids: Vec<&str> = found.body["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
     assert_eq!(ids, vec![id.as_str()]);
 
     // PATCH rewrites the value; the old one no longer matches.
@@ -270,11 +428,26 @@ async fn extended_properties_are_written_expanded_by_id_and_found_by_value() {
         )
         .await;
     assert_eq!(patched.status, 200);
-    let old = emu.get(&format!("/v1.0/users/u1/contacts?$filter={}", enc(&filter("003000000000001AAA")))).await;
+    let old = emu
+        .get(&format!(
+            "/v1.0/users/u1/contacts?$filter={}",
+            enc(&filter("003000000000001AAA"))
+        ))
+        .await;
     assert_eq!(old.body["value"], json!([]));
-    let new = emu.get(&format!("/v1.0/users/u1/contacts?$filter={}", enc(&filter("003000000000002AAA")))).await;
+    let new = emu
+        .get(&format!(
+            "/v1.0/users/u1/contacts?$filter={}",
+            enc(&filter("003000000000002AAA"))
+        ))
+        .await;
     assert_eq!(new.body["value"].as_array().map(Vec::len), Some(1));
-    let bad = emu.get(&format!("/v1.0/users/u1/contacts?$filter={}", enc("startswith(surname,'B')"))).await;
+    let bad = emu
+        .get(&format!(
+            "/v1.0/users/u1/contacts?$filter={}",
+            enc("startswith(surname,'B')")
+        ))
+        .await;
     assert_eq!(bad.status, 400);
 }
 
@@ -283,10 +456,30 @@ async fn a_stale_if_match_is_refused_with_412() {
     let emu = Emu::start().await;
     emu.mailbox("u1", "u1@contoso.com").await;
     let created = emu.post("/v1.0/users/u1/contacts", pavel()).await.body;
-    let path = format!("/v1.0/users/u1/contacts/{}", enc(created["id"].as_str().expect("id")));
+    let path = format!(
+        "/v1.0/users/u1/contacts/{}",
+        enc(created["id"].as_str().expect("id"))
+    );
     let etag = created["@odata.etag"].as_str().expect("etag").to_owned();
-    let ok = emu.call_with(Method::PATCH, &path, Some(json!({"jobTitle": "CEO"})), &[("If-Match", &etag)]).await;
+    let ok = emu
+        .call_with(
+            Method::PATCH,
+            &path,
+            Some(json!({"jobTitle": "CEO"})),
+            &[("If-Match", &etag)],
+        )
+        .await;
     assert_eq!(ok.status, 200);
-    let stale = emu.call_with(Method::PATCH, &path, Some(json!({"jobTitle": "CTO"})), &[("If-Match", &etag)]).await;
-    assert_eq!((stale.status, stale.error_code()), (412, "ErrorIrresolvableConflict"));
+    let stale = emu
+        .call_with(
+            Method::PATCH,
+            &path,
+            Some(json!({"jobTitle": "CTO"})),
+            &[("If-Match", &etag)],
+        )
+        .await;
+    assert_eq!(
+        (stale.status, stale.error_code()),
+        (412, "ErrorIrresolvableConflict")
+    );
 }

@@ -64,15 +64,23 @@ impl Emu {
         let base = app.base_url();
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run_until_stopped(shutdown.clone()));
-        let http = reqwest::Client::builder().no_proxy().build().expect("client");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
         let mut emu = Emu {
             base,
             http,
             token: String::new(),
             shutdown,
         };
-        let minted = emu.control(Method::POST, "/_emulator/tokens", json!({})).await;
-        emu.token = minted.body["access_token"].as_str().expect("token minted").to_owned();
+        let minted = emu
+            .control(Method::POST, "/_emulator/tokens", json!({}))
+            .await;
+        emu.token = minted.body["access_token"]
+            .as_str()
+            .expect("token minted")
+            .to_owned();
         emu
     }
 
@@ -95,7 +103,11 @@ impl Emu {
     /// Creates a mailbox and returns its id.
     pub async fn mailbox(&self, id: &str, upn: &str) -> String {
         let r = self
-            .control(Method::POST, "/_emulator/mailboxes", json!({"id": id, "userPrincipalName": upn}))
+            .control(
+                Method::POST,
+                "/_emulator/mailboxes",
+                json!({"id": id, "userPrincipalName": upn}),
+            )
             .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         id.to_owned()
@@ -106,8 +118,18 @@ impl Emu {
         self.call_with(method, path, body, &[]).await
     }
 
-    pub async fn call_with(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
-        let url = if path.starts_with("http") { path.to_owned() } else { self.url(path) };
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            self.url(path)
+        };
         let mut request = self.http.request(method, url).bearer_auth(&self.token);
         for (k, v) in headers {
             request = request.header(*k, *v);
@@ -155,13 +177,19 @@ impl Emu {
     /// The mailbox's full state from the control API.
     pub async fn state(&self, mailbox: &str) -> Vec<Value> {
         let r = self
-            .control(Method::GET, &format!("/_emulator/mailboxes/{mailbox}/contacts"), json!({}))
+            .control(
+                Method::GET,
+                &format!("/_emulator/mailboxes/{mailbox}/contacts"),
+                json!({}),
+            )
             .await;
         r.body["value"].as_array().cloned().unwrap_or_default()
     }
 
     pub async fn counters(&self) -> Value {
-        self.control(Method::GET, "/_emulator/requests", json!({})).await.body
+        self.control(Method::GET, "/_emulator/requests", json!({}))
+            .await
+            .body
     }
 
     pub async fn set_knobs(&self, knobs: Value) {
@@ -174,13 +202,23 @@ pub async fn to_resp(response: reqwest::Response) -> Resp {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(if text.is_empty() { Value::Null } else { Value::String(text) });
-    Resp { status, headers, body }
+    let body = serde_json::from_str(&text).unwrap_or(if text.is_empty() {
+        Value::Null
+    } else {
+        Value::String(text)
+    });
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Percent-encodes an id for a path segment.
 pub fn enc(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>().replace('+', "%20")
+    url::form_urlencoded::byte_serialize(id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }
 
 /// Polls `check` until it returns true or `deadline` passes.
