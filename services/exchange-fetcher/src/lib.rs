@@ -4,6 +4,7 @@
 //! and the consumer loop(s) until shutdown. What the service does lives in `handler`.
 
 pub mod handler;
+pub mod read;
 mod settings;
 
 use std::net::SocketAddr;
@@ -29,6 +30,8 @@ pub struct Ctx {
     pub pool: store::Pool,
     pub metrics: Metrics,
     pub settings: Settings,
+    /// Graph and Salesforce clients per org, built from the org's sealed credentials.
+    pub clients: pipeline::OrgClients,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +40,8 @@ pub enum AppError {
     Boot(#[from] service_kit::BootError),
     #[error(transparent)]
     Run(#[from] service_kit::TaskError),
+    #[error(transparent)]
+    Clients(#[from] pipeline::ClientError),
 }
 
 /// The built service, ready to run.
@@ -61,12 +66,14 @@ impl App {
             metrics,
             listener,
         } = infra;
+        let clients = pipeline::OrgClients::new(pool.clone(), &settings.common)?;
         let ctx = Arc::new(Ctx {
             broker,
             publisher,
             pool,
             metrics,
             settings,
+            clients,
         });
         Ok(App {
             ctx,

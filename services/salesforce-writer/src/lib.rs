@@ -29,6 +29,8 @@ pub struct Ctx {
     pub pool: store::Pool,
     pub metrics: Metrics,
     pub settings: Settings,
+    /// Graph and Salesforce clients per org, built from the org's sealed credentials.
+    pub clients: pipeline::OrgClients,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub enum AppError {
     Boot(#[from] service_kit::BootError),
     #[error(transparent)]
     Run(#[from] service_kit::TaskError),
+    #[error(transparent)]
+    Clients(#[from] pipeline::ClientError),
 }
 
 /// The built service, ready to run.
@@ -61,12 +65,14 @@ impl App {
             metrics,
             listener,
         } = infra;
+        let clients = pipeline::OrgClients::new(pool.clone(), &settings.common)?;
         let ctx = Arc::new(Ctx {
             broker,
             publisher,
             pool,
             metrics,
             settings,
+            clients,
         });
         Ok(App {
             ctx,

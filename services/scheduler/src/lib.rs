@@ -27,6 +27,8 @@ pub struct Ctx {
     pub pool: store::Pool,
     pub metrics: Metrics,
     pub settings: Settings,
+    /// Graph and Salesforce clients per org, built from the org's sealed credentials.
+    pub clients: pipeline::OrgClients,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,8 @@ pub enum AppError {
     Boot(#[from] service_kit::BootError),
     #[error(transparent)]
     Run(#[from] service_kit::TaskError),
+    #[error(transparent)]
+    Clients(#[from] pipeline::ClientError),
 }
 
 /// The built service, ready to run.
@@ -59,12 +63,14 @@ impl App {
             metrics,
             listener,
         } = infra;
+        let clients = pipeline::OrgClients::new(pool.clone(), &settings.common)?;
         let ctx = Arc::new(Ctx {
             broker,
             publisher,
             pool,
             metrics,
             settings,
+            clients,
         });
         Ok(App {
             ctx,

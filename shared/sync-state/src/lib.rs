@@ -12,6 +12,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod trigger;
 pub mod sessions;
+pub mod subscriptions;
 pub mod users;
 
 /// What can go wrong reading or writing the sync state.
