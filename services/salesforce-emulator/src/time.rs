@@ -76,10 +76,19 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 }
 
 /// Parses an HTTP-date (`If-Modified-Since: Tue, 10 Aug 2015 00:00:00 GMT`).
+/// The weekday is ignored: Salesforce's own documentation example (`Tue, 10 Aug 2015`) names
+/// the wrong day, and clients copy it.
 pub fn parse_http_date(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc2822(s.trim())
+    let s = s.trim();
+    let without_weekday = s.split_once(", ").map_or(s, |(_, rest)| rest);
+    chrono::NaiveDateTime::parse_from_str(without_weekday, "%d %b %Y %H:%M:%S GMT")
         .ok()
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.and_utc())
+        .or_else(|| {
+            DateTime::parse_from_rfc2822(s)
+                .ok()
+                .map(|t| t.with_timezone(&Utc))
+        })
 }
 
 /// Truncates to the minute: Get Updated/Deleted ignore seconds.

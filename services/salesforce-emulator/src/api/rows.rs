@@ -153,7 +153,7 @@ fn precondition_failed() -> ApiError {
 
 /// If-Unmodified-Since: 412 when the record changed after the given date.
 fn check_unmodified(ctx: &Ctx<'_>, org: &Org, o: ObjectType, r: u32) -> Result<(), ApiError> {
-    match header_date(ctx, "if-unmodified-since")? {
+    match header_date(ctx, "If-Unmodified-Since")? {
         Some(since) if stamp(ctx, org, o, r) > since => Err(precondition_failed()),
         _ => Ok(()),
     }
@@ -172,7 +172,7 @@ pub fn get(ctx: &mut Ctx<'_>, o: ObjectType, id: &str) -> Result<Response, ApiEr
         });
     }
     // A malformed If-Modified-Since on a read is ignored, as HTTP caches do.
-    if let Ok(Some(since)) = header_date(ctx, "if-modified-since")
+    if let Ok(Some(since)) = header_date(ctx, "If-Modified-Since")
         && stamp(ctx, &org, o, r) <= since
     {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
