@@ -4,6 +4,7 @@
 //! and the consumer loop(s) until shutdown. What the service does lives in `handler`.
 
 pub mod handler;
+pub mod read;
 mod settings;
 
 use std::net::SocketAddr;
