@@ -1,2 +1,113 @@
 //! The one Contactsync binary: a subcommand per service, the emulators, migrations and `dev`.
-fn main() {}
+//!
+//! Every service subcommand is config → telemetry → `App::build` → `run_until_stopped` until
+//! SIGTERM or Ctrl-C; all the wiring lives in the service crates.
+
+mod bench;
+mod dev;
+mod emulators;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "contactsync",
+    version,
+    about = "Two-way contact sync between Exchange Online and Salesforce"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Posts a sync job per user when one is due.
+    Scheduler,
+    /// Reads contact changes from Microsoft Graph.
+    ExchangeFetcher,
+    /// Reads Contact changes from Salesforce.
+    SalesforceFetcher,
+    /// Decides the writes of a session.
+    Reconciler,
+    /// Writes to mailboxes through Microsoft Graph.
+    ExchangeWriter,
+    /// Writes to Salesforce.
+    SalesforceWriter,
+    /// Webhooks, the admin API and the pages.
+    Gateway,
+    /// A Microsoft Graph emulator (tests and `dev`).
+    GraphEmulator,
+    /// A Salesforce REST API emulator (tests and `dev`).
+    SalesforceEmulator,
+    /// Creates the database if missing and applies pending migrations, then exits.
+    Migrate,
+    /// The whole stack in one process: both emulators and every service.
+    Dev(dev::DevArgs),
+    /// Runs the benchmark scenarios and reports figures against their floors.
+    Bench(bench::BenchArgs),
+}
+
+/// Runs one service crate's App until a signal arrives.
+macro_rules! run_service {
+    ($service:ident) => {{
+        let settings = $service::Settings::from_env()?;
+        let _telemetry = telemetry::init($service::SERVICE, &settings.common.telemetry)?;
+        let app = $service::App::build(settings)
+            .await
+            .with_context(|| format!("starting {}", $service::SERVICE))?;
+        tracing::info!(service = $service::SERVICE, addr = %app.local_addr(), "Service started");
+        app.run_until_stopped(service_kit::shutdown_on_signals()).await?;
+        tracing::info!(service = $service::SERVICE, "Service stopped");
+    }};
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Scheduler => run_service!(scheduler),
+        Command::ExchangeFetcher => run_service!(exchange_fetcher),
+        Command::SalesforceFetcher => run_service!(salesforce_fetcher),
+        Command::Reconciler => run_service!(reconciler),
+        Command::ExchangeWriter => run_service!(exchange_writer),
+        Command::SalesforceWriter => run_service!(salesforce_writer),
+        Command::Gateway => run_service!(gateway),
+        Command::GraphEmulator => {
+            let _telemetry = telemetry::init("graph-emulator", &telemetry_settings()?)?;
+            emulators::run_graph_standalone(service_kit::shutdown_on_signals()).await?;
+        }
+        Command::SalesforceEmulator => {
+            let _telemetry = telemetry::init("salesforce-emulator", &telemetry_settings()?)?;
+            emulators::run_salesforce_standalone(service_kit::shutdown_on_signals()).await?;
+        }
+        Command::Migrate => {
+            let _telemetry = telemetry::init("migrate", &telemetry_settings()?)?;
+            migrate().await?;
+        }
+        Command::Dev(args) => dev::run(args).await?,
+        Command::Bench(args) => bench::run(args).await?,
+    }
+    Ok(())
+}
+
+fn telemetry_settings() -> anyhow::Result<config::TelemetrySettings> {
+    Ok(config::TelemetrySettings::from_env(&config::Env::process())?)
+}
+
+/// `contactsync migrate`: only needs `DATABASE_URL` (the Kubernetes Job runs it before rollout).
+async fn migrate() -> anyhow::Result<()> {
+    let env = config::Env::process();
+    let url = config::SecretUrl::parse(
+        "DATABASE_URL",
+        &env.get("DATABASE_URL")
+            .unwrap_or_else(|| config::DEFAULT_DATABASE_URL.to_owned()),
+        &["postgres", "postgresql"],
+    )?;
+    store::ensure_database(url.expose()).await?;
+    let pool = store::connect(url.expose(), 1).await?;
+    store::migrate(&pool).await?;
+    tracing::info!(database = %url, "Migrations applied");
+    Ok(())
+}

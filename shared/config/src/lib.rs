@@ -29,6 +29,10 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// `RUST_LOG` when unset: our logs at info; the migration runner and the database driver only
+/// when something is wrong (they narrate every start-up otherwise).
+pub const DEFAULT_LOG_FILTER: &str = "info,refinery_core=warn,tokio_postgres=warn";
+
 /// How a service reports what it does: logs, and OTLP traces when a collector is configured.
 #[derive(Debug, Clone)]
 pub struct TelemetrySettings {
@@ -59,7 +63,9 @@ impl TelemetrySettings {
             .map(|value| parse_url("OTEL_EXPORTER_OTLP_ENDPOINT", &value))
             .transpose()?;
         Ok(TelemetrySettings {
-            log_filter: env.get("RUST_LOG").unwrap_or_else(|| "info".to_owned()),
+            log_filter: env
+                .get("RUST_LOG")
+                .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned()),
             log_format,
             otlp_endpoint,
         })
@@ -69,7 +75,7 @@ impl TelemetrySettings {
 impl Default for TelemetrySettings {
     fn default() -> Self {
         TelemetrySettings {
-            log_filter: "info".to_owned(),
+            log_filter: DEFAULT_LOG_FILTER.to_owned(),
             log_format: LogFormat::Json,
             otlp_endpoint: None,
         }

@@ -82,5 +82,5 @@ fn overrides_beat_defaults_and_empty_counts_as_unset() {
     let settings = CommonSettings::from_source(&env).expect("valid");
     assert_eq!(settings.queue_prefix, "from-override");
     assert_eq!(settings.telemetry.log_format, LogFormat::Pretty);
-    assert_eq!(settings.telemetry.log_filter, "info");
+    assert_eq!(settings.telemetry.log_filter, DEFAULT_LOG_FILTER);
 }

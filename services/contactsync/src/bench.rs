@@ -1,0 +1,209 @@
+//! `contactsync bench`: performance figures measured against floors (SPEC §5), never in tests.
+//!
+//! Each scenario measures one figure on the real infrastructure of this machine and compares it
+//! with its floor: `ratio` ≥ 1 means the target is met. For "higher is better" figures
+//! (throughput) the ratio is figure / floor; for "lower is better" ones (latency, memory) it is
+//! floor / figure, the floor then being a ceiling.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use messaging::{Broker, BrokerSettings, Queue, Route};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Also write the results as JSON: {"scenarios":[{"name","figure","unit","floor","ratio"}]}.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Run only the scenarios whose name contains this text.
+    #[arg(long)]
+    only: Option<String>,
+}
+
+/// Which direction of a figure is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+type Measure = fn() -> Pin<Box<dyn Future<Output = anyhow::Result<f64>> + Send>>;
+
+/// One registered benchmark.
+pub struct Scenario {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub floor: f64,
+    pub better: Better,
+    pub measure: Measure,
+}
+
+/// Every scenario, in the order they run. Add new ones here.
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "broker_confirmed_round_trips",
+            unit: "round trips/s",
+            // One publish with confirm, then its consumption and ack, one at a time: RabbitMQ on
+            // loopback does several hundred; below 100/s every session hop adds visible latency.
+            floor: 100.0,
+            better: Better::Higher,
+            measure: || Box::pin(async { Ok(broker_round_trips().await?.per_second) }),
+        },
+        Scenario {
+            name: "broker_round_trip_p99",
+            unit: "ms",
+            // A session crosses the broker about five times; 50 ms each keeps the broker's share
+            // of a webhook-to-write latency well under a second.
+            floor: 50.0,
+            better: Better::Lower,
+            measure: || Box::pin(async { Ok(broker_round_trips().await?.p99_ms) }),
+        },
+    ]
+}
+
+#[derive(Debug, Serialize)]
+struct Outcome {
+    name: &'static str,
+    figure: f64,
+    unit: &'static str,
+    floor: f64,
+    ratio: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    scenarios: Vec<Outcome>,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let mut outcomes = Vec::new();
+    for scenario in scenarios() {
+        if args
+            .only
+            .as_deref()
+            .is_some_and(|only| !scenario.name.contains(only))
+        {
+            continue;
+        }
+        let figure = (scenario.measure)()
+            .await
+            .with_context(|| format!("scenario {}", scenario.name))?;
+        let ratio = match scenario.better {
+            Better::Higher => figure / scenario.floor,
+            Better::Lower => scenario.floor / figure,
+        };
+        println!(
+            "{:<32} {:>12.1} {:<16} floor {:>10.1}  ratio {:.2}{}",
+            scenario.name,
+            figure,
+            scenario.unit,
+            scenario.floor,
+            ratio,
+            if ratio >= 1.0 { "" } else { "  BELOW FLOOR" }
+        );
+        outcomes.push(Outcome {
+            name: scenario.name,
+            figure,
+            unit: scenario.unit,
+            floor: scenario.floor,
+            ratio,
+        });
+    }
+    if let Some(path) = args.json {
+        let report = Report {
+            scenarios: outcomes,
+        };
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+struct RoundTrips {
+    per_second: f64,
+    p99_ms: f64,
+}
+
+/// Sequential publish-with-confirm → consume → ack round trips through the real broker, on a
+/// prefix of its own that is deleted afterwards.
+async fn broker_round_trips() -> anyhow::Result<RoundTrips> {
+    const WARM_UP: usize = 20;
+    const BUDGET: Duration = Duration::from_secs(3);
+    const MAX_ROUND_TRIPS: usize = 5_000;
+
+    let env = config::Env::process();
+    let url = env
+        .get("AMQP_URL")
+        .unwrap_or_else(|| config::DEFAULT_AMQP_URL.to_owned());
+    let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let broker = Broker::connect(&url, &prefix, BrokerSettings::default()).await?;
+    let publisher = broker.publisher().await?;
+    let (arrived_tx, mut arrived) = mpsc::unbounded_channel();
+    let shutdown = CancellationToken::new();
+    let consumer = {
+        let broker = broker.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            messaging::consume(
+                &broker,
+                Queue::ReconcilerChanges,
+                move |_delivery| {
+                    let arrived_tx = arrived_tx.clone();
+                    async move {
+                        let _ = arrived_tx.send(());
+                        Ok(())
+                    }
+                },
+                shutdown,
+            )
+            .await
+        })
+    };
+    let round_trip = |n: usize| {
+        let publisher = publisher.clone();
+        async move {
+            publisher
+                .publish(Route::ChangeBatch, &format!("bench-{n}"), &n)
+                .await
+        }
+    };
+    let measured = async {
+        for n in 0..WARM_UP {
+            round_trip(n).await?;
+            arrived.recv().await.context("consumer stopped")?;
+        }
+        let started = Instant::now();
+        let mut latencies = Vec::new();
+        while started.elapsed() < BUDGET && latencies.len() < MAX_ROUND_TRIPS {
+            let one = Instant::now();
+            round_trip(WARM_UP + latencies.len()).await?;
+            arrived.recv().await.context("consumer stopped")?;
+            latencies.push(one.elapsed());
+        }
+        let per_second = latencies.len() as f64 / started.elapsed().as_secs_f64();
+        latencies.sort();
+        let p99 = latencies
+            .get(latencies.len().saturating_mul(99) / 100)
+            .or(latencies.last())
+            .copied()
+            .unwrap_or_default();
+        anyhow::Ok(RoundTrips {
+            per_second,
+            p99_ms: p99.as_secs_f64() * 1000.0,
+        })
+    }
+    .await;
+    shutdown.cancel();
+    let _ = consumer.await;
+    broker.delete_topology().await?;
+    broker.close().await;
+    measured
+}
