@@ -2,6 +2,8 @@
 
 -- The Salesforce user the integration logs in as (JWT bearer `sub`) to read and write Contacts.
 ALTER TABLE orgs ADD COLUMN salesforce_username text NOT NULL DEFAULT '';
+-- The Salesforce org id (00D…) that Outbound Messages must carry to be accepted.
+ALTER TABLE orgs ADD COLUMN salesforce_org_id text NOT NULL DEFAULT '';
 
 -- Contact sync settings per user (SPEC §4 PUT /settings/contacts). A missing row means disabled.
 CREATE TABLE contact_settings (

@@ -19,6 +19,8 @@ pub struct Org {
     pub salesforce_consumer_key: String,
     pub salesforce_private_key_pem: String,
     pub salesforce_username: String,
+    /// The Salesforce org id (`00D…`) Outbound Messages must carry.
+    pub salesforce_org_id: String,
 }
 
 impl std::fmt::Debug for Org {
@@ -43,6 +45,7 @@ pub struct OrgSummary {
     pub salesforce_login_url: String,
     pub salesforce_consumer_key: String,
     pub salesforce_username: String,
+    pub salesforce_org_id: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -56,6 +59,7 @@ impl Org {
             salesforce_login_url: self.salesforce_login_url.clone(),
             salesforce_consumer_key: self.salesforce_consumer_key.clone(),
             salesforce_username: self.salesforce_username.clone(),
+            salesforce_org_id: self.salesforce_org_id.clone(),
             created_at,
         }
     }
@@ -73,8 +77,8 @@ pub async fn put_org(client: &(impl GenericClient + Sync), cipher: &Cipher, org:
         .execute(
             "INSERT INTO orgs (id, name, graph_tenant_id, graph_client_id, graph_client_secret,
                                salesforce_login_url, salesforce_consumer_key,
-                               salesforce_private_key, salesforce_username)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                               salesforce_private_key, salesforce_username, salesforce_org_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (id) DO UPDATE SET
                  name = EXCLUDED.name,
                  graph_tenant_id = EXCLUDED.graph_tenant_id,
@@ -83,7 +87,8 @@ pub async fn put_org(client: &(impl GenericClient + Sync), cipher: &Cipher, org:
                  salesforce_login_url = EXCLUDED.salesforce_login_url,
                  salesforce_consumer_key = EXCLUDED.salesforce_consumer_key,
                  salesforce_private_key = EXCLUDED.salesforce_private_key,
-                 salesforce_username = EXCLUDED.salesforce_username",
+                 salesforce_username = EXCLUDED.salesforce_username,
+                 salesforce_org_id = EXCLUDED.salesforce_org_id",
             &[
                 &org.id,
                 &org.name,
@@ -94,6 +99,7 @@ pub async fn put_org(client: &(impl GenericClient + Sync), cipher: &Cipher, org:
                 &org.salesforce_consumer_key,
                 &key,
                 &org.salesforce_username,
+                &org.salesforce_org_id,
             ],
         )
         .await?;
@@ -120,6 +126,7 @@ fn open_org(cipher: &Cipher, row: &Row) -> Result<(Org, DateTime<Utc>), StateErr
             salesforce_consumer_key: row.get("salesforce_consumer_key"),
             salesforce_private_key_pem: open("salesforce_private_key")?,
             salesforce_username: row.get("salesforce_username"),
+            salesforce_org_id: row.get("salesforce_org_id"),
         },
         row.get("created_at"),
     ))
