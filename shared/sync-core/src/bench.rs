@@ -7,7 +7,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::contact::Contact;
 use crate::fields::{GraphContactFields, GraphEmailAddress};
 use crate::ids::{GraphItemId, SalesforceId, SyncKey};
-use crate::mapping::ExchangeExtras;
 use crate::model::{
     Decisions, ExchangeChanges, ExchangeItem, FolderKind, Link, Origin, ReadKind,
     SALESFORCE_CATEGORY, SalesforceChanges, SalesforceContact, Settings,
@@ -95,7 +94,7 @@ pub fn bench_fixture(links: usize, changes: usize) -> BenchInput {
             origin: Origin::Salesforce,
             baseline: person(n, 0),
             account_name: None,
-            extras: ExchangeExtras::default(),
+            snapshot: None,
             change_key: Some(format!("ck{n}")),
             rejected: None,
             synced_at: now,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::contact::Contact;
 use crate::fields::{GraphContactFields, SalesforceContactFields};
 use crate::ids::{GraphItemId, SalesforceId, SalesforceUserId, SyncKey};
-use crate::mapping::{ExchangeExtras, GraphPatch, SalesforcePatch};
+use crate::mapping::{GraphPatch, SalesforcePatch};
 
 /// The master category (B1), compared case-insensitively as Outlook does.
 pub const SALESFORCE_CATEGORY: &str = "Salesforce";
@@ -59,9 +59,12 @@ pub struct Link {
     /// `companyName` (or none): each side's company is compared to its own last value.
     #[serde(default)]
     pub account_name: Option<String>,
-    /// Mailbox-only data on the item, from its last read (see `ExchangeExtras`).
+    /// The mailbox item's Graph fields as last read or written. An update of an item that did
+    /// not change since is computed against it, so mailbox-only data (addresses and phones
+    /// beyond `[0]`, a hand-set display name, an empty surname) survives exactly. `None` while
+    /// no mirror exists.
     #[serde(default)]
-    pub extras: ExchangeExtras,
+    pub snapshot: Option<GraphContactFields>,
     /// The item's `changeKey` at its last read or write (informational; comparisons are canonical).
     #[serde(default)]
     pub change_key: Option<String>,
@@ -267,12 +270,15 @@ pub enum ExchangeCommand {
     },
     /// Delete the item (B6, B7, C2).
     Delete { sync_key: SyncKey, id: GraphItemId },
-    /// B9: copy the item (a full GET) into the sync folder with these categories and the key
-    /// stamped, then delete the original. The link follows the copy's new id.
+    /// B9: copy the item (a full GET, then `patch` applied to that body) into the sync folder
+    /// with these categories and the key stamped, then delete the original. The link follows
+    /// the copy's new id.
     MoveIntoFolder {
         sync_key: SyncKey,
         id: GraphItemId,
         categories: Vec<String>,
+        #[serde(default)]
+        patch: GraphPatch,
     },
 }
 

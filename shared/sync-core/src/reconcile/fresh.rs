@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::contact::Contact;
 use crate::ids::{GraphItemId, SalesforceId, SyncKey};
-use crate::mapping::{ExchangeExtras, graph_to_canonical, salesforce_to_canonical};
+use crate::mapping::{graph_to_canonical, salesforce_to_canonical};
 use crate::model::{
     ErrorCode, ExchangeItem, FolderKind, ItemError, Link, Origin, SalesforceContact,
 };
@@ -111,7 +111,7 @@ fn new_link(ix: &Index<'_>, key: SyncKey, origin: Origin, baseline: Contact) -> 
         origin,
         account_name: None,
         baseline,
-        extras: ExchangeExtras::default(),
+        snapshot: None,
         change_key: None,
         rejected: None,
         synced_at: ix.now,
@@ -136,7 +136,7 @@ fn outside_item(ix: &Index<'_>, st: &mut State, item: &ExchangeItem) -> Option<P
         return Some(conflict(value.label(), Some(item.id.clone()), None));
     };
     let link = Link {
-        extras: ExchangeExtras::from_graph(&item.fields),
+        snapshot: Some(item.fields.clone()),
         ..new_link(ix, key, Origin::Exchange, value)
     };
     Some(decide_states(
@@ -158,7 +158,7 @@ fn new_in_folder(ix: &Index<'_>, st: &mut State, item: &ExchangeItem) -> Plan {
     };
     let link = Link {
         graph_id: Some(item.id.clone()),
-        extras: ExchangeExtras::from_graph(&item.fields),
+        snapshot: Some(item.fields.clone()),
         change_key: item.change_key.clone(),
         ..new_link(ix, key, Origin::Exchange, value)
     };
@@ -181,7 +181,7 @@ fn adopt_pair(
         salesforce_id: Some(contact.id.clone()),
         graph_id: Some(item.id.clone()),
         account_name: value.company.clone(),
-        extras: ExchangeExtras::from_graph(&item.fields),
+        snapshot: Some(item.fields.clone()),
         change_key: item.change_key.clone(),
         ..new_link(ix, key, Origin::Salesforce, value)
     };

@@ -4,7 +4,7 @@
 use crate::contact::{Contact, Field};
 use crate::mapping::{
     ExchangeExtras, canonical_to_graph, canonical_to_salesforce, graph_patch, graph_to_canonical,
-    salesforce_patch, salesforce_to_canonical, through_graph,
+    salesforce_patch, salesforce_to_canonical,
 };
 use crate::model::{
     ConflictWinner, ExchangeCommand, ExchangeItem, Fallback, FolderKind, ItemError, Link,
@@ -297,15 +297,16 @@ fn left_folder(ix: &Index<'_>, link: &Link, moved: Option<&ExchangeItem>, sf: Sf
         .map(|(_, s)| s)
         .or_else(|| rejected_value(link, Side::Salesforce))
         .unwrap_or(base);
+    let fields = canonical_to_graph(&values, &ExchangeExtras::default());
     plan.exchange.push(ExchangeCommand::Create {
         sync_key: key.clone(),
-        fields: canonical_to_graph(&values, &ExchangeExtras::default()),
+        fields: fields.clone(),
     });
     let row = Link {
         graph_id: None,
         baseline: values.clone(),
         account_name: values.company.clone(),
-        extras: ExchangeExtras::default(),
+        snapshot: Some(fields),
         change_key: None,
         rejected: None,
         synced_at: ix.now,
@@ -428,50 +429,64 @@ fn update(ix: &Index<'_>, link: &Link, ex: ExState<'_>, sf: SfState<'_>, is_new:
         ix.settings.conflict_winner,
     );
 
-    let extras = item.map_or_else(
-        || link.extras.clone(),
-        |i| ExchangeExtras::from_graph(&i.fields),
-    );
-    // What the mailbox will hold; where Graph's shapes bend a value (an emptied first email
-    // promotes the next), the merge follows so both sides get the same.
+    // The item as it stands: read this session, else as last read or written.
+    let current = item
+        .map(|i| i.fields.clone())
+        .or_else(|| link.snapshot.clone());
+    let extras = current
+        .as_ref()
+        .map(ExchangeExtras::from_graph)
+        .unwrap_or_default();
     let target_e_raw = apply_changes(&e_actual, &merged, &e_merge, None);
-    let target_e = through_graph(&target_e_raw, &extras);
-    for field in target_e_raw.diff(&target_e) {
-        merged.set(field, target_e.get(field));
-    }
-    let mut target_s = apply_changes(&s_actual, &merged, &s_merge, Some(Field::Company));
-    target_s.company = s_actual.company.clone();
 
-    // Mailbox side.
+    // Mailbox side. The patch is applied to the item as Graph would, and what the item will then
+    // read as is the target: where Graph's shapes bend a value (an emptied first email promotes
+    // the next, a name change regenerates the display name) both sides get the same.
     let graph_id = match ex {
         ExState::Present(item) => Some(item.id.clone()),
         ExState::Outside(_) => None,
         _ => link.graph_id.clone(),
     };
     let mut exchange_write = false;
-    match (ex, &graph_id) {
+    // (the item before, after): `None` before means the whole item is written (a create).
+    let (exchange_before, exchange_after) = match (ex, &graph_id) {
         (ExState::Outside(item), _) => {
-            // B9: into the folder (copy + delete, keeping the link); field changes follow once
-            // the copy is read back.
+            // B9: into the folder (copy + delete, keeping the link), with any changes applied
+            // to the copy.
+            let patch = graph_patch(&e_actual, &target_e_raw, &extras);
+            let before = item.fields.clone();
+            let mut after = before.clone();
+            patch.apply_to(&mut after);
             plan.exchange.push(ExchangeCommand::MoveIntoFolder {
                 sync_key: key.clone(),
                 id: item.id.clone(),
                 categories: with_category(&item.categories),
+                patch,
             });
             exchange_write = true;
+            (Some(before), after)
         }
         (_, None) => {
+            let after = canonical_to_graph(&target_e_raw, &extras);
             // A mirror to create (B5) or re-try, once Salesforce offers a fresh value.
             if is_new || s_fresh.is_some() {
                 plan.exchange.push(ExchangeCommand::Create {
                     sync_key: key.clone(),
-                    fields: canonical_to_graph(&target_e, &extras),
+                    fields: after.clone(),
                 });
                 exchange_write = true;
             }
+            (None, after)
         }
         (_, Some(id)) => {
-            let patch = graph_patch(&e_actual, &target_e, &extras);
+            let patch = graph_patch(&e_actual, &target_e_raw, &extras);
+            // Without a snapshot (an old row) the item is rebuilt from its canonical value; only
+            // what the patch changes is then taken from the rebuild, which may be lossy.
+            let before = current
+                .clone()
+                .unwrap_or_else(|| canonical_to_graph(&e_actual, &extras));
+            let mut after = before.clone();
+            patch.apply_to(&mut after);
             let in_folder = item.filter(|i| i.folder == FolderKind::SyncFolder);
             // B8/B10: the category is (re)set on anything synced in the folder.
             let categories = in_folder
@@ -491,8 +506,28 @@ fn update(ix: &Index<'_>, link: &Link, ex: ExState<'_>, sf: SfState<'_>, is_new:
                 });
                 exchange_write = true;
             }
+            (Some(before), after)
         }
+    };
+    let target_e = match &exchange_before {
+        None => graph_to_canonical(&exchange_after),
+        Some(before) => {
+            let (before, after) = (
+                graph_to_canonical(before),
+                graph_to_canonical(&exchange_after),
+            );
+            let mut target = target_e_raw.clone();
+            for field in before.diff(&after) {
+                target.set(field, after.get(field));
+            }
+            target
+        }
+    };
+    for field in target_e_raw.diff(&target_e) {
+        merged.set(field, target_e.get(field));
     }
+    let mut target_s = apply_changes(&s_actual, &merged, &s_merge, Some(Field::Company));
+    target_s.company = s_actual.company.clone();
 
     // Salesforce side.
     let salesforce_id = link
@@ -555,7 +590,8 @@ fn update(ix: &Index<'_>, link: &Link, ex: ExState<'_>, sf: SfState<'_>, is_new:
         origin: link.origin,
         baseline: merged.clone(),
         account_name: new_account_name.clone(),
-        extras: ExchangeExtras::from_graph(&canonical_to_graph(&target_e, &extras)),
+        snapshot: (exchange_write || item.is_some() || graph_id.is_some())
+            .then(|| exchange_after.clone()),
         change_key: item
             .and_then(|i| i.change_key.clone())
             .or_else(|| link.change_key.clone()),
@@ -592,7 +628,18 @@ fn update(ix: &Index<'_>, link: &Link, ex: ExState<'_>, sf: SfState<'_>, is_new:
                 value: target_s.clone(),
             })
         } else {
-            None
+            // A mark stays while its side offers nothing new (it then shows the target value).
+            link.rejected.as_ref().and_then(|r| match r.side {
+                Side::Exchange if e_fresh.is_none() => Some(Rejected {
+                    side: Side::Exchange,
+                    value: target_e.clone(),
+                }),
+                Side::Salesforce if s_fresh.is_none() => Some(Rejected {
+                    side: Side::Salesforce,
+                    value: target_s.clone(),
+                }),
+                _ => None,
+            })
         };
         Link {
             rejected,

@@ -299,11 +299,9 @@ impl World {
                 .into_iter()
                 .filter_map(|id| self.mailbox.get(id).map(|i| self.exchange_item(id, i)))
                 .collect(),
-            removed: if complete {
-                Vec::new()
-            } else {
-                self.ex_removed.iter().cloned().collect()
-            },
+            // Tombstones since the cursor come with a full listing too: a listing alone cannot
+            // tell an emptied folder from a bad read (C5).
+            removed: self.ex_removed.iter().cloned().collect(),
         };
         let sf_ids: Vec<&SalesforceId> = if complete {
             self.sf.keys().collect()
@@ -317,11 +315,8 @@ impl World {
                 ReadKind::Incremental
             },
             contacts: Vec::new(),
-            deleted: if complete {
-                Vec::new()
-            } else {
-                self.sf_deleted.iter().cloned().collect()
-            },
+            // Get Deleted works whatever the listing.
+            deleted: self.sf_deleted.iter().cloned().collect(),
             out_of_scope: Vec::new(),
         };
         for id in sf_ids {
@@ -498,6 +493,7 @@ impl World {
                 sync_key,
                 id,
                 categories,
+                patch,
             } => {
                 let Some(mut item) = self.mailbox.remove(id) else {
                     return WriteResult::ExchangeFailed {
@@ -512,6 +508,8 @@ impl World {
                 self.ex_removed.insert(id.clone());
                 self.ex_changed.remove(id);
                 let new = self.new_graph_id();
+                patch.apply_to(&mut item.fields);
+                item.fields = graph_normalise(item.fields.clone());
                 item.folder = FolderKind::SyncFolder;
                 item.categories = categories.clone();
                 item.stamp = Some(sync_key.clone());
