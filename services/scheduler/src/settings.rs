@@ -11,6 +11,12 @@ pub struct Settings {
     pub tick_interval: Duration,
     /// `SYNC_INTERVAL_SECS`: time between a user's periodic sessions (default 1800: B3's 30 minutes).
     pub sync_interval: Duration,
+    /// `SESSION_TIMEOUT_SECS`: a session still running after this long is failed, so a lost
+    /// message cannot block a user forever (default 900).
+    pub session_timeout: Duration,
+    /// `SUBSCRIPTION_RENEW_BEFORE_SECS`: Graph subscriptions expiring sooner than this are renewed
+    /// (default 86400).
+    pub subscription_renew_before: Duration,
 }
 
 impl Settings {
@@ -25,6 +31,10 @@ impl Settings {
             common: CommonSettings::from_source(env)?,
             tick_interval: Duration::from_millis(env.parse_or("SCHEDULER_TICK_MS", 1000u64)?),
             sync_interval: Duration::from_secs(env.parse_or("SYNC_INTERVAL_SECS", 1800u64)?),
+            session_timeout: Duration::from_secs(env.parse_or("SESSION_TIMEOUT_SECS", 900u64)?),
+            subscription_renew_before: Duration::from_secs(
+                env.parse_or("SUBSCRIPTION_RENEW_BEFORE_SECS", 86_400u64)?,
+            ),
         })
     }
 }
