@@ -74,6 +74,12 @@ fn item_request(outer: &ApiRequest, entry: &Map<String, Value>) -> Result<ApiReq
         }
     };
     let url = url.trim_start_matches('/');
+    // Clients (Microsoft's own SDKs among them) send `/v1.0/users/…`; Graph accepts the version
+    // segment in a batch item's URL as well as without it.
+    let url = match url.split_once('/') {
+        Some((version, rest)) if version.eq_ignore_ascii_case("v1.0") => rest,
+        _ => url,
+    };
     let (path, query) = match url.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (url, None),

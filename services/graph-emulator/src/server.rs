@@ -74,16 +74,19 @@ impl Shared {
         self.epoch.load(Ordering::Relaxed)
     }
 
-    /// Scheme and authority for links: the configured public URL, else the request's Host.
+    /// Scheme and authority for links: the configured public URL, else the request's Host
+    /// (and `X-Forwarded-Proto`, so links stay https behind a TLS-terminating proxy).
     pub fn base_url(&self, headers: &HeaderMap) -> String {
         if let Some(url) = &self.config.public_base_url {
             return url.clone();
         }
-        let host = headers
-            .get("host")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("127.0.0.1");
-        format!("http://{host}")
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let host = header("host").unwrap_or("127.0.0.1");
+        let scheme = match header("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        format!("{scheme}://{host}")
     }
 
     pub fn token_lifetime(&self) -> Duration {
