@@ -12,6 +12,7 @@ use lapin::{Connection, ConnectionProperties};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::MessagingMetrics;
 use crate::publisher::Publisher;
 use crate::{BrokerSettings, MessagingError, topology};
 
@@ -32,6 +33,7 @@ struct Inner {
     current: watch::Sender<Option<Arc<Connection>>>,
     /// Stops the supervisor: on `close`, or when the last handle is dropped.
     closed: CancellationToken,
+    metrics: Option<MessagingMetrics>,
 }
 
 impl Drop for Inner {
@@ -60,7 +62,9 @@ impl Broker {
             })
             .await?;
         let (current, _) = watch::channel(Some(Arc::new(connection)));
+        let metrics = settings.metrics.as_ref().map(MessagingMetrics::register);
         let inner = Arc::new(Inner {
+            metrics,
             url: url.to_owned(),
             prefix: prefix.to_owned(),
             settings,
@@ -132,6 +136,10 @@ impl Broker {
             Ok(Some(connection)) => Ok(connection),
             _ => Err(MessagingError::Unavailable(wait)),
         }
+    }
+
+    pub(crate) fn metrics(&self) -> Option<&MessagingMetrics> {
+        self.inner.metrics.as_ref()
     }
 
     /// Resolves once the broker is closed for good.

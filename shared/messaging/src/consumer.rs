@@ -161,9 +161,8 @@ where
                         delivery,
                         Arc::clone(handler),
                         dead_letters.clone(),
-                        broker.prefix().to_owned(),
+                        broker.clone(),
                         queue_name.to_owned(),
-                        broker.settings().delivery_limit,
                     ));
                 }
                 Some(Err(error)) => {
@@ -183,9 +182,8 @@ async fn process<H, Fut>(
     raw: lapin::message::Delivery,
     handler: Arc<H>,
     dead_letters: Publisher,
-    prefix: String,
+    broker: Broker,
     queue_name: String,
-    delivery_limit: u32,
 ) where
     H: Fn(Delivery) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
@@ -202,6 +200,9 @@ async fn process<H, Fut>(
     );
     telemetry::set_parent(&span, delivery.headers());
     let attempt = delivery.delivery_count().saturating_add(1);
+    let delivery_limit = broker.settings().delivery_limit;
+    let prefix = broker.prefix();
+    let started = std::time::Instant::now();
     // The handler runs in its own task so that a panic is caught and becomes a retry instead
     // of leaving the message unacked (and holding a prefetch slot) forever.
     let outcome = match tokio::spawn(handler(delivery).instrument(span.clone())).await {
@@ -210,29 +211,45 @@ async fn process<H, Fut>(
             "handler panicked: {join_error}"
         ))),
     };
+    let metrics = broker.metrics();
+    if let Some(metrics) = metrics {
+        metrics.handled(&queue_name, started.elapsed().as_secs_f64());
+    }
     async move {
-        let settled = match outcome {
-            Ok(()) => raw.acker.ack(BasicAckOptions { multiple: false }).await,
+        let (settled, how) = match outcome {
+            Ok(()) => (
+                raw.acker.ack(BasicAckOptions { multiple: false }).await,
+                "ack",
+            ),
             Err(HandlerError::Retry(reason)) if attempt < delivery_limit => {
                 tracing::warn!(%reason, attempt, "Handler failed, requeueing");
-                raw.acker
+                let nacked = raw
+                    .acker
                     .nack(BasicNackOptions {
                         multiple: false,
                         requeue: true,
                     })
-                    .await
+                    .await;
+                (nacked, "requeue")
             }
             Err(HandlerError::Retry(reason)) => {
                 let reason = format!("delivery limit {delivery_limit} reached: {reason}");
-                dead_letter(&raw, &dead_letters, &prefix, &queue_name, &reason).await
+                dead_letter(&raw, &dead_letters, prefix, &queue_name, &reason).await
             }
             Err(HandlerError::Reject(reason)) => {
-                dead_letter(&raw, &dead_letters, &prefix, &queue_name, &reason).await
+                dead_letter(&raw, &dead_letters, prefix, &queue_name, &reason).await
             }
         };
-        if let Err(error) = settled {
-            // The channel is gone: the broker redelivers the message, nothing is lost.
-            tracing::warn!(%error, "Could not settle the delivery; it will be redelivered");
+        let how = match settled {
+            Ok(_) => how,
+            Err(error) => {
+                // The channel is gone: the broker redelivers the message, nothing is lost.
+                tracing::warn!(%error, "Could not settle the delivery; it will be redelivered");
+                "unsettled"
+            }
+        };
+        if let Some(metrics) = metrics {
+            metrics.settled(&queue_name, how);
         }
     }
     .instrument(span)
@@ -247,7 +264,7 @@ async fn dead_letter(
     prefix: &str,
     queue_name: &str,
     reason: &str,
-) -> Result<bool, lapin::Error> {
+) -> (Result<bool, lapin::Error>, &'static str) {
     tracing::error!(%reason, queue = %queue_name, "Dead-lettering a message");
     let headers = with_headers(
         &raw.properties,
@@ -266,15 +283,20 @@ async fn dead_letter(
         )
         .await;
     match copied {
-        Ok(()) => raw.acker.ack(BasicAckOptions { multiple: false }).await,
+        Ok(()) => (
+            raw.acker.ack(BasicAckOptions { multiple: false }).await,
+            "dead_letter",
+        ),
         Err(error) => {
             tracing::warn!(%error, "Dead-lettering failed, requeueing instead");
-            raw.acker
+            let nacked = raw
+                .acker
                 .nack(BasicNackOptions {
                     multiple: false,
                     requeue: true,
                 })
-                .await
+                .await;
+            (nacked, "requeue")
         }
     }
 }

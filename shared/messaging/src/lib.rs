@@ -7,6 +7,7 @@
 mod broker;
 mod consumer;
 mod delivery;
+mod metrics;
 mod publisher;
 pub mod topology;
 
@@ -34,6 +35,8 @@ pub struct BrokerSettings {
     pub connection_name: String,
     /// How long a publish or a consumer waits for a (re)connected broker before failing.
     pub connect_wait: Duration,
+    /// Where publish/consume counters and handler durations are registered, when given.
+    pub metrics: Option<telemetry::Metrics>,
 }
 
 impl Default for BrokerSettings {
@@ -43,6 +46,7 @@ impl Default for BrokerSettings {
             delivery_limit: 5,
             connection_name: "contactsync".to_owned(),
             connect_wait: Duration::from_secs(10),
+            metrics: None,
         }
     }
 }

@@ -64,9 +64,20 @@ impl Publisher {
             .with_timestamp(unix_now())
             .with_headers(headers);
         let exchange = topology::events_exchange(self.broker.prefix());
-        self.publish_raw(&exchange, route.routing_key(), &body, properties)
+        let result = self
+            .publish_raw(&exchange, route.routing_key(), &body, properties)
             .instrument(span)
-            .await
+            .await;
+        if let Some(metrics) = self.broker.metrics() {
+            let outcome = match &result {
+                Ok(()) => "confirmed",
+                Err(MessagingError::Nacked { .. }) => "nacked",
+                Err(MessagingError::Unroutable { .. }) => "unroutable",
+                Err(_) => "failed",
+            };
+            metrics.published(route.routing_key(), outcome);
+        }
+        result
     }
 
     /// Publishes `body` as is and waits for the confirm. Used for dead-lettering copies too.

@@ -109,7 +109,8 @@ async fn a_sync_job_is_delivered_to_both_fetchers() {
 #[tokio::test]
 async fn a_message_whose_handler_keeps_failing_is_dead_lettered_with_its_reason() {
     let limit = 3;
-    let broker = isolated_broker(limit).await;
+    let metrics = telemetry::Metrics::new();
+    let broker = common::isolated_broker_with_metrics(limit, Some(metrics.clone())).await;
     let publisher = broker.publisher().await.expect("publisher");
     let attempts = Arc::new(AtomicU32::new(0));
     let shutdown = CancellationToken::new();
@@ -369,4 +370,72 @@ async fn readiness_follows_the_connection() {
         !broker.is_ready().await
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_message_that_keeps_crashing_its_consumer_is_dead_lettered_by_the_broker() {
+    // Our loop never gets to count these attempts (the process "dies" each time); the queue's
+    // x-delivery-limit is what stops the crash loop.
+    let limit = 2;
+    let broker = isolated_broker(limit).await;
+    let publisher = broker.publisher().await.expect("publisher");
+    publisher
+        .publish(Route::WriteResult, "crasher", &Ping { n: 13 })
+        .await
+        .expect("confirmed publish");
+
+    let shutdown = CancellationToken::new();
+    let (mut dead, dead_task) = forward(&broker, Queue::DeadLetters, &shutdown);
+    let mut crashes = 0;
+    let dead_letter = loop {
+        let doomed = same_prefix(&broker).await;
+        let (started_tx, mut started) = mpsc::unbounded_channel();
+        let task = {
+            let doomed = doomed.clone();
+            tokio::spawn(async move {
+                consume(
+                    &doomed,
+                    Queue::ReconcilerResults,
+                    move |_delivery| {
+                        let started_tx = started_tx.clone();
+                        async move {
+                            let _ = started_tx.send(());
+                            std::future::pending::<()>().await;
+                            Ok(())
+                        }
+                    },
+                    CancellationToken::new(),
+                )
+                .await
+            })
+        };
+        // Either this consumer gets the message (and crashes), or the broker has already
+        // dead-lettered it.
+        let outcome = tokio::select! {
+            Some(()) = started.recv() => None,
+            delivery = next(&mut dead) => Some(delivery),
+        };
+        task.abort();
+        doomed.close().await;
+        if let Some(delivery) = outcome {
+            break delivery;
+        }
+        crashes += 1;
+        assert!(
+            crashes <= limit + 2,
+            "still redelivered after {crashes} crashes"
+        );
+    };
+    assert_eq!(dead_letter.message_id(), Some("crasher"));
+    assert_eq!(
+        dead_letter
+            .headers()
+            .get("x-first-death-reason")
+            .map(String::as_str),
+        Some("delivery_limit")
+    );
+    assert!(crashes >= 1);
+    shutdown.cancel();
+    dead_task.await.expect("join").expect("consume");
+    broker.delete_topology().await.expect("cleanup");
 }

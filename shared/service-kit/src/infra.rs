@@ -41,6 +41,7 @@ impl Infra {
                 addr: common.http_listen,
                 source,
             })?;
+        let metrics = Metrics::new();
         let broker = Broker::connect(
             common.amqp_url.expose(),
             &common.queue_prefix,
@@ -48,6 +49,7 @@ impl Infra {
                 prefetch: common.prefetch,
                 delivery_limit: common.delivery_limit,
                 connection_name: service.to_owned(),
+                metrics: Some(metrics.clone()),
                 ..BrokerSettings::default()
             },
         )
@@ -59,7 +61,7 @@ impl Infra {
             broker,
             publisher,
             pool,
-            metrics: Metrics::new(),
+            metrics,
             listener,
         })
     }

@@ -4,11 +4,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use telemetry::Metrics;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -79,12 +83,18 @@ pub async fn serve(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let metrics_for_http = metrics.clone();
     let ops = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .with_state(OpsState { readiness, metrics });
-    let app = extra_routes.merge(ops);
+    let http = HttpMetrics::register(&metrics_for_http);
+    // A route layer sees the matched route template (`/api/v1/users/{id}`), which keeps the
+    // label bounded; unmatched requests (404s) are not counted.
+    let app = extra_routes
+        .merge(ops)
+        .route_layer(middleware::from_fn_with_state(http, track_request));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -131,4 +141,54 @@ async fn render_metrics(State(state): State<OpsState>) -> Response {
             .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Requests by method, route template and status; latency by route template.
+#[derive(Clone)]
+struct HttpMetrics {
+    requests: Family<Labels, Counter>,
+    duration: Family<Labels, Histogram>,
+}
+
+impl HttpMetrics {
+    fn register(metrics: &Metrics) -> Self {
+        HttpMetrics {
+            requests: metrics.register(
+                "http_requests",
+                "HTTP requests by method, route and status",
+                Family::default(),
+            ),
+            duration: metrics.register(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+                Family::new_with_constructor(|| {
+                    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+                }),
+            ),
+        }
+    }
+}
+
+async fn track_request(State(http): State<HttpMetrics>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_default();
+    let method = request.method().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    http.duration
+        .get_or_create(&vec![("route", route.clone())])
+        .observe(started.elapsed().as_secs_f64());
+    http.requests
+        .get_or_create(&vec![
+            ("method", method),
+            ("route", route),
+            ("status", response.status().as_u16().to_string()),
+        ])
+        .inc();
+    response
 }

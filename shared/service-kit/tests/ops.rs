@@ -94,6 +94,13 @@ async fn readyz_is_200_when_every_check_passes_and_metrics_render() {
         .await
         .expect("text");
     assert!(text.contains("contactsync_widgets_total 1"), "{text}");
+    // The readiness request above was counted under its route template.
+    assert!(
+        text.contains(
+            r#"contactsync_http_requests_total{method="GET",route="/readyz",status="200"} 1"#
+        ),
+        "{text}"
+    );
     shutdown.cancel();
     server.await.expect("join").expect("serve");
 }

@@ -11,11 +11,19 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// A broker on a fresh `test-<uuid>` prefix: its own exchanges and queues.
 pub async fn isolated_broker(delivery_limit: u32) -> Broker {
+    isolated_broker_with_metrics(delivery_limit, None).await
+}
+
+pub async fn isolated_broker_with_metrics(
+    delivery_limit: u32,
+    metrics: Option<telemetry::Metrics>,
+) -> Broker {
     let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
     let settings = BrokerSettings {
         prefetch: 4,
         delivery_limit,
         connection_name: format!("messaging-test {prefix}"),
+        metrics,
         ..BrokerSettings::default()
     };
     Broker::connect(&url(), &prefix, settings)
