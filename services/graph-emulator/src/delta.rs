@@ -16,6 +16,7 @@ use crate::contacts::{self, View};
 use crate::errors::GraphError;
 use crate::folders;
 use crate::model;
+use crate::query;
 use crate::router::FolderRef;
 use crate::server::Ctx;
 use crate::state::{DeltaEntry, MailboxRef};
@@ -39,6 +40,9 @@ struct Token {
     /// `$select` of the initial request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     s: Option<Vec<String>>,
+    /// `$expand` of the initial request: extended property ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    x: Option<Vec<String>>,
     /// Page size asked for by the initial request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     n: Option<usize>,
@@ -107,18 +111,28 @@ pub fn handle(
             }
             token
         }
-        None => Token {
-            e: epoch,
-            m: mailbox.id.clone(),
-            f: folder_id.clone(),
-            c: 0,
-            // An initial round reports what exists, plus removals made while it pages.
-            r: mailbox.seq,
-            g: mailbox.delta_generation,
-            t: now,
-            s: model::parse_select(ctx.req.query_param("$select"))?,
-            n: ctx.req.max_page_size(),
-        },
+        None => {
+            let expand = query::parse_expand(ctx.req.query_param("$expand"))?;
+            if expand.is_some() && !ctx.knobs.delta_expand {
+                return Err(GraphError::bad_request(
+                    "ErrorInvalidUrlQuery",
+                    "$expand is not supported on contact delta.",
+                ));
+            }
+            Token {
+                e: epoch,
+                m: mailbox.id.clone(),
+                f: folder_id.clone(),
+                c: 0,
+                // An initial round reports what exists, plus removals made while it pages.
+                r: mailbox.seq,
+                g: mailbox.delta_generation,
+                t: now,
+                s: model::parse_select(ctx.req.query_param("$select"))?,
+                x: expand,
+                n: ctx.req.max_page_size(),
+            }
+        }
     };
     let page_size = ctx
         .req
@@ -129,7 +143,7 @@ pub fn handle(
     let view = View {
         immutable: ctx.req.wants_immutable_ids(),
         select: token.s.clone(),
-        expand: None,
+        expand: token.x.clone(),
     };
     let (entries, last, more) = mailbox.delta_page(&folder_id, token.c, token.r, page_size);
     let value: Vec<Value> = entries

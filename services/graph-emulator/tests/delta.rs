@@ -255,3 +255,20 @@ async fn tokens_expire_by_age_when_the_ttl_knob_is_set() {
     .await;
     assert!(gone);
 }
+
+#[tokio::test]
+async fn expand_of_an_extended_property_is_carried_through_the_round() {
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let prop = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name SalesforceId";
+    let contacts: Vec<Value> = (0..4)
+        .map(|i| json!({"surname": format!("S{i}"), "singleValueExtendedProperties": [{"id": prop, "value": format!("003{i}")}]}))
+        .collect();
+    emu.seed("u1", "contacts", contacts).await;
+    let expand = format!("singleValueExtendedProperties($filter=id eq '{prop}')");
+    let start = format!("/v1.0/users/u1/contacts/delta?$select=surname&$expand={}", enc(&expand));
+    let (entries, _, pages) = round(&emu, &start, 2).await;
+    assert_eq!(pages, 2);
+    let values: Vec<Value> = entries.iter().map(|e| e["singleValueExtendedProperties"][0]["value"].clone()).collect();
+    assert_eq!(values, vec![json!("0030"), json!("0031"), json!("0032"), json!("0033")]);
+}

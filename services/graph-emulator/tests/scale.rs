@@ -39,22 +39,58 @@ async fn ten_thousand_contacts_among_two_thousand_mailboxes_page_filter_and_delt
         emu.seed(big, "contacts", contacts).await;
     }
 
-    let last = emu.get(&format!("/v1.0/users/{big}/contacts?$skip=9995&$select=surname")).await;
-    let surnames: Vec<&str> = last.body["value"].as_array().expect("value").iter().filter_map(|c| c["surname"].as_str()).collect();
-    assert_eq!(surnames, vec!["S09995", "S09996", "S09997", "S09998", "S09999"]);
+    let last = emu
+        .get(&format!(
+            "/v1.0/users/{big}/contacts?$skip=9995&$select=surname"
+        ))
+        .await;
+    let surnames: Vec<&str> = last.body["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|c| c["surname"].as_str())
+        .collect();
+    assert_eq!(
+        surnames,
+        vec!["S09995", "S09996", "S09997", "S09998", "S09999"]
+    );
     assert!(last.body.get("@odata.nextLink").is_none());
 
-    let filter = format!("singleValueExtendedProperties/Any(ep: ep/id eq '{PROP}' and ep/value eq '003{:015}')", 7777);
-    let hit = emu.get(&format!("/v1.0/users/user7@contoso.com/contacts?$filter={}", enc(&filter))).await;
-    assert_eq!(hit.body["value"], json!([]), "another mailbox has no such contact");
-    let hit = emu.get(&format!("/v1.0/users/{big}/contacts?$filter={}", enc(&filter))).await;
+    let filter = format!(
+        "singleValueExtendedProperties/Any(ep: ep/id eq '{PROP}' and ep/value eq '003{:015}')",
+        7777
+    );
+    let hit = emu
+        .get(&format!(
+            "/v1.0/users/user7@contoso.com/contacts?$filter={}",
+            enc(&filter)
+        ))
+        .await;
+    assert_eq!(
+        hit.body["value"],
+        json!([]),
+        "another mailbox has no such contact"
+    );
+    let hit = emu
+        .get(&format!(
+            "/v1.0/users/{big}/contacts?$filter={}",
+            enc(&filter)
+        ))
+        .await;
     assert_eq!(hit.body["value"][0]["surname"], "S07777");
 
     let mut url = format!("/v1.0/users/{big}/contacts/delta?$select=surname");
     let mut seen = HashSet::new();
     let mut pages = 0;
     loop {
-        let r = emu.call_with(Method::GET, &url, None, &[("Prefer", "odata.maxpagesize=1000")]).await;
+        let r = emu
+            .call_with(
+                Method::GET,
+                &url,
+                None,
+                &[("Prefer", "odata.maxpagesize=1000")],
+            )
+            .await;
         assert_eq!(r.status, 200);
         pages += 1;
         for c in r.body["value"].as_array().expect("value") {
