@@ -29,6 +29,37 @@
 //! | `SALESFORCE_EMULATOR_OUTBOUND_INITIAL_RETRY_SECS` | `15` | first Outbound Message retry delay (doubles) |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_MAX_RETRY_SECS` | `7200` | cap between retries |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_EXPIRY_SECS` | `86400` | notifications older than this are dropped |
+//!
+//! # REST surface (`/services/…`)
+//!
+//! `POST /services/oauth2/token` (JWT bearer, refresh token, client credentials), `/revoke`;
+//! `GET /services/data/` (versions 20.0–66.0, no session); under `/services/data/vNN.N/`:
+//! `query`, `queryAll`, `query/{locator}`, `limits`, `sobjects`, `sobjects/{T}` (POST
+//! create), `sobjects/{T}/describe`, `sobjects/{T}/{id}` (GET, PATCH, DELETE),
+//! `sobjects/{T}/{field}/{value}` (GET, PATCH upsert, DELETE), `sobjects/{T}/updated|deleted`,
+//! `sobjects/Contact/listviews[/{id}/describe|results]`, `composite/sobjects` (POST, PATCH,
+//! DELETE), `composite/sobjects/{T}` (GET/POST retrieve), `composite/sobjects/{T}/{field}`
+//! (PATCH upsert). Objects: Contact (with the unique external id `Contactsync_Key__c`),
+//! Account, User. Not built: `/composite`, `/composite/batch`, `/search`, Bulk API, ETags.
+//!
+//! # Control API (`/_emulator/…`, test only, never counted as traffic)
+//!
+//! | call | effect |
+//! |---|---|
+//! | `POST /reset` | empty org (only the Run-As user), counters, faults, usage, clock, outbound |
+//! | `POST /users` `{"Id"?, "Username", "FirstName"?, "LastName"?, "Email"?, "Alias"?, "IsActive"?}` | → 201 `{"Id","Username"}` |
+//! | `GET /users` | every User row |
+//! | `POST /listviews` `{"label", "where"?, "developerName"?, "mine"?}` | Contact list view → 201 `{"id"}` |
+//! | `POST /tokens` `{"username"}` or `{"user_id"}` | → token body plus `refresh_token` |
+//! | `POST /tokens/expire` | every access token expires now |
+//! | `POST /faults` `{"status", "count"?, "retry_after"?, "route"?, "errorCode"?, "message"?}` | next `count` matching calls fail; `route` is `"METHOD /template"`, `"/template"` or a `*` prefix; `GET`/`DELETE /faults` |
+//! | `GET /requests` / `DELETE /requests` | `{"http_requests","operations","by_route"}` / zero them |
+//! | `POST /usage` `{"used"}` | API calls already used today |
+//! | `GET /clock`, `POST /clock` `{"advance_seconds"?, "now"?}` | the emulator clock |
+//! | `POST /outbound` `{"endpoint_url", "fields"?, "send_session_id"?}`, `GET`, `DELETE` | Outbound Messages on Contact create/update |
+//! | `GET /sobjects/{T}` | all rows, deleted included |
+//! | `POST /sobjects/{T}` `{"as_user"?, "records": [...]}` or one record | create (all or none, API validation) → `{"ids"}` |
+//! | `PATCH /sobjects/{T}/{id}` `{"as_user"?, fields…}`, `DELETE /sobjects/{T}/{id}?as_user=` | edit as a user |
 
 pub mod api;
 pub mod auth;

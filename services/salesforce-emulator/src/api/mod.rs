@@ -242,11 +242,12 @@ pub async fn dispatch(
         Route::NotFound | Route::Token | Route::Revoke | Route::Versions => {
             (ApiError::not_found().into_response(), 1)
         }
-        route => data_call(&st, route, method, &uri, &headers, &body),
+        route => data_call(&st, route, method.clone(), &uri, &headers, &body),
     };
     st.traffic.lock().operations += ops;
-    let changes = std::mem::take(&mut st.org.write().changes);
-    if !changes.is_empty() {
+    // Reads never change data; only writes pay for the write lock that drains the change log.
+    if method != Method::GET && !st.org.read().changes.is_empty() {
+        let changes = std::mem::take(&mut st.org.write().changes);
         st.outbound.notify(&st, &changes);
     }
     response

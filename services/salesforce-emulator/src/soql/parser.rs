@@ -1,10 +1,10 @@
 //! SOQL parser: tokens → a query whose field paths are resolved against the schema and whose
 //! literals are typed for the field they are compared with (contract §2 semantics).
 
-use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
-use super::SoqlError;
 use super::lexer::{LikePart, Tok, Token, lex};
+use super::{SoqlError, dates};
 use crate::ids;
 use crate::schema::{FieldDef, FieldType, ObjectType};
 use crate::value::Value;
@@ -593,54 +593,23 @@ impl Parser {
         }
     }
 
-    /// `TODAY`, `LAST_N_DAYS:30`, ... as a half-open range in the field's type. Weeks start on
-    /// Sunday and days at 00:00 UTC (the emulator's users all live in UTC, en_US).
+    /// `TODAY`, `LAST_N_DAYS:30`, ... as a half-open range in the field's type.
     fn date_literal(
         &mut self,
         name: &str,
         tok: &Token,
         ty: FieldType,
     ) -> Result<Operand, SoqlError> {
-        let today = self.now.date_naive();
         let upper = name.to_ascii_uppercase();
-        let mut n_arg = || -> Result<u64, SoqlError> {
+        let n = if dates::takes_argument(&upper) {
             self.expect(&Tok::Colon)?;
-            Ok(self.integer()?.0 as u64)
+            Some(self.integer()?.0 as u64)
+        } else {
+            None
         };
-        let week_start = today - Days::new(u64::from(today.weekday().num_days_from_sunday()));
-        let month_start = today.with_day(1).unwrap_or(today);
-        let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
-        let day = Days::new(1);
-        let (lo, hi) = match upper.as_str() {
-            "TODAY" => (today, today + day),
-            "YESTERDAY" => (today - day, today),
-            "TOMORROW" => (today + day, today + Days::new(2)),
-            "THIS_WEEK" => (week_start, week_start + Days::new(7)),
-            "LAST_WEEK" => (week_start - Days::new(7), week_start),
-            "NEXT_WEEK" => (week_start + Days::new(7), week_start + Days::new(14)),
-            "THIS_MONTH" => (month_start, month_start + Months::new(1)),
-            "LAST_MONTH" => (month_start - Months::new(1), month_start),
-            "NEXT_MONTH" => (month_start + Months::new(1), month_start + Months::new(2)),
-            "THIS_YEAR" => (year_start, year_start + Months::new(12)),
-            "LAST_YEAR" => (year_start - Months::new(12), year_start),
-            "NEXT_YEAR" => (year_start + Months::new(12), year_start + Months::new(24)),
-            "LAST_90_DAYS" => (today - Days::new(90), today + day),
-            "NEXT_90_DAYS" => (today + day, today + Days::new(91)),
-            "LAST_N_DAYS" => {
-                let n = n_arg()?;
-                (today - Days::new(n), today + day)
-            }
-            "NEXT_N_DAYS" => {
-                let n = n_arg()?;
-                (today + day, today + day + Days::new(n))
-            }
-            _ => {
-                return Err(SoqlError::malformed(
-                    format!("unexpected token: '{}'", tok.text),
-                    tok.pos,
-                ));
-            }
-        };
+        let (lo, hi) = dates::range(&upper, n, self.now.date_naive()).ok_or_else(|| {
+            SoqlError::malformed(format!("unexpected token: '{}'", tok.text), tok.pos)
+        })?;
         Ok(match ty {
             FieldType::Date => Operand::Range(Value::Date(lo), Value::Date(hi)),
             _ => {
