@@ -1,0 +1,302 @@
+//! A test user: a mailbox in the Graph emulator, a Salesforce user, registered and enabled through
+//! the admin API; and the edits a person makes in Outlook or in Salesforce, through the real APIs.
+
+use anyhow::{Context as _, bail};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::Stack;
+
+/// The Graph folder contacts sync into (B1).
+pub const FOLDER: &str = "Salesforce Contacts";
+const API: &str = "/services/data/v60.0";
+
+/// A registered user with contact sync enabled.
+pub struct TestUser {
+    pub id: String,
+    pub mailbox: String,
+    pub salesforce_user_id: String,
+    pub salesforce_username: String,
+    graph_token: String,
+    salesforce_token: String,
+}
+
+impl Stack {
+    /// A user with a mailbox and a Salesforce user, registered, with contact sync enabled and
+    /// `settings` merged over the defaults (SPEC §4).
+    pub async fn add_user(&self, id: &str, settings: Value) -> anyhow::Result<TestUser> {
+        let mailbox = format!("{id}@contoso.test");
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("{}/_emulator/mailboxes", self.graph_url),
+                None,
+                Some(json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": mailbox})),
+            )
+            .await?;
+        if status >= 300 {
+            bail!("creating the mailbox: {status} {body}");
+        }
+        let username = format!("{id}@acme.test");
+        let (status, body) = self
+            .call(
+                Method::POST,
+                &format!("{}/_emulator/users", self.salesforce_url),
+                None,
+                Some(json!({"Username": username})),
+            )
+            .await?;
+        if status >= 300 {
+            bail!("creating the Salesforce user: {status} {body}");
+        }
+        let salesforce_user_id = body["Id"]
+            .as_str()
+            .or_else(|| body["id"].as_str())
+            .context("the Salesforce user's Id")?
+            .to_owned();
+        let (status, body) = self
+            .admin(
+                Method::POST,
+                "/api/v1/users",
+                Some(json!({"id": id, "mailbox": mailbox, "salesforce_user_id": salesforce_user_id})),
+            )
+            .await?;
+        if status >= 300 {
+            bail!("registering the user: {status} {body}");
+        }
+        let mut merged = json!({"enabled": true, "scope": "mine", "auto_removal": false,
+                                "conflict_winner": "salesforce"});
+        if let (Some(m), Some(extra)) = (merged.as_object_mut(), settings.as_object()) {
+            for (k, v) in extra {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        let (status, body) = self
+            .admin(
+                Method::PUT,
+                &format!("/api/v1/users/{id}/settings/contacts"),
+                Some(merged),
+            )
+            .await?;
+        if status >= 300 {
+            bail!("enabling contact sync: {status} {body}");
+        }
+        let (_, token) = self
+            .call(
+                Method::POST,
+                &format!("{}/_emulator/tokens", self.graph_url),
+                None,
+                Some(json!({})),
+            )
+            .await?;
+        let graph_token = token["access_token"].as_str().context("graph token")?.to_owned();
+        let (_, token) = self
+            .call(
+                Method::POST,
+                &format!("{}/_emulator/tokens", self.salesforce_url),
+                None,
+                Some(json!({"username": username})),
+            )
+            .await?;
+        let salesforce_token = token["access_token"]
+            .as_str()
+            .context("salesforce token")?
+            .to_owned();
+        Ok(TestUser {
+            id: id.to_owned(),
+            mailbox,
+            salesforce_user_id,
+            salesforce_username: username,
+            graph_token,
+            salesforce_token,
+        })
+    }
+
+    /// Runs one session for the user through the admin API and returns its summary (C6: one
+    /// session is all it takes).
+    pub async fn sync(&self, user: &TestUser) -> anyhow::Result<Value> {
+        let (status, body) = self
+            .admin(Method::POST, &format!("/api/v1/users/{}/sync?wait=60", user.id), None)
+            .await?;
+        if status != 200 {
+            bail!("sync did not finish: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    /// Runs a session and asserts it wrote nothing on either side (C3), by the summary and by the
+    /// emulators' own write counters.
+    pub async fn assert_quiet_session(&self, user: &TestUser) -> anyhow::Result<()> {
+        self.reset_counters().await?;
+        let summary = self.sync(user).await?;
+        let writes = &summary["writes"];
+        for side in ["exchange", "salesforce"] {
+            for op in ["created", "updated", "deleted"] {
+                if writes[side][op].as_u64() != Some(0) {
+                    bail!("the follow-up session wrote: {summary}");
+                }
+            }
+        }
+        let (graph, salesforce) = self.counters().await?;
+        for (name, counters) in [("graph", &graph), ("salesforce", &salesforce)] {
+            if let Some(routes) = counters["by_route"].as_object() {
+                for (route, n) in routes {
+                    let writing = !(route.starts_with("GET ")
+                        || route.contains("/oauth2/")
+                        || route.contains("/$batch"));
+                    if writing && n.as_u64().unwrap_or(0) > 0 {
+                        bail!("the follow-up session called {name} {route} {n} times: {counters}");
+                    }
+                }
+            }
+        }
+        if summary["state"] != "succeeded" {
+            bail!("the follow-up session did not succeed: {summary}");
+        }
+        Ok(())
+    }
+
+    // ----- the mailbox, as the user sees it -----
+
+    /// Every contact of the mailbox, from the emulator's control API (folder names, categories,
+    /// extended properties).
+    pub async fn mailbox_contacts(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
+        let (status, body) = self
+            .call(
+                Method::GET,
+                &format!("{}/_emulator/mailboxes/{}/contacts", self.graph_url, user.mailbox),
+                None,
+                None,
+            )
+            .await?;
+        if status != 200 {
+            bail!("reading the mailbox: {status} {body}");
+        }
+        Ok(list(body))
+    }
+
+    /// A Graph API call as the user's Outlook would make it.
+    pub async fn graph(
+        &self,
+        user: &TestUser,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let (status, value) = self
+            .call(
+                method,
+                &format!("{}/v1.0/users/{}{path}", self.graph_url, user.mailbox),
+                Some(&user.graph_token),
+                body,
+            )
+            .await?;
+        if status >= 300 {
+            bail!("graph {path}: {status} {value}");
+        }
+        Ok(value)
+    }
+
+    /// The id of a contact folder by name (the sync folder once B1 made it).
+    pub async fn folder_id(&self, user: &TestUser, name: &str) -> anyhow::Result<String> {
+        let folders = self.graph(user, Method::GET, "/contactFolders", None).await?;
+        list(folders)
+            .into_iter()
+            .find(|f| f["displayName"] == name)
+            .and_then(|f| f["id"].as_str().map(str::to_owned))
+            .with_context(|| format!("no folder {name}"))
+    }
+
+    /// Creates a contact in a folder (`None`: the default folder) as the user; returns its id.
+    pub async fn create_in_mailbox(
+        &self,
+        user: &TestUser,
+        folder: Option<&str>,
+        contact: Value,
+    ) -> anyhow::Result<String> {
+        let path = match folder {
+            Some(f) => format!("/contactFolders/{f}/contacts"),
+            None => "/contacts".to_owned(),
+        };
+        let created = self.graph(user, Method::POST, &path, Some(contact)).await?;
+        Ok(created["id"].as_str().context("created contact id")?.to_owned())
+    }
+
+    // ----- Salesforce, as the user sees it -----
+
+    /// A Salesforce REST call as the user.
+    pub async fn salesforce(
+        &self,
+        user: &TestUser,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let (status, value) = self
+            .call(
+                method,
+                &format!("{}{API}{path}", self.salesforce_url),
+                Some(&user.salesforce_token),
+                body,
+            )
+            .await?;
+        if status >= 300 {
+            bail!("salesforce {path}: {status} {value}");
+        }
+        Ok(value)
+    }
+
+    /// Creates a Contact owned by the user; returns its Id.
+    pub async fn create_in_salesforce(&self, user: &TestUser, fields: Value) -> anyhow::Result<String> {
+        let mut fields = fields;
+        if fields.get("OwnerId").is_none() {
+            fields["OwnerId"] = json!(user.salesforce_user_id);
+        }
+        let created = self
+            .salesforce(user, Method::POST, "/sobjects/Contact", Some(fields))
+            .await?;
+        Ok(created["id"].as_str().context("created Contact id")?.to_owned())
+    }
+
+    /// Every Contact row in the org (deleted ones included), from the control API.
+    pub async fn salesforce_contacts(&self) -> anyhow::Result<Vec<Value>> {
+        let (status, body) = self
+            .call(
+                Method::GET,
+                &format!("{}/_emulator/sobjects/Contact", self.salesforce_url),
+                None,
+                None,
+            )
+            .await?;
+        if status != 200 {
+            bail!("reading Contacts: {status} {body}");
+        }
+        Ok(list(body))
+    }
+
+    /// The live (not deleted) Contacts.
+    pub async fn live_salesforce_contacts(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(self
+            .salesforce_contacts()
+            .await?
+            .into_iter()
+            .filter(|c| c["IsDeleted"] != true)
+            .collect())
+    }
+}
+
+/// A JSON list, whether bare or under `value` / `records`.
+fn list(body: Value) -> Vec<Value> {
+    match body {
+        Value::Array(items) => items,
+        Value::Object(mut map) => ["value", "records", "contacts"]
+            .iter()
+            .find_map(|k| map.remove(*k))
+            .and_then(|v| match v {
+                Value::Array(items) => Some(items),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
