@@ -9,6 +9,7 @@ mod consumer;
 mod delivery;
 mod metrics;
 mod publisher;
+pub mod testing;
 pub mod topology;
 
 use std::time::Duration;

@@ -439,3 +439,37 @@ async fn a_message_that_keeps_crashing_its_consumer_is_dead_lettered_by_the_brok
     dead_task.await.expect("join").expect("consume");
     broker.delete_topology().await.expect("cleanup");
 }
+
+#[tokio::test]
+async fn testing_helpers_count_and_take_messages_without_a_consumer() {
+    let broker = messaging::testing::isolated_broker(messaging::BrokerSettings::default())
+        .await
+        .expect("broker");
+    let publisher = broker.publisher().await.expect("publisher");
+    for n in 0..3 {
+        publisher
+            .publish(Route::SalesforceWrite, &format!("m-{n}"), &Ping { n })
+            .await
+            .expect("publish");
+    }
+    let queue = Queue::SalesforceWriterCommands;
+    assert_eq!(
+        messaging::testing::ready_count(&broker, queue)
+            .await
+            .expect("count"),
+        3
+    );
+    let first = messaging::testing::take(&broker, queue)
+        .await
+        .expect("take")
+        .expect("a message");
+    assert_eq!(first.message_id(), Some("m-0"));
+    assert_eq!(first.decode::<Ping>().expect("json"), Ping { n: 0 });
+    assert_eq!(
+        messaging::testing::ready_count(&broker, queue)
+            .await
+            .expect("count"),
+        2
+    );
+    broker.delete_topology().await.expect("cleanup");
+}
