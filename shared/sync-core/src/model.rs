@@ -364,7 +364,8 @@ pub enum ErrorCode {
     InvalidEmailAddress,
     /// A birthday that is not a date.
     InvalidDate,
-    /// The session held its deletions (C5).
+    /// The session held its deletions (C5); spelled as SPEC §1 names it.
+    #[serde(rename = "mass_delete_guard")]
     MassDeleteGuard,
     /// A key stamped on two items or a Contact claimed twice; resolved by not linking.
     KeyConflict,
@@ -379,7 +380,7 @@ impl ErrorCode {
             ErrorCode::StringTooLong => "STRING_TOO_LONG",
             ErrorCode::InvalidEmailAddress => "INVALID_EMAIL_ADDRESS",
             ErrorCode::InvalidDate => "INVALID_DATE",
-            ErrorCode::MassDeleteGuard => "MASS_DELETE_GUARD",
+            ErrorCode::MassDeleteGuard => "mass_delete_guard",
             ErrorCode::KeyConflict => "KEY_CONFLICT",
             ErrorCode::WriteFailed => "WRITE_FAILED",
         }

@@ -11,7 +11,8 @@ use crate::model::{
     ErrorCode, ExchangeItem, FolderKind, ItemError, Link, Origin, SalesforceContact,
 };
 
-use super::link::{ExState, SfState, decide_states, release_item};
+use super::link::{ExState, SfState, decide_states};
+use super::removal::release;
 use super::{Index, Plan, State};
 
 pub(crate) fn decide_unclaimed(ix: &Index<'_>, st: &mut State, plans: &mut Vec<Plan>) {
@@ -122,7 +123,7 @@ fn new_link(ix: &Index<'_>, key: SyncKey, origin: Origin, baseline: Contact) -> 
 /// sync (B11) or is a copy of a synced contact, so it is released; anything else is personal (B4).
 fn outside_item(ix: &Index<'_>, st: &mut State, item: &ExchangeItem) -> Option<Plan> {
     if let Some(stamp) = &item.sync_key {
-        let command = release_item(stamp, item)?;
+        let command = release(stamp, item)?;
         return Some(Plan {
             exchange: vec![command],
             ..Plan::default()

@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::validate::salesforce_violations;
 
-use super::{Index, Plan, State};
+use super::{Index, Plan, State, removal};
 
 /// Where the link's mailbox contact stands this session.
 #[derive(Debug, Clone, Copy)]
@@ -149,182 +149,38 @@ pub(crate) fn decide_states(
     is_new: bool,
 ) -> Plan {
     match (ex, sf) {
-        (ex, SfState::Deleted | SfState::OutOfScope) => remove_mirror(link, ex, is_new),
-        (ExState::Removed, sf) => left_folder(ix, link, None, sf),
-        (ExState::MovedOut(item), sf) => left_folder(ix, link, Some(item), sf),
+        (ex, SfState::Deleted | SfState::OutOfScope) => removal::remove_mirror(link, ex, is_new),
+        (ExState::Removed, sf) => removal::left_folder(ix, link, None, sf),
+        (ExState::MovedOut(item), sf) => removal::left_folder(ix, link, Some(item), sf),
         (ex, sf) => update(ix, link, ex, sf, is_new),
     }
 }
 
-/// The PATCH that takes an item out of the sync (B11): category off, stamp blanked, so it is
-/// never mistaken for the link's contact again.
-fn release(key: &crate::ids::SyncKey, item: &ExchangeItem) -> Option<ExchangeCommand> {
-    let categories = item.has_category().then(|| {
-        item.categories
-            .iter()
-            .filter(|c| !c.trim().eq_ignore_ascii_case(SALESFORCE_CATEGORY))
-            .cloned()
-            .collect()
-    });
-    let stamp = if item.sync_key.is_some() {
-        Stamp::Clear
-    } else {
-        Stamp::Keep
-    };
-    (categories.is_some() || stamp != Stamp::Keep).then(|| ExchangeCommand::Update {
-        sync_key: key.clone(),
-        id: item.id.clone(),
-        patch: Default::default(),
-        categories,
-        stamp,
-    })
-}
-
-pub(crate) fn release_item(
-    key: &crate::ids::SyncKey,
-    item: &ExchangeItem,
-) -> Option<ExchangeCommand> {
-    release(key, item)
-}
-
-/// B6/B7 and C2's first half: the Salesforce Contact is deleted or out of scope, so the mirror
-/// goes, edited or not. A contact the user moved out of the folder is only released.
-fn remove_mirror(link: &Link, ex: ExState<'_>, is_new: bool) -> Plan {
-    let key = &link.sync_key;
-    let mut plan = Plan::default();
-    match ex {
-        ExState::Present(item) => {
-            plan.exchange.push(ExchangeCommand::Delete {
-                sync_key: key.clone(),
-                id: item.id.clone(),
-            });
-        }
-        ExState::Unobserved => {
-            if let Some(id) = &link.graph_id {
-                plan.exchange.push(ExchangeCommand::Delete {
-                    sync_key: key.clone(),
-                    id: id.clone(),
-                });
-            }
-        }
-        ExState::MovedOut(item) | ExState::Outside(item) => {
-            plan.exchange.extend(release(key, item))
-        }
-        ExState::Removed => {}
-    }
-    plan.deletes = plan
-        .exchange
-        .iter()
-        .any(|c| matches!(c, ExchangeCommand::Delete { .. }));
-    if !is_new {
-        plan.link = Some(LinkUpdate::Delete {
-            sync_key: key.clone(),
-        });
-        // A failed delete keeps the row, so the next session that touches it tries again.
-        plan.fallback = Some(Fallback {
-            sync_key: key.clone(),
-            if_exchange_fails: None,
-            if_salesforce_fails: None,
-        });
-    }
-    plan
-}
-
 /// The link's baseline as the Salesforce side compares: the company is the Account's name.
-fn salesforce_base(link: &Link) -> Contact {
+pub(super) fn salesforce_base(link: &Link) -> Contact {
     let mut base = link.baseline.clone();
     base.company = link.account_name.clone();
     base
 }
 
-fn observed_salesforce(sf: SfState<'_>) -> Option<(&SalesforceContact, Contact)> {
+pub(super) fn observed_salesforce(sf: SfState<'_>) -> Option<(&SalesforceContact, Contact)> {
     match sf {
         SfState::Present(c) => Some((c, salesforce_to_canonical(&c.fields))),
         _ => None,
     }
 }
 
-fn is_rejected(link: &Link, side: Side, value: &Contact) -> bool {
+pub(super) fn is_rejected(link: &Link, side: Side, value: &Contact) -> bool {
     link.rejected
         .as_ref()
         .is_some_and(|r| r.side == side && r.value == *value)
 }
 
-fn rejected_value(link: &Link, side: Side) -> Option<Contact> {
+pub(super) fn rejected_value(link: &Link, side: Side) -> Option<Contact> {
     link.rejected
         .as_ref()
         .filter(|r| r.side == side)
         .map(|r| r.value.clone())
-}
-
-/// B11/B12 and C2's second half: the mirror was deleted or moved out of the folder.
-fn left_folder(ix: &Index<'_>, link: &Link, moved: Option<&ExchangeItem>, sf: SfState<'_>) -> Plan {
-    let key = &link.sync_key;
-    let mut plan = Plan::default();
-    if let Some(item) = moved {
-        plan.exchange.extend(release(key, item));
-    }
-    let base = salesforce_base(link);
-    let observed = observed_salesforce(sf);
-    let edited_in_salesforce = observed
-        .as_ref()
-        .is_some_and(|(_, s)| *s != base && !is_rejected(link, Side::Salesforce, s));
-    let Some(sf_id) = &link.salesforce_id else {
-        // Never reached Salesforce: nothing to delete or to restore from.
-        plan.link = Some(LinkUpdate::Delete {
-            sync_key: key.clone(),
-        });
-        return plan;
-    };
-    if ix.settings.auto_removal && !edited_in_salesforce {
-        plan.salesforce.push(SalesforceCommand::Delete {
-            sync_key: key.clone(),
-            id: sf_id.clone(),
-        });
-        plan.deletes = true;
-        plan.link = Some(LinkUpdate::Delete {
-            sync_key: key.clone(),
-        });
-        plan.fallback = Some(Fallback {
-            sync_key: key.clone(),
-            if_exchange_fails: None,
-            if_salesforce_fails: None,
-        });
-        return plan;
-    }
-    // Auto-removal off, or edited in Salesforce (C2): re-create the mirror from Salesforce.
-    let values = observed
-        .map(|(_, s)| s)
-        .or_else(|| rejected_value(link, Side::Salesforce))
-        .unwrap_or(base);
-    let fields = canonical_to_graph(&values, &ExchangeExtras::default());
-    plan.exchange.push(ExchangeCommand::Create {
-        sync_key: key.clone(),
-        fields: fields.clone(),
-    });
-    let row = Link {
-        graph_id: None,
-        baseline: values.clone(),
-        account_name: values.company.clone(),
-        snapshot: Some(fields),
-        change_key: None,
-        rejected: None,
-        synced_at: ix.now,
-        ..link.clone()
-    };
-    plan.fallback = Some(Fallback {
-        sync_key: key.clone(),
-        if_exchange_fails: Some(LinkUpdate::Upsert(Box::new(Link {
-            rejected: Some(Rejected {
-                side: Side::Salesforce,
-                value: values,
-            }),
-            ..row.clone()
-        }))),
-        if_salesforce_fails: None,
-    });
-    plan.link = Some(LinkUpdate::Upsert(Box::new(row)));
-    plan
 }
 
 /// C1: per field, the side that changed it wins; both changed to different values → the

@@ -3,8 +3,9 @@
 //!
 //! Table-driven so a later per-org mapping replaces [`FIELD_TABLE`] and the accessors, not the
 //! reconcile logic. Mailbox-only data that rides along a mapped property (email addresses and
-//! phones beyond `[0]`, a hand-set `displayName`) is kept in [`ExchangeExtras`], snapshotted on the
-//! link whenever the item is read, so an update rebuilds those properties without losing it.
+//! phones beyond `[0]`, a hand-set `displayName`) is read from the item's current Graph fields
+//! ([`ExchangeExtras`]; the link keeps a snapshot of them), so an update rebuilds those properties
+//! without losing it. The Graph PATCH body lives in `graph_patch.rs`.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::{Contact, Field, normalize_date, normalize_text};
 use crate::fields::{GraphAddress, GraphContactFields, GraphEmailAddress, SalesforceContactFields};
+
+mod graph_patch;
+
+pub use graph_patch::{GraphAddressPatch, GraphPatch, graph_patch};
 
 /// One row of the mapping table: the Salesforce side of a canonical field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +162,7 @@ fn tail(values: Option<&[String]>) -> Vec<String> {
 
 /// What Graph makes of the name parts when no `displayName` is given (as the emulator and the
 /// real service do for contacts without a middle name).
-fn generated_display_name(given: Option<&str>, surname: Option<&str>) -> Option<String> {
+pub(crate) fn generated_display_name(given: Option<&str>, surname: Option<&str>) -> Option<String> {
     let parts: Vec<String> = [given, surname]
         .into_iter()
         .filter_map(normalize_text)
@@ -345,7 +350,7 @@ fn graph_birthday(date: Option<&str>) -> Option<String> {
     })
 }
 
-fn graph_address(c: &Contact, parts: [Field; 5]) -> GraphAddress {
+pub(crate) fn graph_address(c: &Contact, parts: [Field; 5]) -> GraphAddress {
     let get = |f: Field| c.get(f).map(str::to_owned);
     GraphAddress {
         street: get(parts[0]),
@@ -356,14 +361,14 @@ fn graph_address(c: &Contact, parts: [Field; 5]) -> GraphAddress {
     }
 }
 
-const BUSINESS_ADDRESS: [Field; 5] = [
+pub(crate) const BUSINESS_ADDRESS: [Field; 5] = [
     Field::MailingStreet,
     Field::MailingCity,
     Field::MailingState,
     Field::MailingPostalCode,
     Field::MailingCountry,
 ];
-const HOME_ADDRESS: [Field; 5] = [
+pub(crate) const HOME_ADDRESS: [Field; 5] = [
     Field::OtherStreet,
     Field::OtherCity,
     Field::OtherState,
@@ -371,7 +376,7 @@ const HOME_ADDRESS: [Field; 5] = [
     Field::OtherCountry,
 ];
 
-fn graph_emails(c: &Contact, extras: &ExchangeExtras) -> Vec<GraphEmailAddress> {
+pub(crate) fn graph_emails(c: &Contact, extras: &ExchangeExtras) -> Vec<GraphEmailAddress> {
     let first = c.email.as_ref().map(|address| GraphEmailAddress {
         address: Some(address.clone()),
         name: extras
@@ -385,7 +390,7 @@ fn graph_emails(c: &Contact, extras: &ExchangeExtras) -> Vec<GraphEmailAddress> 
         .collect()
 }
 
-fn with_tail(first: Option<&str>, rest: &[String]) -> Vec<String> {
+pub(crate) fn with_tail(first: Option<&str>, rest: &[String]) -> Vec<String> {
     first
         .map(str::to_owned)
         .into_iter()
@@ -433,168 +438,6 @@ pub fn through_graph(c: &Contact, extras: &ExchangeExtras) -> Contact {
     // same one anyway, and never invent a company.
     out.company = c.company.clone();
     out
-}
-
-/// A Graph address in a PATCH: every part written, `null` clearing it, because Graph replaces a
-/// complex property as a whole.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GraphAddressPatch {
-    pub street: Option<String>,
-    pub city: Option<String>,
-    pub state: Option<String>,
-    pub postal_code: Option<String>,
-    pub country_or_region: Option<String>,
-}
-
-impl From<GraphAddress> for GraphAddressPatch {
-    fn from(a: GraphAddress) -> Self {
-        GraphAddressPatch {
-            street: a.street,
-            city: a.city,
-            state: a.state,
-            postal_code: a.postal_code,
-            country_or_region: a.country_or_region,
-        }
-    }
-}
-
-/// A Graph contact PATCH body for changed properties only: an absent property is left alone,
-/// `Some(None)` sends `null`. Collections (emails, phones) are whole arrays, because Graph
-/// replaces collections wholesale; they carry the extras so nothing mailbox-only is lost.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GraphPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub surname: Option<Option<String>>,
-    /// Sent only to keep a hand-set display name when the name parts change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_title: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub department: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub company_name: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email_addresses: Option<Vec<GraphEmailAddress>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub business_phones: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mobile_phone: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub home_phones: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assistant_name: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub birthday: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub business_address: Option<GraphAddressPatch>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub home_address: Option<GraphAddressPatch>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub personal_notes: Option<Option<String>>,
-}
-
-impl GraphPatch {
-    pub fn is_empty(&self) -> bool {
-        *self == GraphPatch::default()
-    }
-
-    /// Applies this patch to a Graph record the way Graph does (used by tests and models).
-    pub fn apply_to(&self, g: &mut GraphContactFields) {
-        fn put(slot: &mut Option<String>, value: &Option<Option<String>>) {
-            if let Some(v) = value {
-                *slot = v.clone();
-            }
-        }
-        let name_changed = self.given_name.is_some() || self.surname.is_some();
-        put(&mut g.given_name, &self.given_name);
-        put(&mut g.surname, &self.surname);
-        put(&mut g.title, &self.title);
-        put(&mut g.job_title, &self.job_title);
-        put(&mut g.department, &self.department);
-        put(&mut g.company_name, &self.company_name);
-        put(&mut g.mobile_phone, &self.mobile_phone);
-        put(&mut g.assistant_name, &self.assistant_name);
-        put(&mut g.birthday, &self.birthday);
-        put(&mut g.personal_notes, &self.personal_notes);
-        if let Some(v) = &self.email_addresses {
-            g.email_addresses = Some(v.clone());
-        }
-        if let Some(v) = &self.business_phones {
-            g.business_phones = Some(v.clone());
-        }
-        if let Some(v) = &self.home_phones {
-            g.home_phones = Some(v.clone());
-        }
-        let address = |p: &GraphAddressPatch| GraphAddress {
-            street: p.street.clone(),
-            city: p.city.clone(),
-            state: p.state.clone(),
-            postal_code: p.postal_code.clone(),
-            country_or_region: p.country_or_region.clone(),
-        };
-        if let Some(p) = &self.business_address {
-            g.business_address = Some(address(p));
-        }
-        if let Some(p) = &self.home_address {
-            g.home_address = Some(address(p));
-        }
-        match &self.display_name {
-            Some(v) => g.display_name = v.clone(),
-            // Graph regenerates the display name when the name parts change without one.
-            None if name_changed => {
-                g.display_name =
-                    generated_display_name(g.given_name.as_deref(), g.surname.as_deref());
-            }
-            None => {}
-        }
-    }
-}
-
-/// The PATCH that takes a mailbox item from `current` to `target` (both canonical), rebuilding
-/// collection properties from `extras`. Empty when nothing mapped differs.
-pub fn graph_patch(current: &Contact, target: &Contact, extras: &ExchangeExtras) -> GraphPatch {
-    let full = canonical_to_graph(target, extras);
-    let changed = |f: Field| current.get(f) != target.get(f);
-    let scalar = |f: Field, value: &Option<String>| changed(f).then(|| value.clone());
-    let mut patch = GraphPatch {
-        given_name: scalar(Field::FirstName, &full.given_name),
-        surname: scalar(Field::LastName, &full.surname),
-        display_name: None,
-        title: scalar(Field::Salutation, &full.title),
-        job_title: scalar(Field::Title, &full.job_title),
-        department: scalar(Field::Department, &full.department),
-        company_name: scalar(Field::Company, &full.company_name),
-        email_addresses: changed(Field::Email).then(|| graph_emails(target, extras)),
-        business_phones: changed(Field::Phone)
-            .then(|| with_tail(target.phone.as_deref(), &extras.other_business_phones)),
-        mobile_phone: scalar(Field::MobilePhone, &full.mobile_phone),
-        home_phones: changed(Field::HomePhone)
-            .then(|| with_tail(target.home_phone.as_deref(), &extras.other_home_phones)),
-        assistant_name: scalar(Field::AssistantName, &full.assistant_name),
-        birthday: scalar(Field::Birthdate, &full.birthday),
-        business_address: BUSINESS_ADDRESS
-            .into_iter()
-            .any(changed)
-            .then(|| graph_address(target, BUSINESS_ADDRESS).into()),
-        home_address: HOME_ADDRESS
-            .into_iter()
-            .any(changed)
-            .then(|| graph_address(target, HOME_ADDRESS).into()),
-        personal_notes: scalar(Field::Description, &full.personal_notes),
-    };
-    if (patch.given_name.is_some() || patch.surname.is_some())
-        && extras.custom_display_name.is_some()
-    {
-        patch.display_name = Some(extras.custom_display_name.clone());
-    }
-    patch
 }
 
 #[cfg(test)]
