@@ -57,6 +57,13 @@ struct NewMailbox {
     id: Option<String>,
     #[serde(default, rename = "userPrincipalName")]
     user_principal_name: Option<String>,
+    /// False: the user has no Exchange Online mailbox (calls answer `MailboxNotEnabledForRESTAPI`).
+    #[serde(default = "yes", rename = "mailboxEnabled")]
+    mailbox_enabled: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -145,7 +152,8 @@ fn route(
             let default_categories = shared.knobs.read().default_categories;
             match shared.registry.create(&id, &upn, default_categories) {
                 Ok((mailbox, created)) => {
-                    let mailbox = mailbox.lock();
+                    let mut mailbox = mailbox.lock();
+                    mailbox.rest_enabled = new.mailbox_enabled;
                     let status = if created {
                         StatusCode::CREATED
                     } else {

@@ -76,6 +76,6 @@ mod tests {
         assert!(folder_id().starts_with("AQMk"));
         assert!(!is_well_formed("not-an-id"));
         assert!(!is_well_formed("AAMkAGI2THk0AAA="));
-        assert!(change_key().starts_with("EQAAABYAAAA"));
+        assert!(change_key().starts_with("EQAAABYAAA"));
     }
 }

@@ -31,7 +31,7 @@
 //!
 //! # Control API (`/_emulator/`, never counted as traffic)
 //!
-//! `POST reset` · `POST mailboxes {"id","userPrincipalName"}` · `GET mailboxes` ·
+//! `POST reset` · `POST mailboxes {"id","userPrincipalName","mailboxEnabled"?}` · `GET mailboxes` ·
 //! `GET mailboxes/{id}/contacts|folders|categories` (full state: folder, categories, every
 //! extended property) · `POST mailboxes/{id}/contacts {"folder"?,"contacts":[…]}` (bulk seed) ·
 //! `POST mailboxes/{id}/contacts/{cid}/move {"destinationId"}` (a user's

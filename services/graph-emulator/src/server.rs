@@ -105,12 +105,20 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// The mailbox a `/users/{id | userPrincipalName}` segment names.
     pub fn mailbox(&self, user: &str) -> Result<MailboxRef, GraphError> {
-        self.shared.registry.get(user).ok_or_else(|| {
+        let mailbox = self.shared.registry.get(user).ok_or_else(|| {
             GraphError::not_found(
                 "ErrorInvalidUser",
                 format!("The requested user '{user}' is invalid."),
             )
-        })
+        })?;
+        if !mailbox.lock().rest_enabled {
+            // The status is UNCONFIRMED (404 most often reported).
+            return Err(GraphError::not_found(
+                "MailboxNotEnabledForRESTAPI",
+                "The mailbox is either inactive, soft-deleted, or is hosted on-premise.",
+            ));
+        }
+        Ok(mailbox)
     }
 }
 
@@ -167,9 +175,11 @@ pub async fn entry(State(shared): State<Arc<Shared>>, request: axum::extract::Re
         headers: parts.headers,
         body: body.to_vec(),
     };
-    api_call(&shared, request)
-        .await
-        .into_http(&client_request_id)
+    let method = request.method.clone();
+    let path = request.path.clone();
+    let response = api_call(&shared, request).await;
+    tracing::debug!(%method, path, status = response.status.as_u16(), "Graph API request");
+    response.into_http(&client_request_id)
 }
 
 /// One HTTP request to `/v1.0/…`.

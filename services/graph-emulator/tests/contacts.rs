@@ -483,3 +483,21 @@ async fn a_stale_if_match_is_refused_with_412() {
         (412, "ErrorIrresolvableConflict")
     );
 }
+
+#[tokio::test]
+async fn a_user_without_an_exchange_mailbox_answers_mailbox_not_enabled() {
+    let emu = Emu::start().await;
+    let r = emu
+        .control(
+            Method::POST,
+            "/_emulator/mailboxes",
+            json!({"id": "onprem", "userPrincipalName": "onprem@contoso.com", "mailboxEnabled": false}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let r = emu.get("/v1.0/users/onprem/contacts").await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (404, "MailboxNotEnabledForRESTAPI")
+    );
+}

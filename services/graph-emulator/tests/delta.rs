@@ -266,9 +266,18 @@ async fn expand_of_an_extended_property_is_carried_through_the_round() {
         .collect();
     emu.seed("u1", "contacts", contacts).await;
     let expand = format!("singleValueExtendedProperties($filter=id eq '{prop}')");
-    let start = format!("/v1.0/users/u1/contacts/delta?$select=surname&$expand={}", enc(&expand));
+    let start = format!(
+        "/v1.0/users/u1/contacts/delta?$select=surname&$expand={}",
+        enc(&expand)
+    );
     let (entries, _, pages) = round(&emu, &start, 2).await;
     assert_eq!(pages, 2);
-    let values: Vec<Value> = entries.iter().map(|e| e["singleValueExtendedProperties"][0]["value"].clone()).collect();
-    assert_eq!(values, vec![json!("0030"), json!("0031"), json!("0032"), json!("0033")]);
+    let values: Vec<Value> = entries
+        .iter()
+        .map(|e| e["singleValueExtendedProperties"][0]["value"].clone())
+        .collect();
+    assert_eq!(
+        values,
+        vec![json!("0030"), json!("0031"), json!("0032"), json!("0033")]
+    );
 }
