@@ -1,23 +1,105 @@
-//! Handles one delivery from the exchange-writer's queue(s). (Scaffold: replaced by the real logic.)
+//! Handles one write batch for the mailbox: finds the user's mailbox and sync folder, carries the
+//! commands out through Graph and publishes one `WriteResults` for the batch.
 
+use contracts::{Commands, Header, Message, WriteBatch, WriteResults};
 use messaging::{Delivery, HandlerError};
+use sync_core::ExchangeCommand;
+use sync_state::{StateError, users};
 
 use crate::Ctx;
+use crate::execute::{self, Executed, Target};
 
-/// Handles one delivery; `Ok` means its effect is durable and the message may be acked.
+/// Handles one delivery; `Ok` means the batch's results were published with confirm.
 pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
-    let _ = ctx;
-    let message: serde_json::Value = delivery
+    let message: Message = delivery
         .decode()
-        .map_err(|error| HandlerError::Reject(format!("the body is not JSON: {error}")))?;
+        .map_err(|e| HandlerError::Reject(format!("not a Contactsync message: {e}")))?;
+    let (batch, commands) = match message {
+        Message::WriteBatch(WriteBatch {
+            header,
+            batch,
+            commands: Commands::Exchange(commands),
+        }) => ((header, batch), commands),
+        other => {
+            return Err(HandlerError::Reject(format!(
+                "{} (or its side) does not belong on the exchange writer's queue",
+                other.schema()
+            )));
+        }
+    };
+    let (header, number) = batch;
+    // A redelivery may follow a crash after some creates landed: those are looked up (C4).
+    let redelivered = delivery.redelivered() || delivery.delivery_count() > 0;
+    let executed = write_batch(ctx, &header, &commands, redelivered).await?;
+    if let Some(failure) = &executed.failure {
+        tracing::warn!(user_id = %header.user_id, job_id = %header.job_id, batch = number, %failure, "A mailbox write batch could not be carried out.");
+    }
+    let results = Message::WriteResults(WriteResults {
+        header: Header::derived(
+            header.job_id,
+            &header.user_id,
+            &format!("result.exchange.{number}"),
+            chrono::Utc::now(),
+        ),
+        batch: number,
+        results: executed.results,
+        failure: executed.failure,
+    });
+    pipeline::publish_message(&ctx.publisher, &results)
+        .await
+        .map_err(|e| HandlerError::Retry(format!("publishing the results: {e}")))
+}
+
+/// Carries out one batch for its user. `Err` only for trouble worth a redelivery (the database);
+/// anything that will not get better is reported in `Executed::failure` so the session ends.
+#[tracing::instrument(skip_all, fields(user_id = %header.user_id, job_id = %header.job_id, commands = commands.len()))]
+async fn write_batch(
+    ctx: &Ctx,
+    header: &Header,
+    commands: &[ExchangeCommand],
+    redelivered: bool,
+) -> Result<Executed, HandlerError> {
+    let unavailable = |reason: String| Executed {
+        results: Vec::new(),
+        failure: Some(reason),
+    };
+    let (user, folder_id) = match load_user(ctx, &header.user_id).await {
+        Ok(found) => found,
+        Err(e) if e.is_transient() => return Err(HandlerError::Retry(e.to_string())),
+        Err(e) => return Ok(unavailable(format!("the user cannot be loaded: {e}"))),
+    };
+    let graph = match ctx.clients.graph(&user.org_id).await {
+        Ok(graph) => graph,
+        Err(pipeline::ClientError::State(e)) if e.is_transient() => {
+            return Err(HandlerError::Retry(e.to_string()));
+        }
+        Err(e) => return Ok(unavailable(format!("no Graph client: {e}"))),
+    };
+    let target = Target {
+        graph: &graph,
+        mailbox: &user.mailbox,
+        folder_id: folder_id.as_deref(),
+    };
+    let executed = execute::execute(&target, commands, redelivered).await;
     tracing::info!(
-        message_id = delivery.message_id().unwrap_or_default(),
-        route = delivery.routing_key(),
-        fields = message
-            .as_object()
-            .map(|object| object.len())
-            .unwrap_or_default(),
-        "Received a message"
+        results = executed.results.len(),
+        failed = executed.failure.is_some(),
+        redelivered,
+        "Wrote to the mailbox."
     );
-    Ok(())
+    Ok(executed)
+}
+
+/// The user and the id of their "Salesforce Contacts" folder (set by the fetcher's setup, B1).
+async fn load_user(ctx: &Ctx, user_id: &str) -> Result<(users::User, Option<String>), StateError> {
+    let client = ctx.pool.get().await?;
+    let user = users::get_user(&**client, user_id).await?;
+    let folder_id: Option<String> = client
+        .query_opt(
+            "SELECT graph_folder_id FROM user_sync_state WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?
+        .and_then(|row| row.get(0));
+    Ok((user, folder_id))
 }
