@@ -98,6 +98,10 @@ pub struct CommonSettings {
     pub prefetch: u16,
     /// `AMQP_DELIVERY_LIMIT`: deliveries of one message before it is dead-lettered.
     pub delivery_limit: u32,
+    /// `AMQP_RETRY_BASE_MS` / `AMQP_RETRY_MAX_MS`: pause before a failed delivery is requeued,
+    /// doubled per attempt up to the maximum.
+    pub retry_base_delay: Duration,
+    pub retry_max_delay: Duration,
     /// `DATABASE_POOL_SIZE`: connections in the service's PostgreSQL pool.
     pub database_pool_size: usize,
     /// `ADMIN_TOKEN`: bearer token of the admin API.
@@ -182,6 +186,8 @@ impl CommonSettings {
             )?,
             prefetch,
             delivery_limit,
+            retry_base_delay: Duration::from_millis(env.parse_or("AMQP_RETRY_BASE_MS", 500u64)?),
+            retry_max_delay: Duration::from_millis(env.parse_or("AMQP_RETRY_MAX_MS", 30_000u64)?),
             database_pool_size: env.parse_or("DATABASE_POOL_SIZE", DEFAULT_DATABASE_POOL_SIZE)?,
             admin_token: Secret::new(env.require("ADMIN_TOKEN")?),
             encryption_key: Secret::new(encryption_key),

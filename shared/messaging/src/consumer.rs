@@ -163,6 +163,7 @@ where
                         dead_letters.clone(),
                         broker.clone(),
                         queue_name.to_owned(),
+                        shutdown.clone(),
                     ));
                 }
                 Some(Err(error)) => {
@@ -184,6 +185,7 @@ async fn process<H, Fut>(
     dead_letters: Publisher,
     broker: Broker,
     queue_name: String,
+    shutdown: CancellationToken,
 ) where
     H: Fn(Delivery) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
@@ -215,14 +217,22 @@ async fn process<H, Fut>(
     if let Some(metrics) = metrics {
         metrics.handled(&queue_name, started.elapsed().as_secs_f64());
     }
-    async move {
+    let retry_delay = broker.settings().retry_delay(attempt);
+    async {
         let (settled, how) = match outcome {
             Ok(()) => (
                 raw.acker.ack(BasicAckOptions { multiple: false }).await,
                 "ack",
             ),
             Err(HandlerError::Retry(reason)) if attempt < delivery_limit => {
-                tracing::warn!(%reason, attempt, "Handler failed, requeueing");
+                let delay = retry_delay;
+                tracing::warn!(%reason, attempt, ?delay, "Handler failed, requeueing after a pause");
+                // Holding the message for the pause keeps it from being retried at once (here
+                // or on another replica); a shutdown cuts the pause short.
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown.cancelled() => {}
+                }
                 let nacked = raw
                     .acker
                     .nack(BasicNackOptions {

@@ -38,6 +38,21 @@ pub struct BrokerSettings {
     pub connect_wait: Duration,
     /// Where publish/consume counters and handler durations are registered, when given.
     pub metrics: Option<telemetry::Metrics>,
+    /// Wait before requeueing after a `Retry`: doubled on every further attempt, capped at
+    /// `retry_max_delay`. Without it, the delivery limit would be spent within milliseconds of
+    /// a transient outage.
+    pub retry_base_delay: Duration,
+    pub retry_max_delay: Duration,
+}
+
+impl BrokerSettings {
+    /// The wait before requeueing attempt number `attempt` (1-based) after it failed.
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.retry_base_delay
+            .saturating_mul(factor)
+            .min(self.retry_max_delay)
+    }
 }
 
 impl Default for BrokerSettings {
@@ -48,6 +63,8 @@ impl Default for BrokerSettings {
             connection_name: "contactsync".to_owned(),
             connect_wait: Duration::from_secs(10),
             metrics: None,
+            retry_base_delay: Duration::from_millis(500),
+            retry_max_delay: Duration::from_secs(30),
         }
     }
 }
@@ -87,4 +104,23 @@ pub enum HandlerError {
     /// Poison (it can never succeed): dead-letter right away with the reason.
     #[error("reject: {0}")]
     Reject(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_and_are_capped() {
+        let settings = BrokerSettings {
+            retry_base_delay: Duration::from_millis(100),
+            retry_max_delay: Duration::from_millis(500),
+            ..BrokerSettings::default()
+        };
+        let delays: Vec<u128> = (1..=5)
+            .map(|attempt| settings.retry_delay(attempt).as_millis())
+            .collect();
+        assert_eq!(delays, [100, 200, 400, 500, 500]);
+        assert_eq!(settings.retry_delay(u32::MAX), Duration::from_millis(500));
+    }
 }

@@ -473,3 +473,56 @@ async fn testing_helpers_count_and_take_messages_without_a_consumer() {
     );
     broker.delete_topology().await.expect("cleanup");
 }
+
+#[tokio::test]
+async fn a_panicking_handler_counts_as_a_retry_and_the_message_is_not_lost() {
+    let broker = isolated_broker(5).await;
+    let publisher = broker.publisher().await.expect("publisher");
+    publisher
+        .publish(Route::ChangeBatch, "panics-once", &Ping { n: 1 })
+        .await
+        .expect("confirmed publish");
+    let attempts = Arc::new(AtomicU32::new(0));
+    let (done_tx, mut done) = mpsc::unbounded_channel();
+    let shutdown = CancellationToken::new();
+    let task = {
+        let broker = broker.clone();
+        let attempts = Arc::clone(&attempts);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            consume(
+                &broker,
+                Queue::ReconcilerChanges,
+                move |delivery| {
+                    let attempt = attempts.fetch_add(1, Ordering::SeqCst);
+                    let done_tx = done_tx.clone();
+                    async move {
+                        assert!(attempt > 0, "a bug in the first attempt");
+                        let _ = done_tx.send(delivery.delivery_count());
+                        Ok(())
+                    }
+                },
+                shutdown,
+            )
+            .await
+        })
+    };
+    let delivery_count = next(&mut done).await;
+    assert_eq!(
+        delivery_count, 1,
+        "the second delivery knows one failed before it"
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    shutdown.cancel();
+    task.await
+        .expect("join")
+        .expect("consume survives the panic");
+    assert_eq!(
+        messaging::testing::ready_count(&broker, Queue::ReconcilerChanges)
+            .await
+            .expect("count"),
+        0,
+        "acked after the successful attempt"
+    );
+    broker.delete_topology().await.expect("cleanup");
+}

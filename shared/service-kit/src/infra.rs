@@ -50,6 +50,8 @@ impl Infra {
                 delivery_limit: common.delivery_limit,
                 connection_name: service.to_owned(),
                 metrics: Some(metrics.clone()),
+                retry_base_delay: common.retry_base_delay,
+                retry_max_delay: common.retry_max_delay,
                 ..BrokerSettings::default()
             },
         )

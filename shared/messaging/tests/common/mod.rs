@@ -24,6 +24,8 @@ pub async fn isolated_broker_with_metrics(
         delivery_limit,
         connection_name: format!("messaging-test {prefix}"),
         metrics,
+        // Keep retry pauses short: the tests count attempts, not time.
+        retry_base_delay: Duration::from_millis(10),
         ..BrokerSettings::default()
     };
     Broker::connect(&url(), &prefix, settings)
