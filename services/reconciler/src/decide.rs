@@ -96,21 +96,17 @@ async fn decide_session(
     let decisions = sync_core::reconcile(&links, exchange_read, salesforce_read, &settings, now);
 
     let held = matches!(decisions.guard, GuardOutcome::Held { .. });
-    let mut progress = Progress {
+    let progress = Progress {
         errors: decisions.errors.iter().map(item_error).collect(),
         ..Progress::default()
     };
     if let GuardOutcome::Held { deletions, links } = decisions.guard {
+        // The core put the `mass_delete_guard` error on the session; the status keeps it until an
+        // operator confirms.
         let message = format!(
-            "This session would delete {deletions} of {links} synced contacts; nothing was deleted. \
-             An operator must confirm through POST /api/v1/users/{user_id}/confirm-deletions."
+            "This session would delete {deletions} of {links} synced contacts; nothing was \
+             deleted. Confirm through POST /api/v1/users/{user_id}/confirm-deletions."
         );
-        progress.errors.push(ItemError {
-            item: format!("{deletions} contacts"),
-            code: "mass_delete_guard".into(),
-            field: None,
-            message: message.clone(),
-        });
         tx.execute(
             "UPDATE user_sync_state SET last_error = $2 WHERE user_id = $1",
             &[
