@@ -199,8 +199,14 @@ async fn process<H, Fut>(
         messaging.source = %queue_name,
         message_id = delivery.message_id().unwrap_or_default(),
         delivery_count = delivery.delivery_count(),
+        trace_id = tracing::field::Empty,
     );
     telemetry::set_parent(&span, delivery.headers());
+    // On every log line inside the handler (JSON logs list the spans' fields), so an operator
+    // can go from a log line to the session's trace in Jaeger.
+    if let Some(trace_id) = telemetry::trace_id(&span) {
+        span.record("trace_id", trace_id.as_str());
+    }
     let attempt = delivery.delivery_count().saturating_add(1);
     let delivery_limit = broker.settings().delivery_limit;
     let prefix = broker.prefix();

@@ -48,7 +48,11 @@ impl Publisher {
             messaging.system = "rabbitmq",
             messaging.destination = %route,
             message_id = %message_id,
+            trace_id = tracing::field::Empty,
         );
+        if let Some(trace_id) = telemetry::trace_id(&span) {
+            span.record("trace_id", trace_id.as_str());
+        }
         let mut headers = FieldTable::default();
         for (key, value) in telemetry::inject_context(&span) {
             headers.insert(short(&key)?, AMQPValue::LongString(LongString::from(value)));

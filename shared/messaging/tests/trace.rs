@@ -40,6 +40,7 @@ async fn the_consumer_span_continues_the_publishers_trace() {
                     let seen_tx = seen_tx.clone();
                     async move {
                         let trace = telemetry::trace_id(&tracing::Span::current());
+                        tracing::info!("Handling the traced job");
                         let header = delivery.headers().get("traceparent").cloned();
                         let _ = seen_tx.send((trace, header));
                         Ok(())

@@ -67,7 +67,9 @@ pub fn init(
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(true)
-                    .with_span_list(false),
+                    // Every enclosing span's fields: the consume span's trace_id and the
+                    // handler's own fields (user_id, job_id) both reach each line.
+                    .with_span_list(true),
             ),
             None,
         ),
