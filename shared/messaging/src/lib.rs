@@ -70,7 +70,8 @@ impl Default for BrokerSettings {
 }
 
 /// What went wrong talking to the broker. Every variant is worth a retry later except
-/// [`MessagingError::Encode`] and [`MessagingError::InvalidMessageId`], which are bugs.
+/// [`MessagingError::Encode`], [`MessagingError::InvalidMessageId`] and
+/// [`MessagingError::InvalidName`], which are bugs.
 #[derive(Debug, thiserror::Error)]
 pub enum MessagingError {
     #[error("could not connect to the broker: {0}")]
@@ -89,6 +90,8 @@ pub enum MessagingError {
     Encode(#[from] serde_json::Error),
     #[error("the message id is not a valid AMQP short string (at most 255 bytes)")]
     InvalidMessageId,
+    #[error("`{0}` is too long for an AMQP name (at most 255 bytes)")]
+    InvalidName(String),
     #[error("the broker refused (nacked) the message on route {route}")]
     Nacked { route: String },
     #[error("the message on route {route} reached no queue: {reply}")]

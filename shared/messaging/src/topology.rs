@@ -293,7 +293,7 @@ fn long_string(value: &str) -> AMQPValue {
 /// Names are built from a validated prefix, but a caller could pass any prefix: fail cleanly
 /// rather than let lapin's `From<&str>` panic on an over-long name.
 pub(crate) fn short(value: &str) -> Result<ShortString, MessagingError> {
-    ShortString::try_new(value).map_err(|_| MessagingError::InvalidMessageId)
+    ShortString::try_new(value).map_err(|_| MessagingError::InvalidName(value.to_owned()))
 }
 
 #[cfg(test)]
