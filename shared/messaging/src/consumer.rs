@@ -26,13 +26,17 @@ const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(500);
 /// parent is the extracted trace context; ack only after the handler returned Ok (its effect is
 /// durable); on shutdown stop consuming, let in-flight handlers finish and ack, then return.
 ///
-/// A `Retry` nacks with requeue until the delivery limit, then dead-letters the message with
-/// the reason in the `x-contactsync-error` header; a `Reject` dead-letters it at once. A handler
+/// A `Retry` pauses (`retry_delay`, doubling per attempt), then nacks with requeue, until the
+/// delivery limit; then it dead-letters the message with the reason in the
+/// `x-contactsync-error` header; a `Reject` dead-letters it at once. A handler
 /// that panics counts as a `Retry`. A lost connection is survived: the loop re-subscribes on
 /// the supervisor's new connection (unacked messages are redelivered by the broker).
 ///
 /// Returns an error only when the subscription is refused while the broker is up (e.g. the
 /// queue does not exist), which no retry would fix.
+///
+/// Deviation from a plain `Fut: Future + Send` bound: `Fut` must also be `'static`, because each
+/// handler runs in a task of its own (which is what turns a panic into a retry).
 pub async fn consume<H, Fut>(
     broker: &Broker,
     queue: Queue,
