@@ -101,3 +101,22 @@ async fn readiness_is_false_when_the_server_is_unreachable() {
         .expect("pool builds lazily");
     assert!(!store::is_ready(&pool).await);
 }
+
+#[tokio::test]
+async fn a_test_database_dropped_without_cleanup_is_still_removed() {
+    let db = fresh_database().await.expect("database");
+    let name = db.name.clone();
+    // As when a test panics before its cleanup line: only Drop runs.
+    drop(db);
+    let admin = store::connect("postgres://postgres@127.0.0.1:5432/postgres", 1)
+        .await
+        .expect("pool");
+    let left = admin
+        .get()
+        .await
+        .expect("connection")
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .expect("query");
+    assert!(left.is_none(), "Drop removed {name}");
+}
