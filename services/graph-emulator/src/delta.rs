@@ -83,14 +83,15 @@ pub fn handle(
     let token = match raw_token {
         Some(raw) => {
             let token = Token::decode(raw).ok_or_else(malformed)?;
-            let expired_by_age = ctx
-                .knobs
-                .delta_token_ttl_secs
-                .is_some_and(|ttl| now - token.t > ttl as i64);
+            let expired_by_age = ctx.knobs.delta_token_ttl_secs.is_some_and(|ttl| {
+                now.saturating_sub(token.t) > i64::try_from(ttl).unwrap_or(i64::MAX)
+            });
+            // A position beyond the mailbox's history was not issued for this mailbox state.
+            let from_the_future = token.c > mailbox.seq || token.r > mailbox.seq;
             if token.e != epoch
                 || token.g < mailbox.delta_generation
                 || expired_by_age
-                || token.c > mailbox.seq
+                || from_the_future
             {
                 let select = token.s.as_ref().map(|s| s.join(","));
                 let location = ctx.knobs.delta_gone_location.then(|| {

@@ -117,10 +117,13 @@ pub fn parse_expand(raw: Option<&str>) -> Result<Option<Vec<String>>, GraphError
 /// `$top`, capped at the configured maximum; `default` when absent.
 pub fn top(req: &ApiRequest, default: usize, max: usize) -> Result<usize, GraphError> {
     match req.query_param("$top") {
-        None => Ok(default.min(max)),
-        Some(raw) => raw.parse::<usize>().map(|n| n.clamp(1, max)).map_err(|_| {
-            GraphError::bad_request("BadRequest", format!("Invalid $top value '{raw}'."))
-        }),
+        None => Ok(default.min(max).max(1)),
+        Some(raw) => raw
+            .parse::<usize>()
+            .map(|n| n.min(max).max(1))
+            .map_err(|_| {
+                GraphError::bad_request("BadRequest", format!("Invalid $top value '{raw}'."))
+            }),
     }
 }
 

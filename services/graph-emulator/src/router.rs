@@ -57,6 +57,7 @@ pub fn segments(raw_path: &str) -> Vec<String> {
         if let Some(open) = decoded.find("('")
             && decoded.ends_with("')")
             && open > 0
+            && decoded.len() >= open + 4
         {
             out.push(decoded[..open].to_owned());
             out.push(decoded[open + 2..decoded.len() - 2].replace("''", "'"));
@@ -256,6 +257,11 @@ mod tests {
                 target: MailboxTarget::Delta(FolderRef::Chain(vec!["contacts".to_owned()]))
             }
         );
+    }
+
+    #[test]
+    fn a_truncated_key_form_is_an_ordinary_segment() {
+        assert_eq!(segments("/v1.0/users/a(')"), vec!["v1.0", "users", "a(')"]);
     }
 
     #[test]

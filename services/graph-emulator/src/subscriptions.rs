@@ -191,10 +191,17 @@ fn effective_expiry(
     now: DateTime<Utc>,
     knobs: &Knobs,
 ) -> Result<DateTime<Utc>, GraphError> {
-    let minutes = |m: f64| Duration::milliseconds((m * 60_000.0) as i64);
-    let min = now + minutes(knobs.subscription_min_minutes);
-    let max = now + minutes(knobs.subscription_max_minutes);
-    if requested > max + Duration::seconds(60) {
+    // Knobs can hold any number: saturate instead of overflowing the calendar.
+    let after = |m: f64| {
+        now.checked_add_signed(Duration::milliseconds((m * 60_000.0) as i64))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    };
+    let min = after(knobs.subscription_min_minutes);
+    let max = after(knobs.subscription_max_minutes);
+    let slack = max
+        .checked_add_signed(Duration::seconds(60))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
+    if requested > slack {
         return match knobs.subscription_over_max {
             OverMaxLifetime::Reject => Err(invalid(format!(
                 "Subscription expiration can only be {} minutes in the future.",

@@ -297,10 +297,10 @@ impl Mailbox {
         let Some(folder) = self.folders.get(folder_id) else {
             return (Vec::new(), cursor, false);
         };
-        let mut live = folder.live.range(cursor + 1..).peekable();
+        let mut live = folder.live.range(cursor.saturating_add(1)..).peekable();
         let mut removed = folder
             .removed
-            .range(cursor.max(removed_floor) + 1..)
+            .range(cursor.max(removed_floor).saturating_add(1)..)
             .peekable();
         let mut out = Vec::new();
         let mut last = cursor;
