@@ -39,8 +39,9 @@
 //! `sobjects/{T}/{field}/{value}` (GET, PATCH upsert, DELETE), `sobjects/{T}/updated|deleted`,
 //! `sobjects/Contact/listviews[/{id}/describe|results]`, `composite/sobjects` (POST, PATCH,
 //! DELETE), `composite/sobjects/{T}` (GET/POST retrieve), `composite/sobjects/{T}/{field}`
-//! (PATCH upsert). Objects: Contact (with the unique external id `Contactsync_Key__c`),
-//! Account, User. Not built: `/composite`, `/composite/batch`, `/search`, Bulk API, ETags.
+//! (PATCH upsert), `composite` (references, allOrNone), `composite/batch`. Objects: Contact
+//! (with the unique external id `Contactsync_Key__c`), Account, User. Not built: `/search`,
+//! Bulk API, ETags, child subqueries, aggregates other than `COUNT()`.
 //!
 //! # Control API (`/_emulator/…`, test only, never counted as traffic)
 //!

@@ -22,7 +22,11 @@ fn ensure_installed() -> PathBuf {
         return dest;
     }
     std::fs::create_dir_all(&root).expect("create target/npm");
-    let tmp = root.join(format!(".tmp-{}-{}", std::process::id(), chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)));
+    let tmp = root.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    ));
     std::fs::create_dir_all(&tmp).expect("tmp prefix");
     let out = Command::new("npm")
         .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
@@ -30,13 +34,22 @@ fn ensure_installed() -> PathBuf {
         .arg(PACKAGE)
         .output()
         .expect("npm runs");
-    assert!(out.status.success(), "npm install {PACKAGE} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "npm install {PACKAGE} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(tmp.join(".complete"), b"ok").expect("marker");
     if std::fs::rename(&tmp, &dest).is_err() {
         // Another test process finished first; its copy is complete.
         let _ = std::fs::remove_dir_all(&tmp);
     }
-    assert!(dest.join(".complete").exists(), "jsforce not installed at {}", dest.display());
+    assert!(
+        dest.join(".complete").exists(),
+        "jsforce not installed at {}",
+        dest.display()
+    );
     dest
 }
 
@@ -93,10 +106,14 @@ const jsforce = require('jsforce');
 
 #[tokio::test]
 async fn jsforce_crud_query_collections_and_list_views_against_the_emulator() {
-    let prefix = tokio::task::spawn_blocking(ensure_installed).await.expect("installer ran");
+    let prefix = tokio::task::spawn_blocking(ensure_installed)
+        .await
+        .expect("installer ran");
     let emu = start().await;
     let (_, token) = emu.login("js@example.com").await;
-    let rows: Vec<_> = (0..2100).map(|i| json!({"LastName": format!("Bulk{i}")})).collect();
+    let rows: Vec<_> = (0..2100)
+        .map(|i| json!({"LastName": format!("Bulk{i}")}))
+        .collect();
     emu.seed("Contact", "js@example.com", rows).await;
     let base = emu.base.clone();
     let out = tokio::task::spawn_blocking(move || {
@@ -112,18 +129,34 @@ async fn jsforce_crud_query_collections_and_list_views_against_the_emulator() {
     .await
     .expect("script ran");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "script failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let r: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or("")).expect("script prints JSON");
+    assert!(
+        out.status.success(),
+        "script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))
+        .expect("script prints JSON");
     assert_eq!(r["retrieved"], "Js Force");
     assert_eq!(r["title"], "Node");
     assert_eq!(r["owner"], "js@example.com");
-    assert_eq!(r["paged"], json!({"total": 2101, "fetched": 2101, "pages": 2}));
+    assert_eq!(
+        r["paged"],
+        json!({"total": 2101, "fetched": 2101, "pages": 2})
+    );
     assert_eq!(r["upserts"], json!([true, false, true]));
     assert_eq!(r["collection"], json!([true, false]));
     assert_eq!(r["rolledBack"], json!([true, true]));
     assert_eq!(r["requiredError"], "REQUIRED_FIELD_MISSING");
     assert_eq!(r["deletedError"], "ENTITY_IS_DELETED");
-    assert!(r["views"].as_array().is_some_and(|v| v.contains(&json!("MyContacts"))));
-    assert!(r["viewQuery"].as_str().is_some_and(|q| q.contains("FROM Contact")));
+    assert!(
+        r["views"]
+            .as_array()
+            .is_some_and(|v| v.contains(&json!("MyContacts")))
+    );
+    assert!(
+        r["viewQuery"]
+            .as_str()
+            .is_some_and(|q| q.contains("FROM Contact"))
+    );
     assert_eq!(r["dailyMax"], 1_000_000);
 }

@@ -2,6 +2,7 @@
 //! fault injection, bearer authentication, the daily API budget and `Sforce-Limit-Info`.
 
 pub mod collections;
+pub mod composite;
 pub mod meta;
 pub mod query;
 pub mod replication;
@@ -86,7 +87,7 @@ impl Ctx<'_> {
 
 /// A resolved route: which handler, plus the template that counters and faults key on.
 #[derive(Debug, Clone)]
-enum Route {
+pub(crate) enum Route {
     Token,
     Revoke,
     Versions,
@@ -104,12 +105,14 @@ enum Route {
     Row(ObjectType, String),
     ByField(ObjectType, String, String),
     Collection,
+    Composite,
+    CompositeBatch,
     CollectionOf(ObjectType),
     CollectionUpsert(ObjectType, String),
     NotFound,
 }
 
-fn resolve(path: &str) -> (Route, String) {
+pub(crate) fn resolve(path: &str) -> (Route, String) {
     let decoded: Vec<String> = path
         .trim_start_matches('/')
         .trim_end_matches('/')
@@ -160,6 +163,8 @@ fn resolve_versioned(rest: &[&str]) -> (Route, String) {
         ),
         ["sobjects"] => (Route::Global, "/sobjects".into()),
         ["composite", "sobjects"] => (Route::Collection, "/composite/sobjects".into()),
+        ["composite"] => (Route::Composite, "/composite".into()),
+        ["composite", "batch"] => (Route::CompositeBatch, "/composite/batch".into()),
         ["composite", "sobjects", t] if obj(t).is_some() => {
             let o = obj(t).unwrap_or(ObjectType::Contact);
             (
@@ -210,7 +215,7 @@ fn resolve_versioned(rest: &[&str]) -> (Route, String) {
 }
 
 /// Validates `vNN.N` against the served range.
-fn parse_version(path: &str) -> Option<(String, f32)> {
+pub(crate) fn parse_version(path: &str) -> Option<(String, f32)> {
     let v = path.trim_start_matches('/').split('/').nth(2)?;
     let num: f32 = v.strip_prefix('v')?.parse().ok()?;
     let well_formed = v.len() >= 4 && v.contains('.');
@@ -369,7 +374,7 @@ fn add_limit_info(r: &mut Response, used: u64, limit: u64) {
     }
 }
 
-fn route_call(ctx: &mut Ctx<'_>, route: Route) -> Result<Response, ApiError> {
+pub(crate) fn route_call(ctx: &mut Ctx<'_>, route: Route) -> Result<Response, ApiError> {
     let m = ctx.method.clone();
     let get = m == Method::GET || m == Method::HEAD;
     match route {
@@ -391,6 +396,8 @@ fn route_call(ctx: &mut Ctx<'_>, route: Route) -> Result<Response, ApiError> {
         Route::ByField(o, f, v) if get => rows::get_by_field(ctx, o, &f, &v),
         Route::ByField(o, f, v) if m == Method::PATCH => rows::upsert(ctx, o, &f, &v),
         Route::ByField(o, f, v) if m == Method::DELETE => rows::delete_by_field(ctx, o, &f, &v),
+        Route::Composite if m == Method::POST => composite::composite(ctx),
+        Route::CompositeBatch if m == Method::POST => composite::batch(ctx),
         Route::Collection if m == Method::POST => collections::create(ctx),
         Route::Collection if m == Method::PATCH => collections::update(ctx),
         Route::Collection if m == Method::DELETE => collections::delete(ctx),

@@ -22,7 +22,7 @@ pub struct Row {
     pub values: Vec<Value>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Table {
     pub object: ObjectType,
     rows: Vec<Row>,
@@ -220,7 +220,7 @@ pub struct Change {
     pub kind: ChangeKind,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Org {
     tables: [Table; 3],
     pub deletions: Vec<Deletion>,
