@@ -72,6 +72,8 @@ enum Action {
     Sync {
         complete: bool,
     },
+    /// A session whose one side's read fails, or that crashes after writing.
+    Trouble(Mode),
     ToggleAutoRemoval,
     ToggleWinner,
 }
@@ -121,6 +123,11 @@ fn action() -> impl Strategy<Value = Action> {
         1 => any::<Index>().prop_map(Action::MailMove),
         1 => (any::<Index>(), any::<bool>()).prop_map(|(i, b)| Action::MailCategories(i, b)),
         3 => prop_oneof![3 => Just(false), 1 => Just(true)].prop_map(|complete| Action::Sync { complete }),
+        1 => prop_oneof![
+            Just(Mode::Crash),
+            Just(Mode::Failed(Side::Exchange)),
+            Just(Mode::Failed(Side::Salesforce)),
+        ].prop_map(Action::Trouble),
         1 => Just(Action::ToggleAutoRemoval),
         1 => Just(Action::ToggleWinner),
     ]
@@ -262,6 +269,9 @@ fn apply(w: &mut World, action: &Action) {
             let mut again = w.clone();
             let d = again.sync();
             assert!(d.has_no_writes(), "writes right after a session: {d:#?}");
+        }
+        Action::Trouble(mode) => {
+            w.session(*mode);
         }
         Action::ToggleAutoRemoval => w.settings.auto_removal = !w.settings.auto_removal,
         Action::ToggleWinner => {

@@ -643,6 +643,39 @@ fn c7_a_write_salesforce_rejects_is_reported_and_retried_only_after_a_change() {
 }
 
 #[test]
+fn c7_a_mailbox_write_graph_refuses_is_retried_when_salesforce_changes_again() {
+    let mut w = World::new();
+    let (id, graph) = synced_contact(&mut w, "Ann", "Lee");
+    w.mail_edit(&graph, |f| f.mobile_phone = Some("+1 mobile".into()));
+    w.sf_edit(&id, |f| f.title = Some("CTO".into()));
+    w.exchange_faults = 1;
+    w.sync();
+    assert!(
+        w.last_errors
+            .iter()
+            .any(|e| e.code == ErrorCode::WriteFailed),
+        "{:?}",
+        w.last_errors
+    );
+    // Salesforce took the mailbox's edit; the mailbox kept its old title.
+    assert_eq!(w.sf[&id].fields.mobile_phone.as_deref(), Some("+1 mobile"));
+    assert_eq!(w.mailbox[&graph].fields.job_title, None);
+    // No loop, and the mailbox's old value is never pushed back over Salesforce's.
+    assert_quiet(&mut w);
+    assert!(w.sync_complete().has_no_writes());
+    assert_eq!(w.sf[&id].fields.title.as_deref(), Some("CTO"));
+    // The next Salesforce change brings the mailbox up to date.
+    w.sf_edit(&id, |f| f.department = Some("Board".into()));
+    w.sync();
+    assert_eq!(w.mailbox[&graph].fields.job_title.as_deref(), Some("CTO"));
+    assert_eq!(
+        w.mailbox[&graph].fields.department.as_deref(),
+        Some("Board")
+    );
+    assert_quiet(&mut w);
+}
+
+#[test]
 fn last_name_falls_back_to_the_display_name_then_the_email() {
     let mut w = World::new();
     let by_display = w.mail_create(

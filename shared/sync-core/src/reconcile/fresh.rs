@@ -16,6 +16,12 @@ use super::removal::release;
 use super::{Index, Plan, State};
 
 pub(crate) fn decide_unclaimed(ix: &Index<'_>, st: &mut State, plans: &mut Vec<Plan>) {
+    // Starting a link needs both sides: a half-made create from a crashed session is recognised
+    // only by seeing its two halves together (C4). With one read failed, new contacts wait for
+    // the next session (whose reads start from the same cursors).
+    if !ix.ex_known || !ix.sf_known {
+        return;
+    }
     // Unclaimed Salesforce Contacts by every key a half-finished down-sync could have stamped.
     let mut contact_by_key: HashMap<SyncKey, &SalesforceContact> = HashMap::new();
     for contact in &ix.sf_order {
@@ -178,13 +184,20 @@ fn adopt_pair(
     st.new_keys.insert(key.clone());
     st.claimed_contacts.insert(contact.id.clone());
     let value = salesforce_to_canonical(&contact.fields);
+    // Our external id on the Contact means we created it from the mailbox (down-synced Contacts
+    // never get one), which keeps B7's exemption for up-synced contacts after a crash.
+    let origin = if contact.sync_key.as_ref() == Some(&key) {
+        Origin::Exchange
+    } else {
+        Origin::Salesforce
+    };
     let link = Link {
         salesforce_id: Some(contact.id.clone()),
         graph_id: Some(item.id.clone()),
         account_name: value.company.clone(),
         snapshot: Some(item.fields.clone()),
         change_key: item.change_key.clone(),
-        ..new_link(ix, key, Origin::Salesforce, value)
+        ..new_link(ix, key, origin, value)
     };
     decide_states(
         ix,

@@ -34,6 +34,17 @@ pub struct SfRecord {
     pub account: Option<String>,
 }
 
+/// How a session runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Incremental reads, or full listings of both sides.
+    Normal { complete: bool },
+    /// One side's read failed: nothing is known about it this session.
+    Failed(Side),
+    /// The process died after the writes, before results, links and cursors were stored.
+    Crash,
+}
+
 /// Both services and the link store, plus what changed since the last session (the cursors).
 #[derive(Debug, Clone)]
 pub struct World {
@@ -54,6 +65,8 @@ pub struct World {
     /// Every delete the core issued, checked against the user's actions (C5).
     pub unexplained_deletes: Vec<String>,
     pub last_errors: Vec<ItemError>,
+    /// The next this many mailbox writes fail as Graph would refuse a property.
+    pub exchange_faults: usize,
 }
 
 pub fn sf_id(text: &str) -> SalesforceId {
@@ -108,6 +121,7 @@ impl World {
             user_removed_sf: BTreeSet::new(),
             unexplained_deletes: Vec::new(),
             last_errors: Vec::new(),
+            exchange_faults: 0,
         }
     }
 
@@ -347,7 +361,18 @@ impl World {
     }
 
     pub fn sync_with(&mut self, complete: bool) -> Decisions {
-        let (exchange, salesforce) = self.reads(complete);
+        self.session(Mode::Normal { complete })
+    }
+
+    /// One session in the given mode (see [`Mode`]).
+    pub fn session(&mut self, mode: Mode) -> Decisions {
+        let (mut exchange, mut salesforce) =
+            self.reads(matches!(mode, Mode::Normal { complete: true }));
+        match mode {
+            Mode::Failed(Side::Exchange) => exchange = ExchangeChanges::failed(),
+            Mode::Failed(Side::Salesforce) => salesforce = SalesforceChanges::failed(),
+            _ => {}
+        }
         self.now += chrono::Duration::minutes(30);
         let decisions = reconcile(
             &self.links,
@@ -356,8 +381,11 @@ impl World {
             &self.settings,
             self.now,
         );
-        if matches!(decisions.guard, GuardOutcome::Clear) {
-            // Cursors advance only when the guard did not hold deletions.
+        // Cursors advance only after a session that read both sides, stored its results, and
+        // was not held by the guard (a failed read keeps both cursors, as the reconciler does).
+        let advance =
+            matches!(decisions.guard, GuardOutcome::Clear) && matches!(mode, Mode::Normal { .. });
+        if advance {
             self.ex_changed.clear();
             self.ex_removed.clear();
             self.sf_changed.clear();
@@ -365,6 +393,10 @@ impl World {
         }
         self.check_deletes(&decisions);
         let results = self.execute(&decisions);
+        if mode == Mode::Crash {
+            // Writes happened; the results, the link rows and the cursors were never stored.
+            return decisions;
+        }
         let applied = apply_write_results(&decisions, &results);
         for update in applied.links {
             let key = update.sync_key().clone();
@@ -375,7 +407,7 @@ impl World {
         }
         self.last_errors = decisions.errors.clone();
         self.last_errors.extend(applied.errors);
-        if matches!(decisions.guard, GuardOutcome::Clear) {
+        if advance {
             self.user_removed_mail.clear();
             self.user_removed_sf.clear();
         }
@@ -390,21 +422,24 @@ impl World {
     fn check_deletes(&mut self, d: &Decisions) {
         for c in &d.salesforce {
             if let SalesforceCommand::Delete { sync_key, id } = c {
-                let explained = self
-                    .link_of_key(sync_key)
-                    .and_then(|l| l.graph_id.as_ref())
-                    .is_some_and(|g| self.user_removed_mail.contains(g));
-                if !explained || !self.settings.auto_removal {
+                // Deleting what is already gone destroys nothing.
+                let explained = !self.sf.contains_key(id)
+                    || self
+                        .link_of_key(sync_key)
+                        .and_then(|l| l.graph_id.as_ref())
+                        .is_some_and(|g| self.user_removed_mail.contains(g));
+                if !explained || (self.sf.contains_key(id) && !self.settings.auto_removal) {
                     self.unexplained_deletes.push(format!("salesforce {id}"));
                 }
             }
         }
         for c in &d.exchange {
             if let ExchangeCommand::Delete { sync_key, id } = c {
-                let explained = self
-                    .link_of_key(sync_key)
-                    .and_then(|l| l.salesforce_id.as_ref())
-                    .is_some_and(|s| self.user_removed_sf.contains(s));
+                let explained = !self.mailbox.contains_key(id)
+                    || self
+                        .link_of_key(sync_key)
+                        .and_then(|l| l.salesforce_id.as_ref())
+                        .is_some_and(|s| self.user_removed_sf.contains(s));
                 if !explained {
                     self.unexplained_deletes.push(format!("mailbox {id}"));
                 }
@@ -424,6 +459,17 @@ impl World {
     }
 
     fn exchange_write(&mut self, command: &ExchangeCommand) -> WriteResult {
+        if self.exchange_faults > 0 {
+            self.exchange_faults -= 1;
+            return WriteResult::ExchangeFailed {
+                sync_key: command.sync_key().clone(),
+                failure: WriteFailure {
+                    code: "ErrorInvalidProperty".into(),
+                    field: None,
+                    message: "The property is invalid.".into(),
+                },
+            };
+        }
         self.next += 1;
         let next = self.next;
         match command {
