@@ -14,12 +14,12 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
     let message: Message = delivery
         .decode()
         .map_err(|e| HandlerError::Reject(format!("not a Contactsync message: {e}")))?;
-    let (batch, commands) = match message {
+    let (header, number, commands) = match message {
         Message::WriteBatch(WriteBatch {
             header,
             batch,
             commands: Commands::Exchange(commands),
-        }) => ((header, batch), commands),
+        }) => (header, batch, commands),
         other => {
             return Err(HandlerError::Reject(format!(
                 "{} (or its side) does not belong on the exchange writer's queue",
@@ -27,7 +27,6 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
             )));
         }
     };
-    let (header, number) = batch;
     // A redelivery may follow a crash after some creates landed: those are looked up (C4).
     let redelivered = delivery.redelivered() || delivery.delivery_count() > 0;
     let executed = write_batch(ctx, &header, &commands, redelivered).await?;

@@ -3,7 +3,10 @@
 //! Wiring only: `App::build` connects the infrastructure, `run_until_stopped` runs the ops server
 //! and the consumer loop(s) until shutdown. What the service does lives in `handler`.
 
+pub mod accounts;
+pub mod execute;
 pub mod handler;
+pub mod mapping;
 mod settings;
 
 use std::net::SocketAddr;
