@@ -15,6 +15,8 @@ use crate::ordered::OrderedSlots;
 
 mod contacts;
 mod registry;
+#[cfg(test)]
+mod tests;
 
 pub use registry::{MailboxRef, Registry};
 
