@@ -452,3 +452,69 @@ async fn get_updated_and_get_deleted_follow_their_windows() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn accounts_carry_etags_and_honour_if_match() {
+    let emu = start().await;
+    let (_, token) = emu.login("etag@example.com").await;
+    let r = emu
+        .post(&path("Account"), &token, json!({"Name": "Tagged"}))
+        .await;
+    let id = r.body["id"].as_str().expect("id").to_string();
+    let url = path(&format!("Account/{id}"));
+    let r = emu.get(&url, &token).await;
+    let tag = r
+        .headers
+        .get("ETag")
+        .and_then(|v| v.to_str().ok())
+        .expect("Account reads carry an ETag")
+        .to_string();
+    assert!(tag.starts_with('"') && tag.ends_with("-gzip\""), "{tag}");
+    let r = emu
+        .send(
+            Method::GET,
+            &url,
+            Some(&token),
+            None,
+            &[("If-None-Match", &tag)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    let r = emu
+        .send(
+            Method::PATCH,
+            &url,
+            Some(&token),
+            Some(json!({"Phone": "1"})),
+            &[("If-Match", "\"stale-gzip\"")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
+    let r = emu
+        .send(
+            Method::PATCH,
+            &url,
+            Some(&token),
+            Some(json!({"Phone": "1"})),
+            &[("If-Match", &tag)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = emu.get(&url, &token).await;
+    assert_ne!(
+        r.headers.get("ETag").and_then(|v| v.to_str().ok()),
+        Some(tag.as_str()),
+        "a write changes the ETag"
+    );
+    // Contacts have no ETag.
+    let c = emu
+        .post(&path("Contact"), &token, json!({"LastName": "NoTag"}))
+        .await;
+    let r = emu
+        .get(
+            &path(&format!("Contact/{}", c.body["id"].as_str().expect("id"))),
+            &token,
+        )
+        .await;
+    assert!(r.headers.get("ETag").is_none());
+}

@@ -3,6 +3,7 @@
 
 pub mod collections;
 pub mod composite;
+pub mod etag;
 pub mod meta;
 pub mod query;
 pub mod replication;

@@ -5,8 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
 
-use super::Ctx;
 use super::query::json_text;
+use super::{Ctx, etag};
 use crate::config::{ConditionalStamp, DeletedRowGet};
 use crate::errors::{ApiError, SfError, json_response};
 use crate::ids;
@@ -178,7 +178,12 @@ pub fn get(ctx: &mut Ctx<'_>, o: ObjectType, id: &str) -> Result<Response, ApiEr
         return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
     check_unmodified(ctx, &org, o, r)?;
-    Ok(render(ctx, &org, o, r, &fields))
+    if let Some(not_modified) = etag::check(ctx, &org, o, r, true)? {
+        return Ok(not_modified);
+    }
+    let mut resp = render(ctx, &org, o, r, &fields);
+    etag::attach(&mut resp, &org, o, r);
+    Ok(resp)
 }
 
 pub fn update(ctx: &mut Ctx<'_>, o: ObjectType, id: &str) -> Result<Response, ApiError> {
@@ -186,6 +191,7 @@ pub fn update(ctx: &mut Ctx<'_>, o: ObjectType, id: &str) -> Result<Response, Ap
     let mut org = ctx.st.org.write();
     let r = live(&org, o, id)?;
     check_unmodified(ctx, &org, o, r)?;
+    etag::check(ctx, &org, o, r, false)?;
     let fields = org
         .prepare(o, &body, Some(r), &mut Claims::default())
         .map_err(dml_errors)?;
