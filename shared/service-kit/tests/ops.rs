@@ -139,3 +139,45 @@ async fn tasks_that_outlive_the_grace_period_are_aborted() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn readyz_checks_the_real_broker_and_database() {
+    let broker = messaging::testing::isolated_broker(messaging::BrokerSettings::default())
+        .await
+        .expect("RabbitMQ");
+    let db = store::testing::fresh_database().await.expect("PostgreSQL");
+    // Nothing listens on port 1: this pool can never hand out a connection.
+    let unreachable = store::connect("postgres://postgres@127.0.0.1:1/none", 1)
+        .await
+        .expect("lazy pool");
+
+    let healthy = Readiness::new()
+        .with_broker(broker.clone())
+        .with_database(db.pool.clone());
+    let (base, shutdown, server) = start(healthy, Metrics::new()).await;
+    let status = reqwest::get(format!("{base}/readyz"))
+        .await
+        .expect("readyz")
+        .status();
+    assert_eq!(status, 200);
+    shutdown.cancel();
+    server.await.expect("join").expect("serve");
+
+    let broken = Readiness::new()
+        .with_broker(broker.clone())
+        .with_database(unreachable);
+    let (base, shutdown, server) = start(broken, Metrics::new()).await;
+    let response = reqwest::get(format!("{base}/readyz"))
+        .await
+        .expect("readyz");
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["checks"]["broker"], "ok");
+    assert_eq!(body["checks"]["database"], "failing");
+    shutdown.cancel();
+    server.await.expect("join").expect("serve");
+
+    broker.delete_topology().await.expect("cleanup queues");
+    broker.close().await;
+    db.drop_database().await.expect("cleanup database");
+}
