@@ -101,6 +101,8 @@ pub struct Knobs {
     pub notification_retry_base_ms: u64,
     /// Attempts per notification before it is dropped (real Graph retries for up to 4 hours).
     pub notification_max_attempts: u32,
+    /// Active subscriptions per mailbox across all apps; one more gets 403 (Outlook: 1,000).
+    pub subscriptions_per_mailbox_max: usize,
     /// A `users/{id}/contacts` subscription covers every contact folder (docs: "all personal
     /// contacts") rather than the default folder only.
     pub subscription_all_folders: bool,
@@ -141,6 +143,7 @@ impl Default for Knobs {
             notification_timeout_ms: 3_000,
             notification_retry_base_ms: 1_000,
             notification_max_attempts: 8,
+            subscriptions_per_mailbox_max: 1000,
             subscription_all_folders: true,
         }
     }

@@ -154,6 +154,13 @@ fn list(
         "@odata.context": collection_context(ctx, &mailbox, folder, &folder_id),
         "value": value,
     });
+    if ctx
+        .req
+        .query_param("$count")
+        .is_some_and(|c| c.eq_ignore_ascii_case("true"))
+    {
+        body["@odata.count"] = Value::from(total);
+    }
     if skip + top < total {
         body["@odata.nextLink"] = Value::String(query::next_skip_link(ctx.req, skip + top));
     }
@@ -189,7 +196,25 @@ fn create(
         (body, mailbox.id.clone(), events)
     };
     subscriptions::publish(ctx.shared, &mailbox_id, events);
-    Ok(ApiResponse::json(StatusCode::CREATED, Value::Object(body)))
+    Ok(with_etag(ApiResponse::json(
+        StatusCode::CREATED,
+        Value::Object(body),
+    )))
+}
+
+/// Single-entity answers carry the entity tag as a header too, as OData services do.
+fn with_etag(mut response: ApiResponse) -> ApiResponse {
+    let etag = match &response.body {
+        crate::wire::Body::Json(body) => body
+            .get("@odata.etag")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        crate::wire::Body::Empty => None,
+    };
+    if let Some(etag) = etag {
+        response.set_header("ETag", &etag);
+    }
+    response
 }
 
 /// Checks `If-Match` against the current change key when the knob says Graph enforces it.
@@ -224,7 +249,10 @@ pub fn item(ctx: &Ctx<'_>, mailbox_ref: &MailboxRef, id: &str) -> Result<ApiResp
                     encode_segment(&mailbox.id)
                 )),
             );
-            Ok(ApiResponse::json(StatusCode::OK, Value::Object(body)))
+            Ok(with_etag(ApiResponse::json(
+                StatusCode::OK,
+                Value::Object(body),
+            )))
         }
         Method::PATCH => {
             let input = model::parse_contact(&ctx.req.body, ctx.knobs, true)?;
@@ -245,7 +273,10 @@ pub fn item(ctx: &Ctx<'_>, mailbox_ref: &MailboxRef, id: &str) -> Result<ApiResp
                 (render(contact, &view), mailbox.id.clone(), events)
             };
             subscriptions::publish(ctx.shared, &mailbox_id, events);
-            Ok(ApiResponse::json(StatusCode::OK, Value::Object(body)))
+            Ok(with_etag(ApiResponse::json(
+                StatusCode::OK,
+                Value::Object(body),
+            )))
         }
         Method::DELETE => {
             let (mailbox_id, events) = {

@@ -15,6 +15,9 @@ pub enum GraphError {
     /// 401 `InvalidAuthenticationToken`: the caller must fetch a new token.
     #[error("unauthenticated: {0}")]
     Unauthenticated(&'static str),
+    /// 403 (subscription quota).
+    #[error("{code}: {message}")]
+    Forbidden { code: &'static str, message: String },
     /// 404 (`ErrorItemNotFound`, `ErrorInvalidUser`, `ResourceNotFound`, …).
     #[error("{code}: {message}")]
     NotFound { code: &'static str, message: String },
@@ -90,6 +93,7 @@ impl GraphError {
         match self {
             GraphError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             GraphError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            GraphError::Forbidden { .. } => StatusCode::FORBIDDEN,
             GraphError::NotFound { .. } => StatusCode::NOT_FOUND,
             GraphError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             GraphError::Conflict { .. } => StatusCode::CONFLICT,
@@ -103,6 +107,7 @@ impl GraphError {
     fn code_and_message(&self) -> (String, String) {
         match self {
             GraphError::BadRequest { code, message }
+            | GraphError::Forbidden { code, message }
             | GraphError::NotFound { code, message }
             | GraphError::Conflict { code, message } => ((*code).to_owned(), message.clone()),
             GraphError::Unauthenticated(message) => (

@@ -22,6 +22,22 @@ use crate::throttle::Throttle;
 use crate::wire::{ApiRequest, ApiResponse, parse_query};
 use crate::{batch, categories, contacts, control, delta, folders, subscriptions};
 
+/// OData system query options the router lets through (unsupported ones are then ignored or
+/// refused by the handler); anything else starting with `$` is a client mistake Graph refuses.
+const KNOWN_OPTIONS: &[&str] = &[
+    "$select",
+    "$expand",
+    "$filter",
+    "$top",
+    "$skip",
+    "$orderby",
+    "$count",
+    "$search",
+    "$skiptoken",
+    "$deltatoken",
+    "$format",
+];
+
 /// Largest request body accepted (Outlook caps uploads far lower; this only bounds memory).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
@@ -236,6 +252,15 @@ pub async fn operation(
     };
     if knobs.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
+    }
+    if let Some((name, _)) = req.query.iter().find(|(k, _)| {
+        k.starts_with('$') && !KNOWN_OPTIONS.iter().any(|o| o.eq_ignore_ascii_case(k))
+    }) {
+        let error = GraphError::bad_request(
+            "BadRequest",
+            format!("Query option '{name}' is not allowed."),
+        );
+        return error.into_response(&client_request_id);
     }
     let ctx = Ctx {
         shared,

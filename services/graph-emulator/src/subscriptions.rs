@@ -339,6 +339,17 @@ async fn create(ctx: &Ctx<'_>) -> Result<ApiResponse, GraphError> {
     let now = Utc::now();
     let expiration = effective_expiry(requested, now, ctx.knobs)?;
     let (mailbox_id, folder_id) = resolve_resource(ctx, &resource)?;
+    if ctx.shared.subscriptions.for_mailbox(&mailbox_id).len()
+        >= ctx.knobs.subscriptions_per_mailbox_max
+    {
+        return Err(GraphError::Forbidden {
+            code: "ExtensionError",
+            message: format!(
+                "Operation: Create; Exception: [Status Code: Forbidden; Reason: The mailbox has reached its limit of {} subscriptions.]",
+                ctx.knobs.subscriptions_per_mailbox_max
+            ),
+        });
+    }
     notify::validate(ctx.shared, &notification_url).await?;
     if let Some(url) = &lifecycle_url {
         notify::validate(ctx.shared, url).await?;

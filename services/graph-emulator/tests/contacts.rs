@@ -501,3 +501,20 @@ async fn a_user_without_an_exchange_mailbox_answers_mailbox_not_enabled() {
         (404, "MailboxNotEnabledForRESTAPI")
     );
 }
+
+#[tokio::test]
+async fn single_contacts_carry_an_etag_header_lists_count_and_unknown_options_are_refused() {
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let created = emu.post("/v1.0/users/u1/contacts", pavel()).await;
+    assert_eq!(created.header("etag"), created.body["@odata.etag"].as_str());
+    emu.post("/v1.0/users/u1/contacts", json!({"surname": "Two"}))
+        .await;
+    let counted = emu.get("/v1.0/users/u1/contacts?$count=true&$top=1").await;
+    assert_eq!(counted.body["@odata.count"], 2);
+    assert_eq!(counted.body["value"].as_array().map(Vec::len), Some(1));
+    let typo = emu.get("/v1.0/users/u1/contacts?$selct=surname").await;
+    assert_eq!(typo.status, 400);
+    let custom = emu.get("/v1.0/users/u1/contacts?tracking=1").await;
+    assert_eq!(custom.status, 200, "non-system options are ignored");
+}

@@ -342,6 +342,22 @@ async fn subscriptions_are_renewed_deleted_and_expire() {
 }
 
 #[tokio::test]
+async fn the_subscription_quota_per_mailbox_is_enforced_with_403() {
+    let mut config = fast_config();
+    config.knobs.subscriptions_per_mailbox_max = 1;
+    let emu = Emu::start_with(config).await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let (_rx, url) = receiver(Validation::Echo, 0).await;
+    let body = json!({"changeType": "created", "notificationUrl": url, "resource": "users/u1/contacts", "expirationDateTime": in_an_hour()});
+    assert_eq!(
+        emu.post("/v1.0/subscriptions", body.clone()).await.status,
+        201
+    );
+    let second = emu.post("/v1.0/subscriptions", body).await;
+    assert_eq!(second.status, 403, "{:?}", second.body);
+}
+
+#[tokio::test]
 async fn expiries_under_45_minutes_are_raised_to_45() {
     let emu = Emu::start_with(fast_config()).await;
     emu.mailbox("u1", "u1@contoso.com").await;
