@@ -13,6 +13,32 @@ pub enum DeletedRowGet {
     NotFound,
 }
 
+/// The Standard Contact Duplicate Rule (matching: same Email and LastName, case-insensitive).
+/// Salesforce activates it in new orgs with "Allow + alert", which refuses API saves with
+/// DUPLICATES_DETECTED unless `Sforce-Duplicate-Rule-Header: allowSave=true`; many
+/// integration orgs turn it off. Switchable at runtime: `POST /_emulator/duplicate-rule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DuplicateRule {
+    #[default]
+    Off,
+    /// Refuse unless the request sends `allowSave=true`.
+    Alert,
+    /// Always refuse.
+    Block,
+}
+
+impl std::str::FromStr for DuplicateRule {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "off" => Ok(DuplicateRule::Off),
+            "alert" => Ok(DuplicateRule::Alert),
+            "block" => Ok(DuplicateRule::Block),
+            _ => Err(()),
+        }
+    }
+}
+
 /// Which stamp `If-Modified-Since`/`If-Unmodified-Since` compare against (UNCONFIRMED).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConditionalStamp {
@@ -58,6 +84,7 @@ pub struct Config {
     /// Whether the `MyContacts` describe says `"scope":"mine"` with `USING SCOPE mine` (UNCONFIRMED)
     /// rather than an `OwnerId` filter.
     pub my_contacts_using_scope: bool,
+    pub duplicate_rule: DuplicateRule,
     /// Outbound Message retry: first delay, cap between attempts, and age after which a
     /// notification is dropped (Salesforce: exponential up to 2 h, dropped after 24 h).
     pub outbound_initial_retry: Duration,
@@ -96,6 +123,7 @@ impl Default for Config {
             conditional_stamp: ConditionalStamp::LastModifiedDate,
             location_on_create: false,
             my_contacts_using_scope: true,
+            duplicate_rule: DuplicateRule::Off,
             outbound_initial_retry: Duration::from_secs(15),
             outbound_max_retry: Duration::from_secs(2 * 3600),
             outbound_expiry: Duration::from_secs(24 * 3600),
@@ -262,6 +290,12 @@ impl Config {
         }
         if let Some(v) = flag("SALESFORCE_EMULATOR_MY_CONTACTS_USING_SCOPE")? {
             c.my_contacts_using_scope = v;
+        }
+        if let Some(v) = parse(
+            "SALESFORCE_EMULATOR_DUPLICATE_RULE",
+            "expected off, alert or block",
+        )? {
+            c.duplicate_rule = v;
         }
         if let Some(v) = secs("SALESFORCE_EMULATOR_OUTBOUND_INITIAL_RETRY_SECS")? {
             c.outbound_initial_retry = v;

@@ -37,6 +37,7 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/requests", get(requests).delete(clear_requests))
         .route("/usage", post(set_usage))
+        .route("/duplicate-rule", post(set_duplicate_rule))
         .route("/clock", get(clock).post(move_clock))
         .route(
             "/outbound",
@@ -340,6 +341,27 @@ async fn set_usage(State(st): St, body: Bytes) -> Reply {
     Ok(json_response(
         StatusCode::OK,
         &json!({"used": u.used, "max": st.config.daily_api_limit}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct SetDuplicateRule {
+    mode: String,
+}
+
+/// Switches the Standard Contact Duplicate Rule: `off`, `alert` or `block`.
+async fn set_duplicate_rule(State(st): St, body: Bytes) -> Reply {
+    let m: SetDuplicateRule = body_json(&body)?;
+    let rule = m.mode.parse().map_err(|()| {
+        err(
+            StatusCode::BAD_REQUEST,
+            format!("mode must be off, alert or block, not {}", m.mode),
+        )
+    })?;
+    *st.duplicate_rule.lock() = rule;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"mode": m.mode.to_ascii_lowercase()}),
     ))
 }
 

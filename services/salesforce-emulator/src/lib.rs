@@ -26,6 +26,7 @@
 //! | `SALESFORCE_EMULATOR_CONDITIONAL_STAMP` | `LastModifiedDate` | stamp checked by `If-(Un)Modified-Since` |
 //! | `SALESFORCE_EMULATOR_LOCATION_ON_CREATE` | `false` | top-level create returns `Location` |
 //! | `SALESFORCE_EMULATOR_MY_CONTACTS_USING_SCOPE` | `true` | MyContacts describe uses `USING SCOPE mine` |
+//! | `SALESFORCE_EMULATOR_DUPLICATE_RULE` | `off` | Standard Contact Duplicate Rule: `off`, `alert` (allowSave header passes), `block` |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_INITIAL_RETRY_SECS` | `15` | first Outbound Message retry delay (doubles) |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_MAX_RETRY_SECS` | `7200` | cap between retries |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_EXPIRY_SECS` | `86400` | notifications older than this are dropped |
@@ -41,7 +42,7 @@
 //! DELETE), `composite/sobjects/{T}` (GET/POST retrieve), `composite/sobjects/{T}/{field}`
 //! (PATCH upsert), `composite` (references, allOrNone), `composite/batch`. Objects: Contact
 //! (with the unique external id `Contactsync_Key__c`), Account, User. Not built: `/search`,
-//! Bulk API, ETags, child subqueries, aggregates other than `COUNT()`.
+//! Bulk API, child subqueries, aggregates other than `COUNT()`.
 //!
 //! # Control API (`/_emulator/…`, test only, never counted as traffic)
 //!
@@ -56,6 +57,7 @@
 //! | `POST /faults` `{"status", "count"?, "retry_after"?, "route"?, "errorCode"?, "message"?}` | next `count` matching calls fail; `route` is `"METHOD /template"`, `"/template"` or a `*` prefix; `GET`/`DELETE /faults` |
 //! | `GET /requests` / `DELETE /requests` | `{"http_requests","operations","by_route"}` / zero them |
 //! | `POST /usage` `{"used"}` | API calls already used today |
+//! | `POST /duplicate-rule` `{"mode": "off"\|"alert"\|"block"}` | the Contact duplicate rule |
 //! | `GET /clock`, `POST /clock` `{"advance_seconds"?, "now"?}` | the emulator clock |
 //! | `POST /outbound` `{"endpoint_url", "fields"?, "send_session_id"?}`, `GET`, `DELETE` | Outbound Messages on Contact create/update |
 //! | `GET /sobjects/{T}` | all rows, deleted included |

@@ -99,6 +99,8 @@ pub struct AppState {
     pub faults: Mutex<Vec<Fault>>,
     pub usage: Mutex<Usage>,
     pub outbound: Outbound,
+    /// The duplicate rule in force (the config's, until the control API changes it).
+    pub duplicate_rule: Mutex<crate::config::DuplicateRule>,
     generation: AtomicU64,
 }
 
@@ -117,6 +119,7 @@ impl AppState {
             faults: Mutex::new(Vec::new()),
             usage: Mutex::new(Usage::default()),
             generation: AtomicU64::new(1),
+            duplicate_rule: Mutex::new(config.duplicate_rule),
             config,
         }
     }
@@ -133,6 +136,7 @@ impl AppState {
         self.usage.lock().clear();
         self.clock.reset();
         self.outbound.reset();
+        *self.duplicate_rule.lock() = self.config.duplicate_rule;
     }
 
     pub fn now(&self) -> DateTime<Utc> {

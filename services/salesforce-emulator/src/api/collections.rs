@@ -13,7 +13,7 @@ use crate::errors::{ApiError, SfError, json_response};
 use crate::ids;
 use crate::schema::ObjectType;
 use crate::soql::{FieldRef, eval};
-use crate::store::{Claims, FieldValues, Org};
+use crate::store::{FieldValues, Org};
 use crate::value::fold;
 
 /// Salesforce's collection size limit.
@@ -135,7 +135,7 @@ fn finish(ctx: &Ctx<'_>, org: &mut Org, items: Vec<Item>, all_or_none: bool) -> 
 pub fn create(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
     let (all_or_none, records) = records_body(ctx)?;
     let mut org = ctx.st.org.write();
-    let mut claims = Claims::default();
+    let mut claims = ctx.claims();
     let items = records
         .iter()
         .map(|rec| {
@@ -188,7 +188,7 @@ fn target(org: &Org, o: ObjectType, raw: &str) -> Result<u32, SfError> {
 pub fn update(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
     let (all_or_none, records) = records_body(ctx)?;
     let mut org = ctx.st.org.write();
-    let mut claims = Claims::default();
+    let mut claims = ctx.claims();
     let items = records
         .iter()
         .map(|rec| {
@@ -391,7 +391,7 @@ pub fn upsert(ctx: &mut Ctx<'_>, o: ObjectType, field_name: &str) -> Result<Resp
         }
     }
     let mut org = ctx.st.org.write();
-    let mut claims = Claims::default();
+    let mut claims = ctx.claims();
     let items = records
         .iter()
         .map(|rec| {

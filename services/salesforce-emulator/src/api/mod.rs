@@ -76,6 +76,29 @@ impl Ctx<'_> {
         })
     }
 
+    /// Write context of this request: the duplicate rule, relaxed by
+    /// `Sforce-Duplicate-Rule-Header: allowSave=true` when the rule only alerts.
+    pub fn claims(&self) -> crate::store::Claims {
+        use crate::config::DuplicateRule;
+        let allow_save = self
+            .headers
+            .get("sforce-duplicate-rule-header")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';').any(|p| {
+                    p.split_once('=').is_some_and(|(k, v)| {
+                        k.trim().eq_ignore_ascii_case("allowSave")
+                            && v.trim().eq_ignore_ascii_case("true")
+                    })
+                })
+            });
+        let rule = match *self.st.duplicate_rule.lock() {
+            DuplicateRule::Alert if allow_save => DuplicateRule::Off,
+            other => other,
+        };
+        crate::store::Claims::with_duplicate_rule(rule)
+    }
+
     pub fn sobject_url(&self, object: ObjectType, id: &str) -> String {
         format!(
             "/services/data/{}/sobjects/{}/{}",

@@ -12,7 +12,7 @@ use crate::errors::{ApiError, SfError, json_response};
 use crate::ids;
 use crate::schema::ObjectType;
 use crate::soql::{FieldRef, eval};
-use crate::store::{Claims, Org};
+use crate::store::Org;
 use crate::time;
 
 /// Why a row cannot be used: not an id, unknown, or in the Recycle Bin.
@@ -54,7 +54,7 @@ pub fn create(ctx: &mut Ctx<'_>, o: ObjectType) -> Result<Response, ApiError> {
     let body = ctx.json_object()?;
     let mut org = ctx.st.org.write();
     let fields = org
-        .prepare(o, &body, None, &mut Claims::default())
+        .prepare(o, &body, None, &mut ctx.claims())
         .map_err(dml_errors)?;
     let r = org.apply_create(o, fields, &ctx.actor(), ctx.now);
     let id = org.table(o).id(r).to_string();
@@ -193,7 +193,7 @@ pub fn update(ctx: &mut Ctx<'_>, o: ObjectType, id: &str) -> Result<Response, Ap
     check_unmodified(ctx, &org, o, r)?;
     etag::check(ctx, &org, o, r, false)?;
     let fields = org
-        .prepare(o, &body, Some(r), &mut Claims::default())
+        .prepare(o, &body, Some(r), &mut ctx.claims())
         .map_err(dml_errors)?;
     org.apply_update(o, r, fields, &ctx.actor(), ctx.now);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -307,7 +307,7 @@ pub fn upsert(
         [] => {
             body.insert(def.name.to_string(), Json::String(value.to_string()));
             let fields = org
-                .prepare(o, &body, None, &mut Claims::default())
+                .prepare(o, &body, None, &mut ctx.claims())
                 .map_err(dml_errors)?;
             let r = org.apply_create(o, fields, &ctx.actor(), ctx.now);
             let mut out = json!({"id": org.table(o).id(r), "success": true, "errors": []});
@@ -320,7 +320,7 @@ pub fn upsert(
             let r = *r;
             check_unmodified(ctx, &org, o, r)?;
             let fields = org
-                .prepare(o, &body, Some(r), &mut Claims::default())
+                .prepare(o, &body, Some(r), &mut ctx.claims())
                 .map_err(dml_errors)?;
             org.apply_update(o, r, fields, &ctx.actor(), ctx.now);
             if v46 {

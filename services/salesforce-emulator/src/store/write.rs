@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 
 use super::{Change, ChangeKind, Deletion, Org};
+use crate::config::DuplicateRule;
 use crate::errors::SfError;
 use crate::ids;
 use crate::schema::{FieldDef, FieldType, ObjectType};
@@ -27,6 +28,16 @@ pub type FieldValues = Vec<(usize, Value)>;
 #[derive(Debug, Default)]
 pub struct Claims {
     taken: HashMap<(usize, String), ()>,
+    duplicate_rule: DuplicateRule,
+}
+
+impl Claims {
+    pub fn with_duplicate_rule(duplicate_rule: DuplicateRule) -> Claims {
+        Claims {
+            taken: HashMap::new(),
+            duplicate_rule,
+        }
+    }
 }
 
 impl Org {
@@ -99,6 +110,17 @@ impl Org {
                 ));
             }
         }
+        if errors.is_empty()
+            && claims.duplicate_rule != DuplicateRule::Off
+            && object == ObjectType::Contact
+            && self.duplicate_of(&out, existing).is_some()
+        {
+            errors.push(SfError::with_fields(
+                "DUPLICATES_DETECTED",
+                "Use one of these records?",
+                &[],
+            ));
+        }
         if errors.is_empty() {
             for (idx, v) in &out {
                 let f = &def.fields[*idx];
@@ -112,6 +134,34 @@ impl Org {
         } else {
             Err(errors)
         }
+    }
+
+    /// A live Contact other than `existing` with the same Email and LastName as the record
+    /// would have after this write (the emulator's Standard Contact Matching Rule).
+    fn duplicate_of(&self, out: &FieldValues, existing: Option<u32>) -> Option<u32> {
+        let def = ObjectType::Contact.def();
+        let table = self.table(ObjectType::Contact);
+        let after = |name: &str| -> Option<String> {
+            let idx = def.must(name);
+            let v = match out.iter().find(|(i, _)| *i == idx) {
+                Some((_, v)) => v.clone(),
+                None => existing
+                    .map(|r| table.get(r, idx).clone())
+                    .unwrap_or(Value::Null),
+            };
+            v.as_text().map(value::fold)
+        };
+        let (email, last) = (after("Email")?, after("LastName")?);
+        let last_idx = def.must("LastName");
+        table
+            .lookup(def.must("Email"), &email)
+            .into_iter()
+            .find(|&r| {
+                Some(r) != existing
+                    && !table.is_deleted(r)
+                    && table.get(r, last_idx).as_text().map(value::fold).as_deref()
+                        == Some(last.as_str())
+            })
     }
 
     fn check_value(
