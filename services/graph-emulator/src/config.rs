@@ -324,6 +324,20 @@ mod tests {
     }
 
     #[test]
+    fn every_knob_variable_is_documented_in_the_crate_header() {
+        let header = include_str!("lib.rs");
+        let knobs = serde_json::to_value(Knobs::default()).unwrap_or_default();
+        for name in knobs
+            .as_object()
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let var = format!("`{PREFIX}{}`", name.to_ascii_uppercase());
+            assert!(header.contains(&var), "{var} is not documented in lib.rs");
+        }
+    }
+
+    #[test]
     fn a_bad_knob_names_its_variable() {
         let err = Config::from_lookup(env(&[("GRAPH_EMULATOR_MAILBOX_CONCURRENCY", "many")]))
             .err()
