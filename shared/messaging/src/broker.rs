@@ -56,7 +56,12 @@ impl Broker {
             .with_max_times(6);
         let connection = (|| dial_and_declare(url, prefix, &settings))
             .retry(backoff)
-            .when(|error| matches!(error, MessagingError::Connect(_)))
+            .when(|error| {
+                matches!(
+                    error,
+                    MessagingError::Connect(_) | MessagingError::Unavailable(_)
+                )
+            })
             .notify(|error, delay| {
                 tracing::warn!(%error, ?delay, "Broker not reachable yet, retrying");
             })
@@ -83,13 +88,17 @@ impl Broker {
         &self.inner.settings
     }
 
-    /// True while the connection is up (for `/readyz`).
+    /// True while the connection is up and not blocked by a broker resource alarm (for
+    /// `/readyz`: a blocked broker accepts no publishes).
     pub async fn is_ready(&self) -> bool {
         self.inner
             .current
             .borrow()
             .as_ref()
-            .is_some_and(|connection| connection.status().connected())
+            .is_some_and(|connection| {
+                let status = connection.status();
+                status.connected() && !status.blocked()
+            })
     }
 
     /// A publisher with its own confirm-mode channel.
@@ -164,13 +173,20 @@ async fn dial_and_declare(
 ) -> Result<Connection, MessagingError> {
     let properties = ConnectionProperties::default()
         .with_connection_name(settings.connection_name.clone().into());
-    let connection = Connection::connect(url, properties)
+    // Bounded: on a network that silently drops packets the handshake would otherwise hang,
+    // and with it the supervisor, for as long as the TCP stack keeps trying.
+    let dial = async {
+        let connection = Connection::connect(url, properties)
+            .await
+            .map_err(MessagingError::Connect)?;
+        let channel = connection.create_channel().await?;
+        topology::declare(&channel, prefix, settings.delivery_limit).await?;
+        let _ = channel.close(200, "OK".into()).await;
+        Ok(connection)
+    };
+    tokio::time::timeout(settings.connect_wait, dial)
         .await
-        .map_err(MessagingError::Connect)?;
-    let channel = connection.create_channel().await?;
-    topology::declare(&channel, prefix, settings.delivery_limit).await?;
-    let _ = channel.close(200, "OK".into()).await;
-    Ok(connection)
+        .map_err(|_| MessagingError::Unavailable(settings.connect_wait))?
 }
 
 /// Watches the connection and re-dials it when it breaks, until the broker is closed.

@@ -36,6 +36,9 @@ pub struct BrokerSettings {
     pub connection_name: String,
     /// How long a publish or a consumer waits for a (re)connected broker before failing.
     pub connect_wait: Duration,
+    /// How long a publish waits for the broker's confirm (a broker under a resource alarm
+    /// blocks publishers and would otherwise hold a handler forever).
+    pub confirm_timeout: Duration,
     /// Where publish/consume counters and handler durations are registered, when given.
     pub metrics: Option<telemetry::Metrics>,
     /// Wait before requeueing after a `Retry`: doubled on every further attempt, capped at
@@ -62,6 +65,7 @@ impl Default for BrokerSettings {
             delivery_limit: 5,
             connection_name: "contactsync".to_owned(),
             connect_wait: Duration::from_secs(10),
+            confirm_timeout: Duration::from_secs(30),
             metrics: None,
             retry_base_delay: Duration::from_millis(500),
             retry_max_delay: Duration::from_secs(30),
@@ -96,6 +100,8 @@ pub enum MessagingError {
     Nacked { route: String },
     #[error("the message on route {route} reached no queue: {reply}")]
     Unroutable { route: String, reply: String },
+    #[error("the broker did not confirm the message on route {route} within {timeout:?}")]
+    ConfirmTimeout { route: String, timeout: Duration },
 }
 
 /// How a handler's failure is treated.

@@ -96,16 +96,39 @@ impl Publisher {
         // since our last publish. A duplicate is harmless (consumers are idempotent on
         // message_id); a lost message is not.
         match self
-            .try_publish(exchange, routing_key, body, properties.clone())
+            .timed_publish(exchange, routing_key, body, properties.clone())
             .await
         {
             Err(MessagingError::Amqp(error)) => {
                 tracing::debug!(%error, "Publish failed on a stale channel, retrying once");
                 self.reset_channel().await;
-                self.try_publish(exchange, routing_key, body, properties)
+                self.timed_publish(exchange, routing_key, body, properties)
                     .await
             }
             other => other,
+        }
+    }
+
+    async fn timed_publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<(), MessagingError> {
+        let timeout = self.broker.settings().confirm_timeout;
+        let attempt = self.try_publish(exchange, routing_key, body, properties);
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => {
+                // The confirm may still come on this channel; a fresh one keeps later publishes
+                // from queueing behind it.
+                self.reset_channel().await;
+                Err(MessagingError::ConfirmTimeout {
+                    route: routing_key.to_owned(),
+                    timeout,
+                })
+            }
         }
     }
 

@@ -14,10 +14,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// Forwards 127.0.0.1:<port> to RabbitMQ; `cut` drops every open connection (new ones still work).
+/// Forwards 127.0.0.1:<port> to RabbitMQ; `cut` drops every open connection (new ones still
+/// work); `stall` keeps them open but stops forwarding, like a network that silently eats packets.
 struct Proxy {
     port: u16,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// Cancelled to stall the current connections; replaced by `cut`, so new ones flow again.
+    stall: Arc<Mutex<CancellationToken>>,
     accept: JoinHandle<()>,
 }
 
@@ -26,14 +29,24 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let stall: Arc<Mutex<CancellationToken>> = Arc::default();
         let accept = {
             let connections = Arc::clone(&connections);
+            let stall = stall.clone();
             tokio::spawn(async move {
                 while let Ok((mut inbound, _)) = listener.accept().await {
+                    let stall = stall.lock().clone();
                     let pipe = tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect("127.0.0.1:5672").await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        let Ok(mut outbound) = TcpStream::connect("127.0.0.1:5672").await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            () = stall.cancelled() => {
+                                // Hold both sockets open, forwarding nothing, until cut.
+                                let _open = (inbound, outbound);
+                                std::future::pending::<()>().await;
+                            }
                         }
                     });
                     connections.lock().push(pipe);
@@ -43,6 +56,7 @@ impl Proxy {
         Proxy {
             port,
             connections,
+            stall,
             accept,
         }
     }
@@ -51,6 +65,11 @@ impl Proxy {
         for pipe in self.connections.lock().drain(..) {
             pipe.abort();
         }
+        *self.stall.lock() = CancellationToken::new();
+    }
+
+    fn stall(&self) {
+        self.stall.lock().cancel();
     }
 }
 
@@ -124,5 +143,46 @@ async fn consuming_and_publishing_resume_after_the_connection_is_cut() {
 
     shutdown.cancel();
     task.await.expect("join").expect("consume");
+    broker.delete_topology().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn a_publish_whose_confirm_never_comes_fails_after_the_timeout() {
+    let proxy = Proxy::start().await;
+    let prefix = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port);
+    let settings = BrokerSettings {
+        confirm_timeout: std::time::Duration::from_millis(300),
+        ..BrokerSettings::default()
+    };
+    let broker = Broker::connect(&url, &prefix, settings)
+        .await
+        .expect("connect through the proxy");
+    let publisher = broker.publisher().await.expect("publisher");
+    publisher
+        .publish(Route::ChangeBatch, "before-stall", &1)
+        .await
+        .expect("publish");
+
+    proxy.stall();
+    let error = publisher
+        .publish(Route::ChangeBatch, "into-the-void", &2)
+        .await
+        .expect_err("no confirm can arrive");
+    assert!(
+        matches!(error, messaging::MessagingError::ConfirmTimeout { .. }),
+        "{error:?}"
+    );
+
+    // Once the dead connection is noticed (here: cut), the supervisor re-dials and publishing
+    // works again.
+    proxy.cut();
+    eventually("the supervisor to reconnect", || async {
+        publisher
+            .publish(Route::ChangeBatch, "after", &3)
+            .await
+            .is_ok()
+    })
+    .await;
     broker.delete_topology().await.expect("cleanup");
 }
