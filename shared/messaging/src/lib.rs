@@ -3,6 +3,29 @@
 //! Everything a service needs to talk over the broker: [`Broker`] owns one connection (re-dialled
 //! by a supervisor when it drops) and declares the [`topology`]; [`Publisher`] publishes with
 //! confirms; [`consume`] runs a handler per delivery and acks only after it succeeded.
+//!
+//! ```no_run
+//! use messaging::{Broker, BrokerSettings, HandlerError, Queue, Route, consume};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn example() -> Result<(), messaging::MessagingError> {
+//! let broker = Broker::connect("amqp://guest:guest@127.0.0.1:5672/%2f", "contactsync",
+//!                              BrokerSettings::default()).await?;
+//! let publisher = broker.publisher().await?;
+//! // Returns once the broker has the message (confirm); the id is the idempotency key.
+//! publisher.publish(Route::SyncJob, "job-42", &serde_json::json!({"user_id": "u1"})).await?;
+//!
+//! let shutdown = CancellationToken::new();
+//! consume(&broker, Queue::ExchangeFetcherJobs, |delivery| async move {
+//!     let job: serde_json::Value = delivery
+//!         .decode()
+//!         .map_err(|error| HandlerError::Reject(format!("not a job: {error}")))?;
+//!     // ... do the work, commit it; a transient failure returns HandlerError::Retry.
+//!     let _ = job;
+//!     Ok(())
+//! }, shutdown).await
+//! # }
+//! ```
 
 mod broker;
 mod consumer;
