@@ -134,27 +134,26 @@ fn find<'a>(views: &'a [ListView], id: &str) -> Option<&'a ListView> {
     views.iter().find(|v| v.id == id18)
 }
 
+/// One entry of the list (and the basic info of `GET /listviews/{id}`).
+fn summary(version: &str, v: &ListView) -> Json {
+    let base = format!("/services/data/{version}/sobjects/Contact/listviews");
+    json!({
+        "describeUrl": format!("{base}/{}/describe", v.id), "developerName": v.developer_name,
+        "id": v.id, "label": v.label, "resultsUrl": format!("{base}/{}/results", v.id),
+        "soqlCompatible": true, "url": format!("{base}/{}", v.id),
+    })
+}
+
 pub fn list(ctx: &mut Ctx<'_>, o: ObjectType) -> Result<Response, ApiError> {
     let org = ctx.st.org.read();
-    let base = format!(
-        "/services/data/{}/sobjects/{}/listviews",
-        ctx.version,
-        o.name()
-    );
     let views: Vec<Json> = if o == ObjectType::Contact {
-        org.list_views.iter().collect()
+        org.list_views
+            .iter()
+            .map(|v| summary(&ctx.version, v))
+            .collect()
     } else {
         Vec::new()
-    }
-    .into_iter()
-    .map(|v| {
-        json!({
-            "describeUrl": format!("{base}/{}/describe", v.id), "developerName": v.developer_name,
-            "id": v.id, "label": v.label, "resultsUrl": format!("{base}/{}/results", v.id),
-            "soqlCompatible": true, "url": format!("{base}/{}", v.id),
-        })
-    })
-    .collect();
+    };
     Ok(json_response(
         StatusCode::OK,
         &json!({"done": true, "listviews": views, "nextRecordsUrl": Json::Null, "size": views.len(), "sobjectType": o.name()}),
@@ -167,6 +166,9 @@ pub fn view(ctx: &mut Ctx<'_>, o: ObjectType, id: &str, what: &str) -> Result<Re
         .filter(|_| o == ObjectType::Contact)
         .cloned()
         .ok_or_else(ApiError::not_found)?;
+    if what == "info" {
+        return Ok(json_response(StatusCode::OK, &summary(&ctx.version, &view)));
+    }
     let using_scope = ctx.st.config.my_contacts_using_scope;
     let q = soql_of(&view, &ctx.session.user_id, using_scope);
     let parsed =

@@ -259,3 +259,16 @@ async fn reset_empties_the_org_and_logs_out_its_users() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["Id"].as_str().map(str::len), Some(18));
 }
+
+#[tokio::test]
+async fn recent_list_views_and_single_view_info() {
+    let emu = start().await;
+    let (_, token) = emu.login("info@example.com").await;
+    let r = emu.get(&lv("/recent"), &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let first = r.body["listviews"][0].clone();
+    let id = first["id"].as_str().expect("id");
+    let r = emu.get(&lv(&format!("/{id}")), &token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, first);
+}

@@ -212,6 +212,14 @@ fn resolve_versioned(rest: &[&str]) -> (Route, String) {
                 ["updated"] => (Route::Updated(o), format!("/sobjects/{n}/updated")),
                 ["deleted"] => (Route::Deleted(o), format!("/sobjects/{n}/deleted")),
                 ["listviews"] => (Route::ListViews(o), format!("/sobjects/{n}/listviews")),
+                ["listviews", "recent"] => (
+                    Route::ListViews(o),
+                    format!("/sobjects/{n}/listviews/recent"),
+                ),
+                ["listviews", id] => (
+                    Route::ListView(o, id.to_string(), "info"),
+                    format!("/sobjects/{n}/listviews/{{id}}"),
+                ),
                 ["listviews", id, what @ ("describe" | "results")] => {
                     let what: &'static str = if *what == "describe" {
                         "describe"
@@ -273,6 +281,7 @@ pub async fn dispatch(
         }
         route => data_call(&st, route, method.clone(), &uri, &headers, &body),
     };
+    tracing::debug!(route = %key, status = response.status().as_u16(), "Served a Salesforce API call");
     st.traffic.lock().operations += ops;
     // Reads never change data; only writes pay for the write lock that drains the change log.
     if method != Method::GET && !st.org.read().changes.is_empty() {
