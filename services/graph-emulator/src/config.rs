@@ -99,6 +99,9 @@ pub struct Knobs {
     pub notification_timeout_ms: u64,
     /// First retry delay of a failed notification, doubled per attempt, milliseconds.
     pub notification_retry_base_ms: u64,
+    /// Notifications sent together in one POST when several are waiting for a subscription
+    /// (UNCONFIRMED how many Graph bundles; it does send `value` arrays).
+    pub notification_batch_max: usize,
     /// Attempts per notification before it is dropped (real Graph retries for up to 4 hours).
     pub notification_max_attempts: u32,
     /// Active subscriptions per mailbox across all apps; one more gets 403 (Outlook: 1,000).
@@ -142,6 +145,7 @@ impl Default for Knobs {
             validation_requires_text_plain: true,
             notification_timeout_ms: 3_000,
             notification_retry_base_ms: 1_000,
+            notification_batch_max: 10,
             notification_max_attempts: 8,
             subscriptions_per_mailbox_max: 1000,
             subscription_all_folders: true,

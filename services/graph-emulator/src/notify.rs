@@ -7,49 +7,96 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::errors::GraphError;
 use crate::server::Shared;
 
-/// Sends `payload` to `url` until it is accepted, the attempts run out, the subscription is
-/// gone, or the emulator stops. Runs as its own task.
+/// Sends `payload` to `url` in its own task until it is accepted, the attempts run out, the
+/// subscription is gone, or the emulator stops (lifecycle events).
 pub fn deliver(shared: &Arc<Shared>, subscription_id: String, url: String, payload: Value) {
     let shared = shared.clone();
-    tokio::spawn(async move {
-        let knobs = shared.knobs();
-        let mut delay = Duration::from_millis(knobs.notification_retry_base_ms.max(1));
-        for attempt in 1..=knobs.notification_max_attempts.max(1) {
-            if !shared.subscriptions.exists(&subscription_id) && attempt > 1 {
-                return;
+    tokio::spawn(async move { send_with_retries(&shared, &subscription_id, &url, &payload).await });
+}
+
+/// Queues a change notification for its subscription. Each subscription has one delivery task
+/// that sends what has queued up (at most `notification_batch_max` per POST) and waits for the
+/// answer before the next POST, so a burst of changes arrives batched and in order, and a slow
+/// endpoint slows its own deliveries only.
+pub fn enqueue(shared: &Arc<Shared>, subscription_id: &str, url: &str, notification: Value) {
+    let Some((sender, new_receiver)) = shared.subscriptions.queue(subscription_id) else {
+        return;
+    };
+    if let Some(receiver) = new_receiver {
+        tokio::spawn(worker(
+            shared.clone(),
+            subscription_id.to_owned(),
+            url.to_owned(),
+            receiver,
+        ));
+    }
+    // A closed queue means the subscription was removed meanwhile: nothing to deliver.
+    let _ = sender.send(notification);
+}
+
+async fn worker(shared: Arc<Shared>, id: String, url: String, mut queue: UnboundedReceiver<Value>) {
+    loop {
+        let first = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            next = queue.recv() => match next {
+                Some(value) => value,
+                None => return,
+            },
+        };
+        let max = shared.knobs().notification_batch_max.max(1);
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match queue.try_recv() {
+                Ok(value) => batch.push(value),
+                Err(_) => break,
             }
-            let sent = shared
-                .http
-                .post(&url)
-                .timeout(Duration::from_millis(knobs.notification_timeout_ms))
-                .json(&payload)
-                .send()
-                .await;
-            let accepted = matches!(&sent, Ok(r) if r.status().is_success());
-            shared.subscriptions.record(&subscription_id, accepted);
-            if accepted {
-                return;
-            }
-            tracing::debug!(
-                subscription_id,
-                attempt,
-                "Notification not accepted, will retry"
-            );
-            tokio::select! {
-                () = shared.shutdown.cancelled() => return,
-                () = tokio::time::sleep(delay) => {}
-            }
-            delay = delay.saturating_mul(2);
         }
-        tracing::info!(
+        if !shared.subscriptions.exists(&id) {
+            return;
+        }
+        send_with_retries(&shared, &id, &url, &serde_json::json!({ "value": batch })).await;
+    }
+}
+
+async fn send_with_retries(shared: &Shared, subscription_id: &str, url: &str, payload: &Value) {
+    let knobs = shared.knobs();
+    let mut delay = Duration::from_millis(knobs.notification_retry_base_ms.max(1));
+    for attempt in 1..=knobs.notification_max_attempts.max(1) {
+        if attempt > 1 && !shared.subscriptions.exists(subscription_id) {
+            return;
+        }
+        let sent = shared
+            .http
+            .post(url)
+            .timeout(Duration::from_millis(knobs.notification_timeout_ms))
+            .json(payload)
+            .send()
+            .await;
+        let accepted = matches!(&sent, Ok(r) if r.status().is_success());
+        shared.subscriptions.record(subscription_id, accepted);
+        if accepted {
+            return;
+        }
+        tracing::debug!(
             subscription_id,
-            "Notification dropped after the last attempt"
+            attempt,
+            "Notification not accepted, will retry"
         );
-    });
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = delay.saturating_mul(2);
+    }
+    tracing::info!(
+        subscription_id,
+        "Notification dropped after the last attempt"
+    );
 }
 
 /// The validation handshake: POST `?validationToken=…`, expect a 200 `text/plain` echo in time.

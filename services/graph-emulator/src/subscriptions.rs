@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::config::{Knobs, OverMaxLifetime};
 use crate::errors::GraphError;
@@ -46,6 +47,9 @@ pub struct Subscription {
 struct Inner {
     by_id: HashMap<String, Subscription>,
     by_mailbox: HashMap<String, Vec<String>>,
+    /// Delivery queue of each subscription that has had a notification; dropping the sender
+    /// (on removal) ends its delivery task.
+    queues: HashMap<String, UnboundedSender<Value>>,
 }
 
 /// All subscriptions, indexed by mailbox for the fan-out on every change.
@@ -65,8 +69,27 @@ impl Store {
         inner.by_id.insert(sub.id.clone(), sub);
     }
 
+    /// The delivery queue of a subscription, with its receiver when the queue is new (the
+    /// caller starts the delivery task). None when the subscription no longer exists.
+    pub fn queue(
+        &self,
+        id: &str,
+    ) -> Option<(UnboundedSender<Value>, Option<UnboundedReceiver<Value>>)> {
+        let mut inner = self.inner.lock();
+        if !inner.by_id.contains_key(id) {
+            return None;
+        }
+        if let Some(sender) = inner.queues.get(id) {
+            return Some((sender.clone(), None));
+        }
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        inner.queues.insert(id.to_owned(), sender.clone());
+        Some((sender, Some(receiver)))
+    }
+
     pub fn remove(&self, id: &str) -> Option<Subscription> {
         let mut inner = self.inner.lock();
+        inner.queues.remove(id);
         let sub = inner.by_id.remove(id)?;
         let key = sub.mailbox_id.to_lowercase();
         if let Some(ids) = inner.by_mailbox.get_mut(&key) {
@@ -452,12 +475,7 @@ pub fn publish(shared: &Arc<Shared>, mailbox_id: &str, events: Vec<ChangeEvent>)
                 notification["resourceData"]["@odata.etag"] =
                     Value::String(format!("W/\"{}\"", event.change_key));
             }
-            notify::deliver(
-                shared,
-                sub.id.clone(),
-                sub.notification_url.clone(),
-                json!({"value": [notification]}),
-            );
+            notify::enqueue(shared, &sub.id, &sub.notification_url, notification);
         }
     }
 }

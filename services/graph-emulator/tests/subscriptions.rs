@@ -342,6 +342,42 @@ async fn subscriptions_are_renewed_deleted_and_expire() {
 }
 
 #[tokio::test]
+async fn a_burst_of_changes_arrives_batched_and_in_order() {
+    let emu = Emu::start_with(fast_config()).await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let (rx, url) = receiver(Validation::Echo, 0).await;
+    let r = emu
+        .post(
+            "/v1.0/subscriptions",
+            json!({"changeType": "created", "notificationUrl": url, "resource": "users/u1/contacts", "expirationDateTime": in_an_hour(), "clientState": "s"}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let contacts: Vec<Value> = (0..100)
+        .map(|i| json!({"surname": format!("S{i}")}))
+        .collect();
+    let ids = emu.seed("u1", "contacts", contacts).await;
+    assert!(
+        poll_until(Duration::from_secs(10), || async {
+            notifications(&rx).len() == 100
+        })
+        .await
+    );
+    let posts = rx.received.lock().clone();
+    assert!(posts.iter().all(|p| {
+        p["value"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty() && v.len() <= 10)
+    }));
+    assert!(posts.len() < 100, "{} POSTs for 100 changes", posts.len());
+    let order: Vec<String> = notifications(&rx)
+        .iter()
+        .filter_map(|n| n["resourceData"]["id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(order, ids);
+}
+
+#[tokio::test]
 async fn the_subscription_quota_per_mailbox_is_enforced_with_403() {
     let mut config = fast_config();
     config.knobs.subscriptions_per_mailbox_max = 1;
