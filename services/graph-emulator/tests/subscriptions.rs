@@ -378,6 +378,38 @@ async fn a_burst_of_changes_arrives_batched_and_in_order() {
 }
 
 #[tokio::test]
+async fn a_subscription_created_with_immutable_ids_notifies_immutable_ids() {
+    let emu = Emu::start_with(fast_config()).await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let (rx, url) = receiver(Validation::Echo, 0).await;
+    let r = emu
+        .call_with(
+            Method::POST,
+            "/v1.0/subscriptions",
+            Some(json!({"changeType": "created,updated", "notificationUrl": url, "resource": "users/u1/contacts", "expirationDateTime": in_an_hour()})),
+            &[("Prefer", "IdType=\"ImmutableId\"")],
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let created = emu
+        .call_with(
+            Method::POST,
+            "/v1.0/users/u1/contacts",
+            Some(pavel()),
+            &[("Prefer", "IdType=\"ImmutableId\"")],
+        )
+        .await
+        .body;
+    assert!(
+        poll_until(Duration::from_secs(5), || async {
+            !notifications(&rx).is_empty()
+        })
+        .await
+    );
+    assert_eq!(notifications(&rx)[0]["resourceData"]["id"], created["id"]);
+}
+
+#[tokio::test]
 async fn the_subscription_quota_per_mailbox_is_enforced_with_403() {
     let mut config = fast_config();
     config.knobs.subscriptions_per_mailbox_max = 1;
