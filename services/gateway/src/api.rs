@@ -1,16 +1,68 @@
-//! The gateway's HTTP API: webhooks, the admin API and the pages. (Scaffold: replaced by the
-//! real routes.)
+//! The gateway's HTTP routes: the admin API, the webhooks of both sides and the pages, each
+//! group with its own body-size limit; unknown routes answer with the JSON error shape too.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 
-use crate::Ctx;
+use crate::error::ApiError;
+use crate::{
+    Ctx, dashboard, graph_webhook, orgs, salesforce_webhook, sessions, settings_page, users,
+};
+
+/// Admin API bodies are small JSON documents; an org with its PEM key is the largest.
+pub const ADMIN_BODY_LIMIT: usize = 64 * 1024;
+/// Webhook batches: Graph sends up to a few hundred notifications, Salesforce up to 100 records
+/// with their selected fields.
+pub const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// The settings form is a handful of short fields.
+pub const FORM_BODY_LIMIT: usize = 16 * 1024;
 
 /// The gateway's routes, merged with `/healthz`, `/readyz` and `/metrics`.
 pub fn router(ctx: Arc<Ctx>) -> Router {
+    let admin = Router::new()
+        .route("/api/v1/orgs", post(orgs::put_org).get(orgs::list_orgs))
+        .route("/api/v1/orgs/{id}", get(orgs::get_org))
+        .route("/api/v1/users", post(users::create_user))
+        .route("/api/v1/users/{id}", get(users::get_user))
+        .route(
+            "/api/v1/users/{id}/settings/contacts",
+            get(users::get_settings).put(users::put_settings),
+        )
+        .route(
+            "/api/v1/users/{id}/settings-link",
+            get(users::get_settings_link),
+        )
+        .route("/api/v1/users/{id}/sync", post(sessions::sync))
+        .route("/api/v1/users/{id}/status", get(sessions::status))
+        .route(
+            "/api/v1/users/{id}/confirm-deletions",
+            post(sessions::confirm_deletions),
+        )
+        .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
+    let webhooks = Router::new()
+        .route("/webhooks/graph", post(graph_webhook::graph))
+        .route("/webhooks/salesforce", post(salesforce_webhook::salesforce))
+        .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
+    let pages = Router::new()
+        .route(
+            "/settings/{user_id}",
+            get(settings_page::show).post(settings_page::submit),
+        )
+        .route("/dashboard", get(dashboard::show))
+        .route(
+            "/dashboard/users/{user_id}/confirm-deletions",
+            post(dashboard::confirm),
+        )
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
     Router::new()
         .route("/", get(|| async { "Contactsync gateway" }))
+        .merge(admin)
+        .merge(webhooks)
+        .merge(pages)
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(ctx)
 }

@@ -4,7 +4,19 @@
 //! and the HTTP API until shutdown. What the service does lives in `api`.
 
 pub mod api;
+pub mod auth;
+pub mod dashboard;
+pub mod error;
+pub mod graph_webhook;
+pub mod html;
+pub mod orgs;
+pub mod queries;
+pub mod salesforce_webhook;
+pub mod sessions;
 mod settings;
+pub mod settings_page;
+pub mod users;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

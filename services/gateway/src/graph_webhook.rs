@@ -1,0 +1,296 @@
+//! `POST /webhooks/graph`: Graph's validation handshake, change notifications (clientState
+//! checked, one session per user, B3) and lifecycle events (renew, re-subscribe, resync).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use contracts::Trigger;
+use graph_client::notifications::{ChangeNotificationCollection, LifecycleEvent};
+use graph_client::{NewSubscription, SubscriptionResource};
+use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+use serde_json::json;
+use sync_state::StateError;
+use sync_state::subscriptions::{self, StoredSubscription};
+use sync_state::users;
+
+use crate::Ctx;
+use crate::error::{ApiError, parse_json};
+
+/// How long a (re)created or renewed subscription asks to live: the exchange fetcher's choice,
+/// just under Graph's limit for contacts (4,230 minutes).
+pub const SUBSCRIPTION_MINUTES: i64 = 4200;
+
+#[derive(Debug, Deserialize)]
+pub struct GraphQuery {
+    #[serde(rename = "validationToken", default)]
+    validation_token: Option<String>,
+}
+
+/// Lifecycle work that calls Graph: done after the reply, since Graph wants an answer within
+/// seconds and re-creating a subscription makes Graph call this very endpoint to validate it.
+#[derive(Debug, Clone)]
+pub enum LifecycleAction {
+    /// `reauthorizationRequired`: extend (which also reauthorizes) the subscription.
+    Renew(StoredSubscription),
+    /// `subscriptionRemoved`: subscribe again on the same resource with a fresh clientState.
+    Recreate(StoredSubscription),
+}
+
+/// What a notification batch led to (also the 202 body, for operators reading logs).
+#[derive(Debug, Default)]
+pub struct Handled {
+    pub accepted: usize,
+    pub dropped: usize,
+    pub users: BTreeSet<String>,
+    pub lifecycle: Vec<LifecycleAction>,
+}
+
+pub async fn graph(
+    State(ctx): State<Arc<Ctx>>,
+    query: Result<Query<GraphQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query?;
+    if let Some(token) = query.validation_token {
+        // The handshake: echo the (already URL-decoded) token as plain text, nothing else.
+        let mut response = (StatusCode::OK, token).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        return Ok(response);
+    }
+    let collection: ChangeNotificationCollection = parse_json(&body?)?;
+    let handled = handle_notifications(&ctx, collection).await?;
+    let summary = json!({
+        "accepted": handled.accepted,
+        "dropped": handled.dropped,
+        "sessions": handled.users.len(),
+    });
+    for action in handled.lifecycle {
+        let ctx = Arc::clone(&ctx);
+        tokio::spawn(async move { run_lifecycle(&ctx, action).await });
+    }
+    Ok((StatusCode::ACCEPTED, Json(summary)).into_response())
+}
+
+/// Checks each notification against its stored subscription and starts one session per user
+/// concerned; returns the lifecycle work still to do. Errors only on infrastructure trouble, so
+/// Graph redelivers the batch.
+#[tracing::instrument(skip_all, fields(notifications = collection.value.len()))]
+pub async fn handle_notifications(
+    ctx: &Ctx,
+    collection: ChangeNotificationCollection,
+) -> Result<Handled, ApiError> {
+    let mut handled = Handled::default();
+    let client = ctx.pool.get().await.map_err(StateError::from)?;
+    for notification in collection.value {
+        let id = notification.subscription_id.as_str();
+        let Some(stored) = subscriptions::get(&**client, id).await? else {
+            tracing::warn!(subscription_id = %id, "Notification for an unknown subscription; dropped.");
+            handled.dropped += 1;
+            continue;
+        };
+        if !notification.client_state_matches(&stored.client_state) {
+            tracing::warn!(subscription_id = %id, user_id = %stored.user_id,
+                "Notification with a wrong clientState; dropped.");
+            handled.dropped += 1;
+            continue;
+        }
+        handled.accepted += 1;
+        match notification.lifecycle_event {
+            None | Some(LifecycleEvent::Missed) => {
+                handled.users.insert(stored.user_id.clone());
+            }
+            Some(LifecycleEvent::ReauthorizationRequired) => {
+                handled.lifecycle.push(LifecycleAction::Renew(stored));
+            }
+            Some(LifecycleEvent::SubscriptionRemoved) => {
+                // Forget it now (its clientState is void), resync now, re-subscribe after.
+                subscriptions::delete(&**client, &stored.id).await?;
+                handled.users.insert(stored.user_id.clone());
+                handled.lifecycle.push(LifecycleAction::Recreate(stored));
+            }
+            Some(LifecycleEvent::Unknown) => {
+                tracing::info!(subscription_id = %id, "Unknown lifecycle event; ignored.");
+            }
+        }
+    }
+    let mut enabled = BTreeSet::new();
+    for user_id in &handled.users {
+        if users::get_settings(&**client, user_id).await?.enabled {
+            enabled.insert(user_id.clone());
+        }
+    }
+    drop(client);
+    for user_id in &enabled {
+        pipeline::start_session(&ctx.pool, &ctx.publisher, user_id, Trigger::Notification).await?;
+    }
+    handled.users = enabled;
+    Ok(handled)
+}
+
+/// Why a lifecycle action could not be carried out (it is logged; the scheduler's renewal and
+/// the periodic sessions keep the user in sync meanwhile).
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Clients(#[from] pipeline::ClientError),
+    #[error("graph: {0}")]
+    Graph(#[from] graph_client::GraphError),
+    #[error("stored resource {0:?} is not a contacts resource")]
+    Resource(String),
+}
+
+/// Runs one lifecycle action, logging the outcome.
+pub async fn run_lifecycle(ctx: &Ctx, action: LifecycleAction) {
+    let (kind, subscription_id, user_id) = match &action {
+        LifecycleAction::Renew(s) => ("renew", s.id.clone(), s.user_id.clone()),
+        LifecycleAction::Recreate(s) => ("recreate", s.id.clone(), s.user_id.clone()),
+    };
+    match lifecycle(ctx, action).await {
+        Ok(new_id) => {
+            tracing::info!(kind, %subscription_id, %new_id, %user_id, "Handled a subscription lifecycle event.")
+        }
+        Err(error) => tracing::warn!(kind, %subscription_id, %user_id, %error,
+            "A subscription lifecycle event could not be handled; periodic sessions still run."),
+    }
+}
+
+/// Carries out one lifecycle action; returns the subscription id now stored.
+pub async fn lifecycle(ctx: &Ctx, action: LifecycleAction) -> Result<String, LifecycleError> {
+    let expiration = Utc::now() + chrono::Duration::minutes(SUBSCRIPTION_MINUTES);
+    match action {
+        LifecycleAction::Renew(stored) => {
+            let graph = graph_of(ctx, &stored.user_id).await?;
+            let renewed = graph.renew_subscription(&stored.id, expiration).await?;
+            let client = ctx.pool.get().await.map_err(StateError::from)?;
+            subscriptions::store(
+                &**client,
+                &stored.id,
+                &stored.user_id,
+                &stored.resource,
+                &stored.client_state,
+                renewed.expiration_date_time,
+            )
+            .await?;
+            Ok(stored.id)
+        }
+        LifecycleAction::Recreate(stored) => {
+            let resource = parse_resource(&stored.resource)
+                .ok_or_else(|| LifecycleError::Resource(stored.resource.clone()))?;
+            let graph = graph_of(ctx, &stored.user_id).await?;
+            let base = ctx
+                .settings
+                .common
+                .public_base_url
+                .as_str()
+                .trim_end_matches('/');
+            let url = format!("{base}/webhooks/graph");
+            let client_state = format!("cs-{}", uuid::Uuid::new_v4().simple());
+            let new = NewSubscription {
+                resource,
+                notification_url: url.clone(),
+                lifecycle_notification_url: Some(url),
+                client_state: client_state.clone(),
+                expiration,
+            };
+            let created = graph.create_subscription(&new).await?;
+            let client = ctx.pool.get().await.map_err(StateError::from)?;
+            subscriptions::store(
+                &**client,
+                &created.id,
+                &stored.user_id,
+                &stored.resource,
+                &client_state,
+                created.expiration_date_time,
+            )
+            .await?;
+            Ok(created.id)
+        }
+    }
+}
+
+async fn graph_of(
+    ctx: &Ctx,
+    user_id: &str,
+) -> Result<Arc<graph_client::GraphClient>, LifecycleError> {
+    let org_id = {
+        let client = ctx.pool.get().await.map_err(StateError::from)?;
+        users::get_user(&**client, user_id).await?.org_id
+    };
+    Ok(ctx.clients.graph(&org_id).await?)
+}
+
+/// The subscription resource back from its stored form (`/users/{m}/contactFolders/{f}/contacts`
+/// or `/users/{m}/contacts`, segments percent-encoded).
+pub fn parse_resource(resource: &str) -> Option<SubscriptionResource> {
+    let decode = |s: &str| {
+        percent_decode_str(s)
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let segments: Vec<&str> = resource.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        [users, mailbox, folders, folder_id, contacts]
+            if users.eq_ignore_ascii_case("users")
+                && folders.eq_ignore_ascii_case("contactFolders")
+                && contacts.eq_ignore_ascii_case("contacts") =>
+        {
+            Some(SubscriptionResource::Folder {
+                mailbox: decode(mailbox)?,
+                folder_id: decode(folder_id)?,
+            })
+        }
+        [users, mailbox, contacts]
+            if users.eq_ignore_ascii_case("users") && contacts.eq_ignore_ascii_case("contacts") =>
+        {
+            Some(SubscriptionResource::Mailbox {
+                mailbox: decode(mailbox)?,
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_resource_parses_back_to_what_produced_it() {
+        let folder = SubscriptionResource::Folder {
+            mailbox: "a.b@example.com".into(),
+            folder_id: "AAMk/x=+y".into(),
+        };
+        assert_eq!(parse_resource(&folder.to_resource()), Some(folder));
+        let mailbox = SubscriptionResource::Mailbox {
+            mailbox: "a@b".into(),
+        };
+        assert_eq!(parse_resource(&mailbox.to_resource()), Some(mailbox));
+    }
+
+    #[test]
+    fn other_resources_do_not_parse() {
+        assert_eq!(parse_resource("/me/events"), None);
+        assert_eq!(parse_resource("/users//contacts"), None);
+        assert_eq!(parse_resource(""), None);
+    }
+}
