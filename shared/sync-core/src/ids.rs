@@ -186,20 +186,33 @@ fn validate_sync_key(value: &str) -> Result<(), IdError> {
     Ok(())
 }
 
+/// The prefix of down-sync keys (`SyncKey::for_salesforce`).
+const SALESFORCE_KEY_PREFIX: &str = "sf-";
+
 impl SyncKey {
-    /// The key of a link that starts from a Salesforce Contact (down-sync, B5).
+    /// The key of a link that starts from a Salesforce Contact (down-sync, B5): `sf-` and the
+    /// Contact's id.
     ///
     /// Derived, not random: reconciling the same input twice (a redelivery, a crash before the link
     /// was stored) yields the same key, so the stamp found on a half-created mirror still matches
-    /// and nothing is created twice (C4). Keys are per user, so two users mirroring the same
-    /// Contact share a key without conflict.
+    /// and nothing is created twice (C4); and a stamped mirror names its Contact even when that
+    /// Contact is not in the session's changes. Keys are per user, so two users mirroring the
+    /// same Contact share a key without conflict.
     pub fn for_salesforce(id: &SalesforceId) -> SyncKey {
-        SyncKey::derive("sf", id.as_str())
+        SyncKey(format!("{SALESFORCE_KEY_PREFIX}{id}"))
     }
 
-    /// The key of a link that starts from a mailbox contact (up-sync, B8/B9).
+    /// The key of a link that starts from a mailbox contact (up-sync, B8/B9): `ex` and a 128-bit
+    /// hash of the item id (Graph ids are too long and too free-form to embed). It is also the
+    /// Contact's `Contactsync_Key__c`, the upsert key.
     pub fn for_graph(id: &GraphItemId) -> SyncKey {
         SyncKey::derive("ex", id.as_str())
+    }
+
+    /// The Salesforce Contact a down-sync key was made for, if this is one.
+    pub fn salesforce_id(&self) -> Option<SalesforceId> {
+        let id = self.0.strip_prefix(SALESFORCE_KEY_PREFIX)?;
+        SalesforceId::try_from(id).ok()
     }
 
     fn derive(domain: &str, value: &str) -> SyncKey {
@@ -247,6 +260,8 @@ mod tests {
         assert!(SyncKey::try_from(a.as_str()).is_ok());
         let g = GraphItemId::try_from("003RO0000035WQgYAM").expect("valid id");
         assert_ne!(a, SyncKey::for_graph(&g));
+        assert_eq!(a.salesforce_id(), Some(sf));
+        assert_eq!(SyncKey::for_graph(&g).salesforce_id(), None);
         assert!(SyncKey::try_from("has space").is_err());
     }
 

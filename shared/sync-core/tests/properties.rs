@@ -68,6 +68,7 @@ enum Action {
     MailEdit(Index, MailEdit),
     MailDelete(Index),
     MailMove(Index),
+    MailCopy(Index, bool),
     MailCategories(Index, bool),
     Sync {
         complete: bool,
@@ -121,6 +122,7 @@ fn action() -> impl Strategy<Value = Action> {
         5 => (any::<Index>(), mail_edit()).prop_map(|(i, e)| Action::MailEdit(i, e)),
         1 => any::<Index>().prop_map(Action::MailDelete),
         1 => any::<Index>().prop_map(Action::MailMove),
+        1 => (any::<Index>(), any::<bool>()).prop_map(|(i, b)| Action::MailCopy(i, b)),
         1 => (any::<Index>(), any::<bool>()).prop_map(|(i, b)| Action::MailCategories(i, b)),
         3 => prop_oneof![3 => Just(false), 1 => Just(true)].prop_map(|complete| Action::Sync { complete }),
         1 => prop_oneof![
@@ -191,7 +193,8 @@ fn apply_sf_edit(w: &mut World, id: &SalesforceId, edit: &SfEdit) {
     }
 }
 
-fn apply(w: &mut World, action: &Action) {
+/// `strict`: no crash happened yet, so every session must leave nothing for the next (C3, C6).
+fn apply(w: &mut World, action: &Action, strict: bool) {
     match action {
         Action::SfCreate { mine, first, last } => {
             let owner = if *mine { USER } else { OTHER_USER };
@@ -253,6 +256,16 @@ fn apply(w: &mut World, action: &Action) {
                 w.mail_move(&id, to);
             }
         }
+        Action::MailCopy(i, into_folder) => {
+            if let Some(id) = nth(&w.mailbox, i) {
+                let to = if *into_folder {
+                    FolderKind::SyncFolder
+                } else {
+                    FolderKind::Other
+                };
+                w.mail_copy(&id, to);
+            }
+        }
         Action::MailCategories(i, with) => {
             if let Some(id) = nth(&w.mailbox, i) {
                 let categories: &[&str] = if *with {
@@ -265,10 +278,13 @@ fn apply(w: &mut World, action: &Action) {
         }
         Action::Sync { complete } => {
             w.sync_with(*complete);
-            // C3: the session right after a finished one writes nothing.
-            let mut again = w.clone();
-            let d = again.sync();
-            assert!(d.has_no_writes(), "writes right after a session: {d:#?}");
+            // C3: the session right after a finished one writes nothing. (Recovering from a
+            // crash may take one more session: what the lost link knew is re-learnt.)
+            if strict {
+                let mut again = w.clone();
+                let d = again.sync();
+                assert!(d.has_no_writes(), "writes right after a session: {d:#?}");
+            }
         }
         Action::Trouble(mode) => {
             w.session(*mode);
@@ -382,16 +398,26 @@ proptest! {
         actions in prop::collection::vec(action(), 1..30)
     ) {
         let mut w = world();
+        let mut crashed = false;
         for a in &actions {
-            apply(&mut w, a);
+            crashed |= matches!(a, Action::Trouble(Mode::Crash));
+            apply(&mut w, a, !crashed);
         }
         w.sync();
+        if crashed {
+            w.sync();
+        }
         let d = w.sync();
         prop_assert!(d.has_no_writes(), "not idempotent: {:#?}", d);
         check_invariants(&w)?;
-        // A full listing of both sides (a restart, a 410 resync) changes nothing either.
+        // A full listing of both sides (a restart, a 410 resync) changes nothing either. After a
+        // crash it may: a Contact that left the scope while its link was lost is only seen to be
+        // out of scope by a full listing (B7), which then removes its mirror, once.
         let d = w.sync_complete();
-        prop_assert!(d.has_no_writes(), "full listing wrote: {:#?}", d);
+        prop_assert!(crashed || d.has_no_writes(), "full listing wrote: {:#?}", d);
+        check_invariants(&w)?;
+        let d = w.sync_complete();
+        prop_assert!(d.has_no_writes(), "second full listing wrote: {:#?}", d);
     }
 
     /// Reconciling is a pure function: the same input gives the same decisions.
@@ -399,7 +425,7 @@ proptest! {
     fn reconcile_is_deterministic(actions in prop::collection::vec(action(), 1..20)) {
         let mut w = world();
         for a in &actions {
-            apply(&mut w, a);
+            apply(&mut w, a, false);
         }
         let (exchange, salesforce) = w.reads(false);
         let a = reconcile(&w.links, &exchange, &salesforce, &w.settings, w.now);

@@ -11,7 +11,7 @@ use crate::model::{
     ErrorCode, ExchangeItem, FolderKind, ItemError, Link, Origin, SalesforceContact,
 };
 
-use super::link::{ExState, SfState, decide_states};
+use super::link::{ExState, SfState, decide_states, resolve_salesforce};
 use super::removal::release;
 use super::{Index, Plan, State};
 
@@ -52,10 +52,14 @@ pub(crate) fn decide_unclaimed(ix: &Index<'_>, st: &mut State, plans: &mut Vec<P
                     .filter(|k| ix.key_is_free(st, k))
                     .and_then(|k| contact_by_key.get(k).map(|c| (k.clone(), *c)))
                     .filter(|(_, c)| !st.claimed_contacts.contains(&c.id));
-                match adopt {
-                    Some((key, contact)) => plans.push(adopt_pair(ix, st, key, item, contact)),
-                    None => plans.push(new_in_folder(ix, st, item)),
-                }
+                let plan = match adopt {
+                    Some((key, contact)) => adopt_pair(ix, st, key, item, contact),
+                    None => match readopt_mirror(ix, st, item) {
+                        Some(plan) => plan,
+                        None => new_in_folder(ix, st, item),
+                    },
+                };
+                plans.push(plan);
             }
         }
     }
@@ -155,6 +159,31 @@ fn outside_item(ix: &Index<'_>, st: &mut State, item: &ExchangeItem) -> Option<P
     ))
 }
 
+/// A mirror we stamped for a Contact that is not linked and not in this session's changes (its
+/// link was lost in a crash, and the Contact changed no further): the key names the Contact, so
+/// the pair is linked again rather than the mirror being taken for a new contact (C4).
+fn readopt_mirror(ix: &Index<'_>, st: &mut State, item: &ExchangeItem) -> Option<Plan> {
+    let key = item.sync_key.as_ref().filter(|k| ix.key_is_free(st, k))?;
+    let contact = key.salesforce_id()?;
+    if ix.link_by_sf.contains_key(&contact) || st.claimed_contacts.contains(&contact) {
+        return None;
+    }
+    st.new_keys.insert(key.clone());
+    st.claimed_contacts.insert(contact.clone());
+    // What was synced is unknown (the user may have edited the mirror since): an empty baseline
+    // makes the mailbox's whole value the change, written to the Contact by id.
+    let link = Link {
+        salesforce_id: Some(contact),
+        graph_id: Some(item.id.clone()),
+        snapshot: Some(item.fields.clone()),
+        change_key: item.change_key.clone(),
+        ..new_link(ix, key.clone(), Origin::Salesforce, Contact::default())
+    };
+    // Deleted or out of scope meanwhile: the usual rules apply to the re-linked pair.
+    let sf = resolve_salesforce(ix, st, &link);
+    Some(decide_states(ix, &link, ExState::Present(item), sf, true))
+}
+
 /// B8: a contact created in or moved into the folder. A stamp we do not know is kept as the key
 /// (a half-finished up-sync: the upsert by that key finds its Contact); a stamp that belongs to
 /// another link means this is a copy, which gets a key of its own.
@@ -199,13 +228,8 @@ fn adopt_pair(
         change_key: item.change_key.clone(),
         ..new_link(ix, key, origin, value)
     };
-    decide_states(
-        ix,
-        &link,
-        ExState::Present(item),
-        SfState::Present(contact),
-        true,
-    )
+    let sf = resolve_salesforce(ix, st, &link);
+    decide_states(ix, &link, ExState::Present(item), sf, true)
 }
 
 /// B5/B6: a Contact new in scope gets a mirror.

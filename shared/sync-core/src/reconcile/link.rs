@@ -108,7 +108,7 @@ fn resolve_exchange<'a>(ix: &Index<'a>, st: &mut State, link: &Link) -> ExState<
     }
 }
 
-fn resolve_salesforce<'a>(ix: &Index<'a>, st: &mut State, link: &Link) -> SfState<'a> {
+pub(crate) fn resolve_salesforce<'a>(ix: &Index<'a>, st: &mut State, link: &Link) -> SfState<'a> {
     if !ix.sf_known {
         return SfState::Unobserved;
     }
@@ -150,6 +150,9 @@ pub(crate) fn decide_states(
 ) -> Plan {
     match (ex, sf) {
         (ex, SfState::Deleted | SfState::OutOfScope) => removal::remove_mirror(link, ex, is_new),
+        // Whether to delete the Contact or restore the mirror depends on Salesforce's side (C2,
+        // B7, and our own earlier writes): with its read failed, decide next session.
+        (ExState::Removed | ExState::MovedOut(_), _) if !ix.sf_known => Plan::default(),
         (ExState::Removed, sf) => removal::left_folder(ix, link, None, sf),
         (ExState::MovedOut(item), sf) => removal::left_folder(ix, link, Some(item), sf),
         (ex, sf) => update(ix, link, ex, sf, is_new),

@@ -213,6 +213,17 @@ impl World {
         Some(new)
     }
 
+    /// Outlook's copy: a new item with everything, our stamp and categories included.
+    pub fn mail_copy(&mut self, id: &GraphItemId, folder: FolderKind) -> Option<GraphItemId> {
+        let mut item = self.mailbox.get(id)?.clone();
+        let new = self.new_graph_id();
+        item.folder = folder;
+        item.change = self.next;
+        self.mailbox.insert(new.clone(), item);
+        self.ex_changed.insert(new.clone());
+        Some(new)
+    }
+
     pub fn sf_create(&mut self, owner: &str, fields: SalesforceContactFields) -> SalesforceId {
         let id = self.new_sf_id();
         self.sf.insert(
@@ -435,11 +446,19 @@ impl World {
         }
         for c in &d.exchange {
             if let ExchangeCommand::Delete { sync_key, id } = c {
+                // A mirror answers for its Contact: by the link, or by a down-sync key that names
+                // the Contact (a mirror whose link a crash lost).
+                let contact = self
+                    .link_of_key(sync_key)
+                    .and_then(|l| l.salesforce_id.clone())
+                    .or_else(|| sync_key.salesforce_id());
+                // Explained when the Contact is gone or out of scope now, whenever that happened.
+                let user = sf_id(USER);
                 let explained = !self.mailbox.contains_key(id)
-                    || self
-                        .link_of_key(sync_key)
-                        .and_then(|l| l.salesforce_id.as_ref())
-                        .is_some_and(|s| self.user_removed_sf.contains(s));
+                    || contact.is_some_and(|s| {
+                        self.user_removed_sf.contains(&s)
+                            || self.sf.get(&s).is_none_or(|r| r.owner != user)
+                    });
                 if !explained {
                     self.unexplained_deletes.push(format!("mailbox {id}"));
                 }
