@@ -92,6 +92,8 @@ pub struct Config {
     pub outbound_expiry: Duration,
     /// Per-attempt HTTP timeout of an Outbound Message POST.
     pub outbound_timeout: Duration,
+    /// Serve HTTPS instead of HTTP (real Salesforce is HTTPS only). Off for the dev stack.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// The organization id of the Salesforce help examples (`00Dxx0000001gPL`), 18-char form.
@@ -128,6 +130,7 @@ impl Default for Config {
             outbound_max_retry: Duration::from_secs(2 * 3600),
             outbound_expiry: Duration::from_secs(24 * 3600),
             outbound_timeout: Duration::from_secs(10),
+            tls: None,
         }
     }
 }
@@ -305,6 +308,46 @@ impl Config {
         }
         if let Some(v) = secs("SALESFORCE_EMULATOR_OUTBOUND_EXPIRY_SECS")? {
             c.outbound_expiry = v;
+        }
+        if let Some(v) = var("SALESFORCE_EMULATOR_TLS") {
+            if !v.eq_ignore_ascii_case("dev") {
+                return Err(ConfigError::Invalid {
+                    var: "SALESFORCE_EMULATOR_TLS",
+                    value: v,
+                    reason: "expected dev",
+                });
+            }
+            c.tls = Some(crate::tls::TlsConfig::dev());
+        }
+        match (
+            var("SALESFORCE_EMULATOR_TLS_CERT_FILE"),
+            var("SALESFORCE_EMULATOR_TLS_KEY_FILE"),
+        ) {
+            (Some(cert), Some(key)) => {
+                let read = |var: &'static str, path: String| {
+                    std::fs::read_to_string(&path).map_err(|source| ConfigError::File {
+                        var,
+                        path,
+                        source,
+                    })
+                };
+                c.tls = Some(crate::tls::TlsConfig {
+                    cert_chain_pem: read("SALESFORCE_EMULATOR_TLS_CERT_FILE", cert)?,
+                    private_key_pem: read("SALESFORCE_EMULATOR_TLS_KEY_FILE", key)?,
+                });
+            }
+            (None, None) => {}
+            (cert, _) => {
+                return Err(ConfigError::Invalid {
+                    var: if cert.is_some() {
+                        "SALESFORCE_EMULATOR_TLS_KEY_FILE"
+                    } else {
+                        "SALESFORCE_EMULATOR_TLS_CERT_FILE"
+                    },
+                    value: String::new(),
+                    reason: "the TLS certificate and key files go together",
+                });
+            }
         }
         Ok(c)
     }

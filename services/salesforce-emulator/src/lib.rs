@@ -30,6 +30,8 @@
 //! | `SALESFORCE_EMULATOR_OUTBOUND_INITIAL_RETRY_SECS` | `15` | first Outbound Message retry delay (doubles) |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_MAX_RETRY_SECS` | `7200` | cap between retries |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_EXPIRY_SECS` | `86400` | notifications older than this are dropped |
+//! | `SALESFORCE_EMULATOR_TLS` | off | `dev` serves HTTPS with the dev-only certificate (CA: `DEV_TLS_CA_PEM`) |
+//! | `SALESFORCE_EMULATOR_TLS_CERT_FILE` + `_TLS_KEY_FILE` | — | serve HTTPS with this chain and key |
 //!
 //! # REST surface (`/services/…`)
 //!
@@ -77,6 +79,7 @@ pub mod soql;
 pub mod state;
 pub mod store;
 pub mod time;
+pub mod tls;
 pub mod value;
 
 use std::net::SocketAddr;
@@ -95,6 +98,12 @@ pub use schema::CONTACTSYNC_KEY;
 pub const DEV_PRIVATE_KEY_PEM: &str = include_str!("../fixtures/dev-only-jwt-private-key.pem");
 /// DEV ONLY: the self-signed certificate matching [`DEV_PRIVATE_KEY_PEM`].
 pub const DEV_CERT_PEM: &str = include_str!("../fixtures/dev-only-jwt-cert.pem");
+/// DEV ONLY: the CA that signed [`DEV_TLS_CERT_PEM`]; clients of an HTTPS emulator trust it.
+pub const DEV_TLS_CA_PEM: &str = include_str!("../fixtures/dev-only-tls-ca.pem");
+/// DEV ONLY: server certificate for `127.0.0.1` and `localhost`.
+pub const DEV_TLS_CERT_PEM: &str = include_str!("../fixtures/dev-only-tls-cert.pem");
+/// DEV ONLY: the key of [`DEV_TLS_CERT_PEM`].
+pub const DEV_TLS_KEY_PEM: &str = include_str!("../fixtures/dev-only-tls-key.pem");
 
 /// Request bodies up to this size (control-API seeding of 100,000 Contacts in one call).
 const MAX_BODY_BYTES: usize = 512 * 1024 * 1024;
@@ -122,6 +131,7 @@ pub fn sign_jwt_assertion(
 pub struct App {
     listener: TcpListener,
     state: Arc<state::AppState>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl App {
@@ -133,6 +143,7 @@ impl App {
                 "jwt_cert_pem holds no certificate or public key",
             )
         })?;
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let host = if addr.ip().is_unspecified() {
@@ -140,9 +151,14 @@ impl App {
         } else {
             addr.ip().to_string()
         };
-        let base_url = format!("http://{host}:{}", addr.port());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://{host}:{}", addr.port());
         let state = Arc::new(state::AppState::new(config, base_url, jwt_key));
-        Ok(App { listener, state })
+        Ok(App {
+            listener,
+            state,
+            tls,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -151,7 +167,7 @@ impl App {
             .unwrap_or_else(|_| self.state.config.listen)
     }
 
-    /// `http://127.0.0.1:PORT`, which is also the `instance_url` handed to clients.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), which is also the `instance_url`.
     pub fn base_url(&self) -> String {
         self.state.base_url.clone()
     }
@@ -168,9 +184,20 @@ impl App {
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.state);
         tracing::info!(addr = %self.listener.local_addr()?, "Salesforce emulator listening");
-        let result = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .await;
+        let stop = shutdown.clone().cancelled_owned();
+        let result = match self.tls {
+            Some(acceptor) => {
+                let listener = tls::TlsListener::new(self.listener, acceptor, shutdown.clone())?;
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            None => {
+                axum::serve(self.listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        };
         shutdown.cancel();
         let _ = worker.await;
         result

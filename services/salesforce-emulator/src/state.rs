@@ -128,8 +128,7 @@ impl AppState {
     /// faults, usage, Outbound Message config, or clock offset. Tokens of users that no longer
     /// exist stop working because every call re-checks the user.
     pub fn reset(&self) {
-        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        *self.org.write() = new_org(&self.config, generation);
+        *self.org.write() = new_org(&self.config, self.next_generation());
         *self.cursors.lock() = Cursors::default();
         *self.traffic.lock() = Traffic::default();
         self.faults.lock().clear();
@@ -137,6 +136,12 @@ impl AppState {
         self.clock.reset();
         self.outbound.reset();
         *self.duplicate_rule.lock() = self.config.duplicate_rule;
+    }
+
+    /// A generation number no org has had yet: replacing the org (reset, composite rollback)
+    /// with a fresh one invalidates every query locator that points into the old rows.
+    pub fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     pub fn now(&self) -> DateTime<Utc> {

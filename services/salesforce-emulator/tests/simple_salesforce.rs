@@ -1,10 +1,10 @@
 //! A widely used third-party client, PyPI `simple-salesforce`, pointed at the emulator by
-//! instance URL and session id, creates, reads, queries (with paging), updates, upserts and
-//! deletes Contacts. The library is installed on first use under `target/pydeps/`.
+//! instance URL and session id only, creates, reads, queries (with paging), updates, upserts
+//! and deletes Contacts. The library is installed on first use under `target/pydeps/`.
 //!
-//! simple-salesforce hard-codes `https://` in front of the instance host, and the emulator
-//! serves plain HTTP; the script hands the library a `requests.Session` that downgrades the
-//! scheme at the transport. Nothing else of the library is touched.
+//! simple-salesforce hard-codes `https://` in front of the instance host, so the emulator
+//! serves HTTPS here with the dev-only certificate, and `requests` trusts the dev-only CA
+//! through `REQUESTS_CA_BUNDLE`, as it would a corporate CA.
 
 mod common;
 
@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+use salesforce_emulator::Config;
+use salesforce_emulator::tls::TlsConfig;
 use serde_json::json;
 
 const PACKAGE: &str = "simple-salesforce==1.12.10";
@@ -69,19 +71,12 @@ fn ensure_installed() -> PathBuf {
 
 const SCRIPT: &str = r#"
 import json, sys
-import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceResourceNotFound
 
 instance, token = sys.argv[1], sys.argv[2]
 
-class PlainHttp(requests.Session):
-    def request(self, method, url, *args, **kwargs):
-        if url.startswith("https://"):
-            url = "http://" + url[len("https://"):]
-        return super().request(method, url, *args, **kwargs)
-
-sf = Salesforce(instance_url=instance, session_id=token, session=PlainHttp(), version="60.0")
+sf = Salesforce(instance_url=instance, session_id=token, version="60.0")
 out = {}
 
 created = sf.Contact.create({"FirstName": "Simple", "LastName": "Py", "Email": "py@example.com"})
@@ -125,7 +120,12 @@ async fn simple_salesforce_crud_and_query_against_the_emulator() {
     let pydeps = tokio::task::spawn_blocking(ensure_installed)
         .await
         .expect("installer ran");
-    let emu = start().await;
+    let emu = start_with(Config {
+        tls: Some(TlsConfig::dev()),
+        ..Config::default()
+    })
+    .await;
+    assert!(emu.base.starts_with("https://127.0.0.1:"), "{}", emu.base);
     let (_, token) = emu.login("py@example.com").await;
     // Enough rows that query_all has to follow nextRecordsUrl (default batch 2,000).
     let rows: Vec<_> = (0..2500)
@@ -140,6 +140,10 @@ async fn simple_salesforce_crud_and_query_against_the_emulator() {
             .arg(&base)
             .arg(&token)
             .env("PYTHONPATH", &pydeps)
+            .env(
+                "REQUESTS_CA_BUNDLE",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dev-only-tls-ca.pem"),
+            )
             .output()
             .expect("python3 runs")
     })

@@ -297,6 +297,7 @@ pub fn composite(ctx: &mut Ctx<'_>) -> Result<Response, ApiError> {
     if failed && let Some(before) = snapshot {
         let mut org = ctx.st.org.write();
         *org = before;
+        org.generation = ctx.st.next_generation();
         // Nothing of the rolled-back work happened: no Outbound Messages for it.
         org.changes.clear();
         for item in out.iter_mut() {

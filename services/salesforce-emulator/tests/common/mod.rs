@@ -33,13 +33,23 @@ pub async fn start() -> Emu {
 
 pub async fn start_with(mut config: Config) -> Emu {
     config.listen = "127.0.0.1:0".parse().expect("addr");
+    let http = if config.tls.is_some() {
+        let ca = reqwest::Certificate::from_pem(salesforce_emulator::DEV_TLS_CA_PEM.as_bytes())
+            .expect("dev CA parses");
+        reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .expect("TLS client")
+    } else {
+        reqwest::Client::new()
+    };
     let app = App::build(config).await.expect("emulator binds");
     let base = app.base_url();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
     Emu {
         base,
-        http: reqwest::Client::new(),
+        http,
         shutdown,
     }
 }
