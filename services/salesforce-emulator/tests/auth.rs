@@ -53,6 +53,12 @@ async fn jwt_bearer_login_returns_a_usable_session_without_refresh_token() {
     let q = emu.query(token, "SELECT Id FROM Contact").await;
     assert_eq!(q.status, StatusCode::OK);
     assert_eq!(q.body["totalSize"], 0);
+    // The identity URL answers for the token's user.
+    let id_url = body["id"].as_str().expect("id url");
+    let me = emu.get(id_url, token).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.body["username"], "jwt.user@example.com");
+    assert_eq!(me.body["organization_id"], "00Dxx0000001gPLEAY");
 }
 
 #[tokio::test]

@@ -114,6 +114,7 @@ impl Ctx<'_> {
 pub(crate) enum Route {
     Token,
     Revoke,
+    Identity(String),
     Versions,
     Resources,
     Limits,
@@ -154,6 +155,9 @@ pub(crate) fn resolve(path: &str) -> (Route, String) {
             return (Route::Revoke, "/services/oauth2/revoke".into());
         }
         ["services", "data"] => return (Route::Versions, "/services/data/".into()),
+        ["id", _org, user] => {
+            return (Route::Identity(user.to_string()), "/id/{org}/{user}".into());
+        }
         ["services", "data", v, rest @ ..] => {
             let base = format!("/services/data/{v}");
             let (route, tail) = resolve_versioned(rest);
@@ -276,7 +280,8 @@ pub async fn dispatch(
         Route::Token if method == Method::POST => (token::handle(&st, &headers, &body), 1),
         Route::Revoke if method == Method::POST => (token::revoke(&st, &body), 1),
         Route::Versions if method == Method::GET => (meta::versions(&st), 1),
-        Route::NotFound | Route::Token | Route::Revoke | Route::Versions => {
+        Route::Identity(user) if method == Method::GET => (identity(&st, &headers, &user), 1),
+        Route::NotFound | Route::Token | Route::Revoke | Route::Versions | Route::Identity(_) => {
             (ApiError::not_found().into_response(), 1)
         }
         route => data_call(&st, route, method.clone(), &uri, &headers, &body),
@@ -326,6 +331,43 @@ fn injected_fault(st: &AppState, key: &str) -> Option<Response> {
         r.headers_mut().insert(header::RETRY_AFTER, ra);
     }
     Some(r)
+}
+
+/// `GET /id/{org}/{user}`: the identity URL of token responses. Only the token's own user.
+fn identity(st: &AppState, headers: &HeaderMap, user: &str) -> Response {
+    let now = st.now();
+    let Some(session) = bearer(headers).and_then(|t| st.sessions.lock().check(t, now)) else {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            SfError::new("Bad_OAuth_Token", "Bad_OAuth_Token"),
+        )
+        .into_response();
+    };
+    let org = st.org.read();
+    let row = crate::ids::normalize(user)
+        .filter(|id| id.eq_ignore_ascii_case(&session.user_id))
+        .and_then(|id| org.find(ObjectType::User, &id));
+    let Some(r) = row else {
+        return ApiError::not_found().into_response();
+    };
+    let t = org.table(ObjectType::User);
+    let d = ObjectType::User.def();
+    let text = |f: &str| t.get(r, d.must(f)).to_json();
+    let base = format!("{}/services/data/v{{version}}", st.base_url);
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "id": st.identity_url(&session.user_id), "asserted_user": true, "user_id": session.user_id,
+            "organization_id": st.config.org_id, "username": text("Username"), "nick_name": text("Alias"),
+            "display_name": text("Name"), "email": text("Email"), "first_name": text("FirstName"),
+            "last_name": text("LastName"), "active": t.get(r, d.must("IsActive")).to_json(), "user_type": "STANDARD",
+            "language": "en_US", "locale": "en_US", "utcOffset": 0,
+            "urls": {
+                "rest": format!("{base}/"), "sobjects": format!("{base}/sobjects/"),
+                "query": format!("{base}/query/"), "limits": format!("{base}/limits/"),
+            },
+        }),
+    )
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
