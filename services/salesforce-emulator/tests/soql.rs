@@ -409,3 +409,33 @@ async fn using_scope_mine_returns_the_callers_records() {
         .await;
     assert_eq!(names(&r.body), vec!["Bobson"], "{}", r.text);
 }
+
+#[tokio::test]
+async fn fields_function_expands_and_needs_a_limit_for_all() {
+    let (emu, token, _, _) = org().await;
+    let r = emu
+        .query(
+            &token,
+            "SELECT FIELDS(STANDARD) FROM Contact WHERE LastName = 'Zed'",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let rec = &r.body["records"][0];
+    assert_eq!(rec["Title"], "500 offXdeals");
+    assert!(
+        rec.get("Contactsync_Key__c").is_none(),
+        "custom fields are not standard"
+    );
+    let r = emu.query(&token, "SELECT FIELDS(ALL) FROM Contact").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.body[0]["message"].as_str().is_some_and(
+            |m| m.ends_with("The SOQL FIELDS function must have a LIMIT of at most 200")
+        )
+    );
+    let r = emu
+        .query(&token, "SELECT FIELDS(ALL) FROM Contact LIMIT 200")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["records"][0].get("Contactsync_Key__c").is_some());
+}

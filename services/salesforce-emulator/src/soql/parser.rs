@@ -11,6 +11,10 @@ use crate::value::Value;
 
 /// Salesforce refuses longer statements.
 const MAX_QUERY_LEN: usize = 100_000;
+/// `FIELDS(ALL)` and `FIELDS(CUSTOM)` need a LIMIT no larger than this.
+const MAX_FIELDS_FN_LIMIT: usize = 200;
+/// Marks a `FIELDS(...)` item among the raw select paths (no field can be named so).
+const FIELDS_FN: &str = "FIELDS()";
 /// Largest OFFSET Salesforce allows.
 pub const MAX_OFFSET: usize = 2_000;
 
@@ -234,7 +238,20 @@ impl Parser {
                 if self.is_kw("FROM") {
                     return Err(self.unexpected());
                 }
-                raw.push(self.raw_path()?);
+                if self.is_kw("FIELDS")
+                    && self.t.get(self.i + 1).is_some_and(|t| t.tok == Tok::LParen)
+                {
+                    let pos = self.pos();
+                    self.i += 2;
+                    let (kind, _) = self.ident()?;
+                    self.expect(&Tok::RParen)?;
+                    raw.push(RawPath {
+                        names: vec![FIELDS_FN.to_string(), kind.to_ascii_uppercase()],
+                        pos,
+                    });
+                } else {
+                    raw.push(self.raw_path()?);
+                }
                 if !self.eat(&Tok::Comma) {
                     break;
                 }
@@ -249,11 +266,24 @@ impl Parser {
                 pos,
             )
         })?;
+        let mut fields_needing_limit = None;
         let select = if count {
             Select::Count
         } else {
             let mut fields: Vec<FieldRef> = Vec::new();
             for r in &raw {
+                if r.names[0] == FIELDS_FN {
+                    let kind = r.names[1].as_str();
+                    if kind != "STANDARD" {
+                        fields_needing_limit = Some(r.pos);
+                    }
+                    for f in self.fields_fn(kind, r.pos)? {
+                        if !fields.contains(&f) {
+                            fields.push(f);
+                        }
+                    }
+                    continue;
+                }
                 let f = self.resolve(r)?;
                 if fields.contains(&f) {
                     return Err(SoqlError::malformed(
@@ -325,6 +355,16 @@ impl Parser {
         } else {
             None
         };
+        if let Some(pos) = fields_needing_limit
+            && limit.is_none_or(|l| l > MAX_FIELDS_FN_LIMIT)
+        {
+            return Err(SoqlError::malformed(
+                format!(
+                    "The SOQL FIELDS function must have a LIMIT of at most {MAX_FIELDS_FN_LIMIT}"
+                ),
+                pos,
+            ));
+        }
         let offset = if self.eat_kw("OFFSET") {
             let (n, pos) = self.integer()?;
             if n > MAX_OFFSET {
@@ -366,6 +406,36 @@ impl Parser {
             }
             _ => Err(self.unexpected()),
         }
+    }
+
+    /// `FIELDS(ALL)`, `FIELDS(STANDARD)`, `FIELDS(CUSTOM)` expanded to the object's fields.
+    fn fields_fn(&self, kind: &str, pos: usize) -> Result<Vec<FieldRef>, SoqlError> {
+        let object = self.object;
+        let wanted = |name: &str| match kind {
+            "ALL" => Some(true),
+            "STANDARD" => Some(!name.ends_with("__c")),
+            "CUSTOM" => Some(name.ends_with("__c")),
+            _ => None,
+        };
+        let mut out = Vec::new();
+        for (field, f) in object.def().fields.iter().enumerate() {
+            match wanted(f.name) {
+                None => {
+                    return Err(SoqlError::malformed(
+                        format!("unexpected token: '{kind}'"),
+                        pos,
+                    ));
+                }
+                Some(true) => out.push(FieldRef {
+                    hops: Vec::new(),
+                    object,
+                    field,
+                    rel_names: Vec::new(),
+                }),
+                Some(false) => {}
+            }
+        }
+        Ok(out)
     }
 
     /// Resolves `Account.Owner.Name` through relationship names to the final field.
