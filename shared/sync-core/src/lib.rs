@@ -24,28 +24,40 @@
 //!    [`fields::SalesforceContactFields`] (clients flatten them into their envelopes) and wrap
 //!    them as [`ExchangeItem`] (folder, categories, stamped [`SyncKey`], changeKey) and
 //!    [`SalesforceContact`] (Id, OwnerId, `Contactsync_Key__c`). `@removed` ids go in
-//!    [`ExchangeChanges::removed`]; deleted and out-of-scope Contact ids in [`SalesforceChanges`].
+//!    [`ExchangeChanges::removed`]; deleted and out-of-scope Contact ids in [`SalesforceChanges`]
+//!    (report deletions with a full listing too: an empty listing alone deletes nothing).
 //!    Mark a side [`ReadKind::Complete`] for a full listing (initial sync, Graph 410 resync, scope
-//!    change), [`ReadKind::Failed`] when its read failed: a failed or empty read deletes nothing.
+//!    change), [`ReadKind::Failed`] when its read failed: a failed or empty read deletes nothing,
+//!    and no new link starts while a side is unknown. After a failed read keep **both** cursors
+//!    where they were (crash recovery pairs the two halves of a create by seeing them together).
 //! 2. **Decide.** [`reconcile`] returns the commands for each writer, link updates assuming every
 //!    write succeeds, per-item validation errors (C7) and the mass-delete guard's verdict (C5).
 //!    When the guard is [`GuardOutcome::Held`], record the `mass_delete_guard` error and do **not**
 //!    advance the read cursors; the next session, with [`Settings::mass_delete_confirmed`] set by
 //!    the operator, sees the same deletions and carries them out.
 //! 3. **Write.** Each command names its link's `sync_key`; writers report one [`WriteResult`] per
-//!    command (new ids, changeKeys, the linked Account's name, terminal failures). Transient
-//!    failures should fail the session instead, so cursors stay put.
+//!    command (new ids, changeKeys, the linked Account's name, terminal failures). A delete of
+//!    something already gone (Graph 404, Salesforce `ENTITY_IS_DELETED`/`NOT_FOUND`) is a
+//!    success. Transient failures should fail the session instead, so cursors stay put.
 //! 4. **Store.** [`apply_write_results`] yields the final link rows; store them with the cursors,
 //!    in one transaction. The next session then reads our own writes back and, because
 //!    everything compares in canonical form against the baseline, decides zero writes (C3).
 //!
-//! New links get deterministic keys ([`SyncKey::for_salesforce`], [`SyncKey::for_graph`]): a
-//! redelivered or crashed session re-derives the same key, the Salesforce create is an upsert on
-//! it and a half-made mirror is found by its stamp, so nothing is ever created twice (C4).
+//! New links get deterministic keys: `sf-<Contact Id>` for down-synced contacts
+//! ([`SyncKey::for_salesforce`]) and `ex<hash of the item id>` for up-synced ones
+//! ([`SyncKey::for_graph`], also the Contact's `Contactsync_Key__c`). A redelivered or crashed
+//! session re-derives the same key, the Salesforce create is an upsert on it, and a half-made
+//! mirror is found by its stamp (which names its Contact), so nothing is created twice (C4).
+//!
+//! A [`Link`] keeps the baseline (canonical, C1/C3), the Account name Salesforce shows (B14 may
+//! pick an Account whose name differs from the mailbox's company), a snapshot of the item's Graph
+//! fields (so an update rebuilds `emailAddresses`/phones without losing mailbox-only entries, and
+//! keeps a hand-set `displayName`), and a `rejected` mark: a value one side refused is not
+//! offered again until it changes (C7: retried on change, never a loop).
 //!
 //! Modules: [`ids`] (validated id newtypes), [`contact`] (canonical form), [`mapping`] (SPEC §2
 //! table, patches), [`model`] (inputs/outputs), [`validate`] (C7), [`account`] (B14),
-//! [`bench`] (fixture for `contactsync bench`).
+//! [`mod@bench`] (fixture for `contactsync bench`).
 
 pub mod account;
 pub mod bench;

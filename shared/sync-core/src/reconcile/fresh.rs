@@ -132,8 +132,8 @@ fn new_link(ix: &Index<'_>, key: SyncKey, origin: Origin, baseline: Contact) -> 
 /// A contact in another folder: B9 if it has the category and no stamp; a stamped one left the
 /// sync (B11) or is a copy of a synced contact, so it is released; anything else is personal (B4).
 fn outside_item(ix: &Index<'_>, st: &mut State, item: &ExchangeItem) -> Option<Plan> {
-    if let Some(stamp) = &item.sync_key {
-        let command = release(stamp, item)?;
+    if item.sync_key.is_some() {
+        let command = release(item)?;
         return Some(Plan {
             exchange: vec![command],
             ..Plan::default()

@@ -15,8 +15,11 @@ use super::link::{
 use super::{Index, Plan};
 
 /// The PATCH that takes an item out of the sync (B11): category off, stamp blanked, so it is
-/// never mistaken for the link's contact again.
-pub(crate) fn release(key: &SyncKey, item: &ExchangeItem) -> Option<ExchangeCommand> {
+/// never mistaken for a link's contact again. The command carries the item's own derived key,
+/// not a link's: its result (or failure) must not touch any link row; an item it fails to
+/// release is released again when next seen.
+pub(crate) fn release(item: &ExchangeItem) -> Option<ExchangeCommand> {
+    let key = SyncKey::for_graph(&item.id);
     let categories = item.has_category().then(|| {
         item.categories
             .iter()
@@ -30,7 +33,7 @@ pub(crate) fn release(key: &SyncKey, item: &ExchangeItem) -> Option<ExchangeComm
         Stamp::Keep
     };
     (categories.is_some() || stamp != Stamp::Keep).then(|| ExchangeCommand::Update {
-        sync_key: key.clone(),
+        sync_key: key,
         id: item.id.clone(),
         patch: Default::default(),
         categories,
@@ -58,9 +61,7 @@ pub(super) fn remove_mirror(link: &Link, ex: ExState<'_>, is_new: bool) -> Plan 
                 });
             }
         }
-        ExState::MovedOut(item) | ExState::Outside(item) => {
-            plan.exchange.extend(release(key, item))
-        }
+        ExState::MovedOut(item) | ExState::Outside(item) => plan.exchange.extend(release(item)),
         ExState::Removed => {}
     }
     plan.deletes = plan
@@ -91,7 +92,7 @@ pub(super) fn left_folder(
     let key = &link.sync_key;
     let mut plan = Plan::default();
     if let Some(item) = moved {
-        plan.exchange.extend(release(key, item));
+        plan.exchange.extend(release(item));
     }
     let base = salesforce_base(link);
     let observed = observed_salesforce(sf);
