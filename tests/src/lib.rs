@@ -9,7 +9,7 @@
 mod stack;
 mod users;
 
-pub use stack::Stack;
+pub use stack::{Options, Stack};
 pub use users::TestUser;
 
 /// Polls `probe` until it yields `Some`, or panics after `secs` seconds with `what`.

@@ -17,6 +17,15 @@ const ENCRYPTION_KEY: &str = "ZTJlLWtleS1kby1ub3QtdXNlLWluLXByb2R1Y3Rpb24=";
 /// The org every test user joins.
 pub const ORG: &str = "dev";
 
+/// How a test wants its stack.
+#[derive(Default)]
+pub struct Options {
+    /// Services (by their `SERVICE` name) the test runs itself, e.g. as a child process it kills.
+    pub skip: Vec<&'static str>,
+    /// Adjusts the Graph emulator's configuration.
+    pub graph: Option<Box<dyn FnOnce(&mut graph_emulator::Config) + Send>>,
+}
+
 /// A running stack.
 pub struct Stack {
     pub graph_url: String,
@@ -25,6 +34,8 @@ pub struct Stack {
     pub http: reqwest::Client,
     pub pool: store::Pool,
     pub prefix: String,
+    /// The environment the services run with (for a service a test starts as a process).
+    pub env: Vec<(String, String)>,
     shutdown: CancellationToken,
     tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
     database: Option<store::testing::TestDatabase>,
@@ -37,13 +48,11 @@ fn any_port() -> SocketAddr {
 impl Stack {
     /// Starts everything; the org `dev` is wired to the emulators.
     pub async fn start() -> anyhow::Result<Stack> {
-        Self::start_with(|_| {}).await
+        Self::start_with(Options::default()).await
     }
 
-    /// Starts everything, letting the test adjust the Graph emulator's configuration first.
-    pub async fn start_with(
-        graph_config: impl FnOnce(&mut graph_emulator::Config),
-    ) -> anyhow::Result<Stack> {
+    /// Starts the stack as `options` say.
+    pub async fn start_with(options: Options) -> anyhow::Result<Stack> {
         telemetry::init_for_tests();
         let database = store::testing::fresh_database()
             .await
@@ -56,7 +65,9 @@ impl Stack {
             listen: any_port(),
             ..graph_emulator::Config::default()
         };
-        graph_config(&mut gconfig);
+        if let Some(adjust) = options.graph {
+            adjust(&mut gconfig);
+        }
         let graph = graph_emulator::App::build(gconfig).await?;
         let graph_url = graph.base_url();
         let stop = shutdown.clone();
@@ -71,7 +82,7 @@ impl Stack {
         let stop = shutdown.clone();
         tasks.spawn(async move { ("salesforce-emulator", salesforce.run_until_stopped(stop).await.map_err(Into::into)) });
 
-        let env = Env::from_pairs([
+        let pairs = [
             ("DATABASE_URL", database.url.as_str()),
             ("QUEUE_PREFIX", prefix.as_str()),
             ("ADMIN_TOKEN", ADMIN_TOKEN),
@@ -83,15 +94,22 @@ impl Stack {
             ("SCHEDULER_TICK_MS", "200"),
             ("SHUTDOWN_GRACE_SECS", "5"),
             ("LOG_FORMAT", "pretty"),
-        ]);
+        ];
+        let env = Env::from_pairs(pairs);
         let gateway = gateway::App::build(gateway::Settings::from_source(&env)?).await?;
         let gateway_url = format!("http://{}", gateway.local_addr());
         let stop = shutdown.clone();
         tasks.spawn(async move { ("gateway", gateway.run_until_stopped(stop).await.map_err(Into::into)) });
         let env = env.with_overrides([("PUBLIC_BASE_URL", gateway_url.as_str())]);
+        let mut child_env: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        child_env.push(("PUBLIC_BASE_URL".into(), gateway_url.clone()));
 
         macro_rules! start {
             ($service:ident) => {{
+                if !options.skip.contains(&$service::SERVICE) {
                 let app = $service::App::build($service::Settings::from_source(&env)?)
                     .await
                     .with_context(|| format!("starting {}", $service::SERVICE))?;
@@ -99,6 +117,7 @@ impl Stack {
                 tasks.spawn(async move {
                     ($service::SERVICE, app.run_until_stopped(stop).await.map_err(Into::into))
                 });
+                }
             }};
         }
         start!(scheduler);
@@ -116,6 +135,7 @@ impl Stack {
             http: reqwest::Client::new(),
             pool,
             prefix,
+            env: child_env,
             shutdown,
             tasks,
             database: Some(database),

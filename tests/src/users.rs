@@ -7,8 +7,6 @@ use serde_json::{Value, json};
 
 use crate::Stack;
 
-/// The Graph folder contacts sync into (B1).
-pub const FOLDER: &str = "Salesforce Contacts";
 const API: &str = "/services/data/v60.0";
 
 /// A registered user with contact sync enabled.

@@ -66,7 +66,36 @@ fn scenarios() -> Vec<Scenario> {
             better: Better::Lower,
             measure: || Box::pin(async { Ok(broker_round_trips().await?.p99_ms) }),
         },
+        Scenario {
+            name: "reconcile_10k_links_1k_changes",
+            unit: "ms",
+            // Issue 5: a whole session's decisions for a large mailbox in well under 50 ms on one
+            // core, so the reconciler is never what a user waits for.
+            floor: 50.0,
+            better: Better::Lower,
+            measure: || Box::pin(async { reconcile_median_ms() }),
+        },
     ]
+}
+
+/// The median time of `sync_core::reconcile` over a fixture of 10,000 links and 1,000 changes on
+/// both sides, on this thread (one core).
+fn reconcile_median_ms() -> anyhow::Result<f64> {
+    let input = sync_core::bench::bench_fixture(10_000, 1_000);
+    // Warm up caches and the allocator before measuring.
+    let warm = input.run();
+    anyhow::ensure!(!warm.has_no_writes(), "the fixture must make reconcile decide something");
+    let mut times: Vec<f64> = (0..21)
+        .map(|_| {
+            let started = Instant::now();
+            let decisions = input.run();
+            let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+            std::hint::black_box(decisions);
+            elapsed
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 #[derive(Debug, Serialize)]

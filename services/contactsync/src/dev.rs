@@ -54,7 +54,6 @@ pub struct DevArgs {
 }
 
 /// What the seeding hooks get: the running stack.
-#[allow(dead_code, reason = "read by the seeding hooks once they are built")]
 pub struct DevStack {
     pub settings: CommonSettings,
     pub pool: store::Pool,
@@ -152,11 +151,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         graph_url: table[0].1.clone(),
         salesforce_url: table[1].1.clone(),
     };
-    ensure_dev_org(&stack)
+    crate::demo::ensure_dev_org(&stack)
         .await
         .context("creating the dev org")?;
     if args.seed == Seed::Demo {
-        seed_demo(&stack).await.context("seeding demo data")?;
+        crate::demo::seed_demo(&stack).await.context("seeding demo data")?;
     }
 
     println!("Contactsync dev stack is running (Ctrl-C to stop):");
@@ -221,27 +220,4 @@ fn loopback(addr: SocketAddr) -> SocketAddr {
     } else {
         addr
     }
-}
-
-/// Creates (if missing) the org `dev` wired to the emulators, which users registered without an
-/// `org` join (SPEC §4).
-///
-/// NOT BUILT YET: the sync pipeline's owner fills this in (it needs the org store and the
-/// encryption of its secrets).
-async fn ensure_dev_org(stack: &DevStack) -> anyhow::Result<()> {
-    tracing::warn!(
-        graph = %stack.graph_url,
-        salesforce = %stack.salesforce_url,
-        "The dev org is not created yet (not built yet)"
-    );
-    Ok(())
-}
-
-/// Loads the demo data (`--seed demo`): mailboxes and Salesforce users in the emulators, their
-/// users registered through the admin API, sample contacts on both sides.
-///
-/// NOT BUILT YET: the sync pipeline's owner fills this in.
-async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
-    tracing::warn!(gateway = %stack.gateway_url, "Demo seeding is not built yet");
-    Ok(())
 }

@@ -1,0 +1,145 @@
+//! The dev stack's org and demo data: the org `dev` wired to the emulators, and `--seed demo`'s
+//! users and contacts on both sides, loaded through the emulators' control APIs and our own admin
+//! API exactly as an operator and users would.
+
+use anyhow::{Context as _, bail};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sync_state::orgs::Org;
+use sync_state::secrets::Cipher;
+
+use crate::dev::DevStack;
+
+/// The org every user registered without `org` joins (SPEC §4).
+pub const DEV_ORG: &str = "dev";
+
+/// Creates or refreshes the org `dev` with the emulators' default credentials.
+pub async fn ensure_dev_org(stack: &DevStack) -> anyhow::Result<()> {
+    let cipher = Cipher::from_base64(stack.settings.encryption_key.expose())?;
+    let org = Org {
+        id: DEV_ORG.into(),
+        name: "Dev org (emulators)".into(),
+        graph_tenant_id: "dev-tenant".into(),
+        graph_client_id: "contactsync-dev".into(),
+        graph_client_secret: "dev-secret".into(),
+        salesforce_login_url: stack.salesforce_url.clone(),
+        salesforce_consumer_key: salesforce_emulator::config::DEFAULT_CLIENT_ID.into(),
+        salesforce_private_key_pem: salesforce_emulator::DEV_PRIVATE_KEY_PEM.into(),
+        salesforce_username: salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME.into(),
+        salesforce_org_id: salesforce_emulator::config::DEFAULT_ORG_ID.into(),
+    };
+    let client = stack.pool.get().await?;
+    sync_state::orgs::put_org(&**client, &cipher, &org).await?;
+    // The integration user the JWT bearer flow logs in as (ignored if it exists).
+    let http = reqwest::Client::new();
+    http.post(format!("{}/_emulator/users", stack.salesforce_url))
+        .json(&json!({"Username": salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME}))
+        .send()
+        .await?;
+    Ok(())
+}
+
+struct Demo<'a> {
+    stack: &'a DevStack,
+    http: reqwest::Client,
+}
+
+impl Demo<'_> {
+    async fn call(&self, method: Method, url: String, bearer: Option<&str>, body: Value) -> anyhow::Result<Value> {
+        let mut request = self.http.request(method, &url).json(&body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("{url}: {status} {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Value) -> anyhow::Result<Value> {
+        let token = self.stack.settings.admin_token.expose().clone();
+        self.call(method, format!("{}{path}", self.stack.gateway_url), Some(&token), body)
+            .await
+    }
+
+    async fn salesforce_token(&self, username: &str) -> anyhow::Result<String> {
+        let token = self
+            .call(Method::POST, format!("{}/_emulator/tokens", self.stack.salesforce_url), None,
+                  json!({"username": username}))
+            .await?;
+        Ok(token["access_token"].as_str().context("token")?.to_owned())
+    }
+}
+
+/// Loads the demo: two users (alice, bob) with Salesforce Contacts and Accounts, and for alice a
+/// categorized contact in her default Contacts folder (B9) and a personal one (B4); registers them
+/// and enables sync, then waits for their first sessions and prints what they did.
+pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
+    let demo = Demo { stack, http: reqwest::Client::new() };
+    let api = format!("{}/services/data/v60.0", stack.salesforce_url);
+    let mut users = Vec::new();
+    for (name, contacts) in [
+        ("alice", vec![("Ada", "Lovelace", "Analytical Engines"), ("Grace", "Hopper", "Navy Labs"),
+                       ("Alan", "Turing", "Bletchley Park"), ("Katherine", "Johnson", "NASA")]),
+        ("bob", vec![("Edsger", "Dijkstra", "Eindhoven"), ("Barbara", "Liskov", "MIT")]),
+    ] {
+        let mailbox = format!("{name}@contoso.example");
+        demo.call(Method::POST, format!("{}/_emulator/mailboxes", stack.graph_url), None,
+                  json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": mailbox}))
+            .await?;
+        let username = format!("{name}@acme.example");
+        let sf_user = demo
+            .call(Method::POST, format!("{}/_emulator/users", stack.salesforce_url), None,
+                  json!({"Username": username}))
+            .await?;
+        let sf_user_id = sf_user["Id"].as_str().context("Salesforce user id")?.to_owned();
+        let token = demo.salesforce_token(&username).await?;
+        for (first, last, company) in contacts {
+            let account = demo
+                .call(Method::POST, format!("{api}/sobjects/Account"), Some(&token), json!({"Name": company}))
+                .await?;
+            demo.call(Method::POST, format!("{api}/sobjects/Contact"), Some(&token),
+                      json!({"FirstName": first, "LastName": last, "OwnerId": sf_user_id,
+                             "AccountId": account["id"],
+                             "Email": format!("{}.{}@example.com", first.to_lowercase(), last.to_lowercase())}))
+                .await?;
+        }
+        users.push((name, mailbox, sf_user_id));
+    }
+    // Alice's own contacts: one marked for Salesforce in her default folder (B9), one personal (B4).
+    let graph_token = demo
+        .call(Method::POST, format!("{}/_emulator/tokens", stack.graph_url), None, json!({}))
+        .await?["access_token"]
+        .as_str()
+        .context("graph token")?
+        .to_owned();
+    for contact in [
+        json!({"givenName": "Margaret", "surname": "Hamilton", "companyName": "NASA",
+               "emailAddresses": [{"address": "margaret@example.com", "name": "Margaret"}],
+               "categories": ["Salesforce"]}),
+        json!({"givenName": "Mum", "surname": "Personal"}),
+    ] {
+        demo.call(Method::POST, format!("{}/v1.0/users/alice@contoso.example/contacts", stack.graph_url),
+                  Some(&graph_token), contact)
+            .await?;
+    }
+    for (name, mailbox, sf_user_id) in &users {
+        demo.admin(Method::POST, "/api/v1/users",
+                   json!({"id": name, "mailbox": mailbox, "salesforce_user_id": sf_user_id}))
+            .await?;
+        demo.admin(Method::PUT, &format!("/api/v1/users/{name}/settings/contacts"),
+                   json!({"enabled": true, "scope": "mine", "auto_removal": false,
+                          "conflict_winner": "salesforce"}))
+            .await?;
+    }
+    for (name, _, _) in &users {
+        let summary = demo
+            .admin(Method::POST, &format!("/api/v1/users/{name}/sync?wait=60"), Value::Null)
+            .await?;
+        println!("demo user {name}: {summary}");
+    }
+    Ok(())
+}
