@@ -27,7 +27,8 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
             )));
         }
     };
-    let executed = write_batch(ctx, &header, &commands).await?;
+    let last_attempt = delivery.delivery_count() + 1 >= ctx.settings.common.delivery_limit;
+    let executed = write_batch(ctx, &header, &commands, last_attempt).await?;
     if let Some(failure) = &executed.failure {
         tracing::warn!(user_id = %header.user_id, job_id = %header.job_id, batch = number, %failure, "A Salesforce write batch could not be carried out.");
     }
@@ -47,13 +48,15 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
         .map_err(|e| HandlerError::Retry(format!("publishing the results: {e}")))
 }
 
-/// Carries out one batch for its user. `Err` only for trouble worth a redelivery (the database);
-/// anything that will not get better is reported in `Executed::failure` so the session ends.
+/// Carries out one batch for its user. `Err` only for trouble worth a redelivery (the database),
+/// while attempts remain; anything else, and the last attempt's trouble, is reported in
+/// `Executed::failure`, so the session ends instead of waiting for a dead-lettered batch.
 #[tracing::instrument(skip_all, fields(user_id = %header.user_id, job_id = %header.job_id, commands = commands.len()))]
 async fn write_batch(
     ctx: &Ctx,
     header: &Header,
     commands: &[SalesforceCommand],
+    last_attempt: bool,
 ) -> Result<Executed, HandlerError> {
     let unavailable = |reason: String| Executed {
         results: Vec::new(),
@@ -61,12 +64,14 @@ async fn write_batch(
     };
     let user = match load_user(ctx, &header.user_id).await {
         Ok(user) => user,
-        Err(e) if e.is_transient() => return Err(HandlerError::Retry(e.to_string())),
+        Err(e) if e.is_transient() && !last_attempt => {
+            return Err(HandlerError::Retry(e.to_string()));
+        }
         Err(e) => return Ok(unavailable(format!("the user cannot be loaded: {e}"))),
     };
     let salesforce = match ctx.clients.salesforce(&user.org_id).await {
         Ok(salesforce) => salesforce,
-        Err(pipeline::ClientError::State(e)) if e.is_transient() => {
+        Err(pipeline::ClientError::State(e)) if e.is_transient() && !last_attempt => {
             return Err(HandlerError::Retry(e.to_string()));
         }
         Err(e) => return Ok(unavailable(format!("no Salesforce client: {e}"))),
