@@ -1,6 +1,7 @@
 //! SOQL: a lexer, a parser that resolves names against the schema, and an evaluator that
 //! uses the store's indexes when the WHERE clause has a usable conjunct.
 
+pub mod ast;
 pub mod dates;
 pub mod eval;
 pub mod lexer;
