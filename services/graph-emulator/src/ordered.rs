@@ -6,7 +6,8 @@
 //! N-th live contact is a binary descent over the tree instead of a scan.
 
 /// Slots in insertion order; a removed slot stays as a hole so positions never shift.
-#[derive(Debug, Default)]
+/// (No `Default`: the tree needs its unused index 0, which `new` provides.)
+#[derive(Debug)]
 pub struct OrderedSlots<T> {
     slots: Vec<Option<T>>,
     /// Fenwick tree (1-based) over "slot is live" as 0/1.
