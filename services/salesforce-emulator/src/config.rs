@@ -92,6 +92,9 @@ pub struct Config {
     pub outbound_expiry: Duration,
     /// Per-attempt HTTP timeout of an Outbound Message POST.
     pub outbound_timeout: Duration,
+    /// Outbound Messages enabled from the start (and after every reset) to this URL, e.g. the
+    /// gateway's `/webhooks/salesforce`. `None`: off until the control API enables them.
+    pub outbound_endpoint_url: Option<String>,
     /// Serve HTTPS instead of HTTP (real Salesforce is HTTPS only). Off for the dev stack.
     pub tls: Option<crate::tls::TlsConfig>,
 }
@@ -130,6 +133,7 @@ impl Default for Config {
             outbound_max_retry: Duration::from_secs(2 * 3600),
             outbound_expiry: Duration::from_secs(24 * 3600),
             outbound_timeout: Duration::from_secs(10),
+            outbound_endpoint_url: None,
             tls: None,
         }
     }
@@ -308,6 +312,16 @@ impl Config {
         }
         if let Some(v) = secs("SALESFORCE_EMULATOR_OUTBOUND_EXPIRY_SECS")? {
             c.outbound_expiry = v;
+        }
+        if let Some(v) = var("SALESFORCE_EMULATOR_OUTBOUND_URL") {
+            if url::Url::parse(&v).is_err() {
+                return Err(ConfigError::Invalid {
+                    var: "SALESFORCE_EMULATOR_OUTBOUND_URL",
+                    value: v,
+                    reason: "expected a URL",
+                });
+            }
+            c.outbound_endpoint_url = Some(v);
         }
         if let Some(v) = var("SALESFORCE_EMULATOR_TLS") {
             if !v.eq_ignore_ascii_case("dev") {

@@ -30,6 +30,7 @@
 //! | `SALESFORCE_EMULATOR_OUTBOUND_INITIAL_RETRY_SECS` | `15` | first Outbound Message retry delay (doubles) |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_MAX_RETRY_SECS` | `7200` | cap between retries |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_EXPIRY_SECS` | `86400` | notifications older than this are dropped |
+//! | `SALESFORCE_EMULATOR_OUTBOUND_URL` | — | Outbound Messages on from the start to this endpoint |
 //! | `SALESFORCE_EMULATOR_TLS` | off | `dev` serves HTTPS with the dev-only certificate (CA: `DEV_TLS_CA_PEM`) |
 //! | `SALESFORCE_EMULATOR_TLS_CERT_FILE` + `_TLS_KEY_FILE` | — | serve HTTPS with this chain and key |
 //!

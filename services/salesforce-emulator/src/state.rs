@@ -107,7 +107,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, base_url: String, jwt_key: Vec<u8>) -> AppState {
         let org = new_org(&config, 1);
-        AppState {
+        let state = AppState {
             outbound: Outbound::new(&config),
             base_url,
             jwt_key,
@@ -121,11 +121,20 @@ impl AppState {
             generation: AtomicU64::new(1),
             duplicate_rule: Mutex::new(config.duplicate_rule),
             config,
+        };
+        state.configure_outbound_from_config();
+        state
+    }
+
+    /// Enables Outbound Messages to the configured endpoint, if any (dev stack wiring).
+    fn configure_outbound_from_config(&self) {
+        if let Some(url) = &self.config.outbound_endpoint_url {
+            self.outbound.configure(url.clone(), None, false);
         }
     }
 
     /// `POST /_emulator/reset`: an empty org (but the Run-As user), no cursors, counters,
-    /// faults, usage, Outbound Message config, or clock offset. Tokens of users that no longer
+    /// faults, usage, or clock offset; Outbound Messages back to the configured endpoint. Tokens of users that no longer
     /// exist stop working because every call re-checks the user.
     pub fn reset(&self) {
         *self.org.write() = new_org(&self.config, self.next_generation());
@@ -135,6 +144,7 @@ impl AppState {
         self.usage.lock().clear();
         self.clock.reset();
         self.outbound.reset();
+        self.configure_outbound_from_config();
         *self.duplicate_rule.lock() = self.config.duplicate_rule;
     }
 

@@ -178,3 +178,37 @@ async fn many_changes_are_batched_up_to_100_per_message() {
     assert_eq!(bodies.len(), before + 1);
     assert!(bodies[before].contains("<sf:Title>Changed</sf:Title>"));
 }
+
+#[tokio::test]
+async fn configured_endpoint_is_enabled_from_the_start_and_after_reset() {
+    let (url, rx) = receiver(0).await;
+    let emu = start_with(Config {
+        outbound_endpoint_url: Some(url),
+        ..fast_retries()
+    })
+    .await;
+    emu.user("cfg@example.com").await;
+    emu.seed(
+        "Contact",
+        "cfg@example.com",
+        vec![json!({"LastName": "Configured"})],
+    )
+    .await;
+    eventually(10, "delivery without control-API setup", || async {
+        (rx.lock().bodies.len() == 1).then_some(())
+    })
+    .await;
+    emu.control(Method::POST, "/reset", None).await;
+    emu.user("cfg@example.com").await;
+    emu.seed(
+        "Contact",
+        "cfg@example.com",
+        vec![json!({"LastName": "AfterReset"})],
+    )
+    .await;
+    eventually(10, "delivery after reset", || async {
+        (rx.lock().bodies.len() == 2).then_some(())
+    })
+    .await;
+    assert!(rx.lock().bodies[1].contains("<sf:LastName>AfterReset</sf:LastName>"));
+}
