@@ -119,10 +119,15 @@ pub async fn execute(
 fn found_slot(command: &ExchangeCommand, found: graph_client::GraphContact) -> Slot {
     let created = mapping::created(command.sync_key(), &found);
     match command {
-        ExchangeCommand::MoveIntoFolder { id, .. } if id.as_str() != found.id => Slot::Copied {
-            original: id.as_str().to_owned(),
-            created,
-        },
+        // The original goes only once the copy is known good.
+        ExchangeCommand::MoveIntoFolder { id, .. }
+            if id.as_str() != found.id && matches!(created, Verdict::Done(_)) =>
+        {
+            Slot::Copied {
+                original: id.as_str().to_owned(),
+                created,
+            }
+        }
         _ => Slot::Settled(created),
     }
 }

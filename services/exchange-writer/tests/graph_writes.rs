@@ -475,3 +475,45 @@ async fn c4_a_create_whose_answer_is_lost_is_found_by_its_key_not_resent() {
         .count();
     assert_eq!(batches, 1, "a create is never resent after a timeout");
 }
+
+#[tokio::test]
+async fn b9_a_half_done_move_finishes_with_the_existing_copy() {
+    let mailbox = Mailbox::start().await;
+    let fields = person("Ada", "Lovelace");
+    let original = mailbox
+        .seed(
+            "contacts",
+            NewContact {
+                fields: fields.clone(),
+                categories: vec!["Salesforce".into()],
+                sync_key: None,
+            },
+        )
+        .await;
+    // An earlier attempt made the copy and stopped before deleting the original.
+    let copy = mailbox
+        .seed(
+            &mailbox.folder_id,
+            NewContact {
+                fields,
+                categories: vec!["Salesforce".into()],
+                sync_key: Some("ex-half".into()),
+            },
+        )
+        .await;
+    let executed = execute(
+        &mailbox.target(),
+        &[ExchangeCommand::MoveIntoFolder {
+            sync_key: key("ex-half"),
+            id: id(&original.id),
+            categories: vec!["Salesforce".into()],
+            patch: GraphPatch::default(),
+        }],
+        false,
+    )
+    .await;
+    ok(&executed);
+    assert_eq!(created_id(&executed.results[0]), copy.id);
+    assert_eq!(mailbox.by_key("ex-half").await.len(), 1, "no second copy");
+    assert!(!mailbox.in_folder("contacts", &original.id).await);
+}
