@@ -119,6 +119,7 @@ fn list(
             let keys = match &filter {
                 Filter::Extended { id, value } => mailbox.with_extended(id, value),
                 Filter::Email(address) => mailbox.with_email(address),
+                Filter::Category(name) => mailbox.with_category(name),
                 Filter::DisplayName(_) => {
                     return Err(GraphError::bad_request(
                         "ErrorInvalidUrlQueryFilter",

@@ -457,6 +457,21 @@ pub fn render(
     out
 }
 
+/// The categories of a contact, lower-cased, for the `categories/any` index.
+pub fn category_keys(props: &Map<String, Value>) -> Vec<String> {
+    props
+        .get("categories")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_lowercase)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The email addresses of a contact, lower-cased, for the `emailAddresses/any` index.
 pub fn email_keys(props: &Map<String, Value>) -> Vec<String> {
     props

@@ -11,6 +11,8 @@ pub enum Filter {
     Extended { id: String, value: String },
     /// `emailAddresses/any(a:a/address eq 'x')`
     Email(String),
+    /// `categories/any(c:c eq 'x')`
+    Category(String),
     /// `displayName eq 'x'` (folders)
     DisplayName(String),
 }
@@ -80,6 +82,16 @@ pub fn parse_filter(raw: &str) -> Result<Filter, GraphError> {
         let (var, body) = inner.split_once(':').ok_or_else(invalid_filter)?;
         if body == format!("{var}/addresseq?") && literals.len() == 1 {
             return Ok(Filter::Email(literals[0].clone()));
+        }
+        return Err(invalid_filter());
+    }
+    if let Some(inner) = shape
+        .strip_prefix("categories/any(")
+        .and_then(|s| s.strip_suffix(')'))
+    {
+        let (var, body) = inner.split_once(':').ok_or_else(invalid_filter)?;
+        if body == format!("{var}eq?") && literals.len() == 1 {
+            return Ok(Filter::Category(literals[0].clone()));
         }
         return Err(invalid_filter());
     }
@@ -181,6 +193,10 @@ mod tests {
         assert_eq!(
             parse_filter("emailAddresses/any(a:a/address eq 'garth@contoso.com')").ok(),
             Some(Filter::Email("garth@contoso.com".to_owned()))
+        );
+        assert_eq!(
+            parse_filter("categories/any(c:c eq 'Sales''force')").ok(),
+            Some(Filter::Category("Sales'force".to_owned()))
         );
         assert!(parse_filter("startswith(displayName,'a')").is_err());
         assert!(parse_filter("emailAddresses/any(a:a/name eq 'x')").is_err());

@@ -518,3 +518,41 @@ async fn single_contacts_carry_an_etag_header_lists_count_and_unknown_options_ar
     let custom = emu.get("/v1.0/users/u1/contacts?tracking=1").await;
     assert_eq!(custom.status, 200, "non-system options are ignored");
 }
+
+#[tokio::test]
+async fn contacts_are_found_by_category_and_the_index_follows_patches() {
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let mut tagged = pavel();
+    tagged["categories"] = json!(["Salesforce"]);
+    let a = emu.post("/v1.0/users/u1/contacts", tagged).await.body;
+    emu.post(
+        "/v1.0/users/u1/contacts",
+        json!({"surname": "Untagged", "categories": ["Other"]}),
+    )
+    .await;
+    let filter = enc("categories/any(c:c eq 'salesforce')");
+    let found = emu
+        .get(&format!("/v1.0/users/u1/contacts?$filter={filter}"))
+        .await;
+    assert_eq!(found.status, 200, "{:?}", found.body);
+    let ids: Vec<&str> = found.body["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![a["id"].as_str().expect("id")]);
+    emu.patch(
+        &format!(
+            "/v1.0/users/u1/contacts/{}",
+            enc(a["id"].as_str().expect("id"))
+        ),
+        json!({"categories": []}),
+    )
+    .await;
+    let none = emu
+        .get(&format!("/v1.0/users/u1/contacts?$filter={filter}"))
+        .await;
+    assert_eq!(none.body["value"], json!([]));
+}

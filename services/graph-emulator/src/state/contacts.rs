@@ -53,6 +53,11 @@ impl Mailbox {
         self.email_index.get(&address.to_lowercase())
     }
 
+    /// Keys of contacts carrying this category (names compare case-insensitively, as in Outlook).
+    pub fn with_category(&self, name: &str) -> Option<&BTreeSet<u64>> {
+        self.category_index.get(&name.to_lowercase())
+    }
+
     fn index(&mut self, key: u64, add: bool) {
         let Some(contact) = self.contacts.get(&key) else {
             return;
@@ -63,26 +68,10 @@ impl Mailbox {
             .map(|(k, v)| (k.to_lowercase(), v.clone()))
             .collect();
         let emails = model::email_keys(&contact.props);
-        for entry in ext {
-            if add {
-                self.extended_index.entry(entry).or_default().insert(key);
-            } else if let Some(set) = self.extended_index.get_mut(&entry) {
-                set.remove(&key);
-                if set.is_empty() {
-                    self.extended_index.remove(&entry);
-                }
-            }
-        }
-        for email in emails {
-            if add {
-                self.email_index.entry(email).or_default().insert(key);
-            } else if let Some(set) = self.email_index.get_mut(&email) {
-                set.remove(&key);
-                if set.is_empty() {
-                    self.email_index.remove(&email);
-                }
-            }
-        }
+        let categories = model::category_keys(&contact.props);
+        update_index(&mut self.extended_index, ext, key, add);
+        update_index(&mut self.email_index, emails, key, add);
+        update_index(&mut self.category_index, categories, key, add);
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -325,5 +314,24 @@ impl Mailbox {
         }
         let more = live.peek().is_some() || removed.peek().is_some();
         (out, last, more)
+    }
+}
+
+/// Adds or removes `key` under each of `values` in a value → keys index.
+fn update_index<K: std::hash::Hash + Eq>(
+    index: &mut std::collections::HashMap<K, BTreeSet<u64>>,
+    values: Vec<K>,
+    key: u64,
+    add: bool,
+) {
+    for value in values {
+        if add {
+            index.entry(value).or_default().insert(key);
+        } else if let Some(set) = index.get_mut(&value) {
+            set.remove(&key);
+            if set.is_empty() {
+                index.remove(&value);
+            }
+        }
     }
 }

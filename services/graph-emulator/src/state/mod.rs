@@ -164,6 +164,8 @@ pub struct Mailbox {
     categories: Vec<Category>,
     extended_index: HashMap<(String, String), BTreeSet<u64>>,
     email_index: HashMap<String, BTreeSet<u64>>,
+    /// Lower-cased category name → contacts carrying it.
+    category_index: HashMap<String, BTreeSet<u64>>,
 }
 
 const DEFAULT_CATEGORIES: &[(&str, &str)] = &[
@@ -237,6 +239,7 @@ impl Mailbox {
             categories,
             extended_index: HashMap::new(),
             email_index: HashMap::new(),
+            category_index: HashMap::new(),
         }
     }
 
