@@ -2,8 +2,9 @@
 //!
 //! Three passes, each O(links + changes) with hash maps keyed by ids:
 //! 1. index the observations (by Graph id, by stamped sync key, by Salesforce id and key);
-//! 2. decide every link the changes touch (`link.rs`: where each side stands, the three-way
-//!    merge, validation; `removal.rs`: deletions, scope exits, moves out of the folder);
+//! 2. decide every link the changes touch (`link.rs`: where each side stands; `removal.rs`:
+//!    deletions, scope exits, moves out of the folder; `update.rs`: the three-way merge, each
+//!    side's write, validation);
 //! 3. decide what no link claimed (`fresh.rs`): new mailbox contacts (B8, B9), new Salesforce
 //!    Contacts in scope (B5), half-finished creates found by their stamp (C4), stale stamps (B11).
 //!
@@ -12,6 +13,7 @@
 mod fresh;
 mod link;
 mod removal;
+mod update;
 
 use std::collections::{HashMap, HashSet};
 

@@ -99,7 +99,9 @@ pub(super) fn left_folder(
     let edited_in_salesforce = observed
         .as_ref()
         .is_some_and(|(_, s)| *s != base && !is_rejected(link, Side::Salesforce, s));
-    let Some(sf_id) = &link.salesforce_id else {
+    // The Contact may be known only by its key this session (a create whose result was lost).
+    let adopted = observed.as_ref().map(|(c, _)| c.id.clone());
+    let Some(sf_id) = &link.salesforce_id.clone().or(adopted) else {
         // Never reached Salesforce: nothing to delete or to restore from.
         plan.link = Some(LinkUpdate::Delete {
             sync_key: key.clone(),
@@ -133,6 +135,7 @@ pub(super) fn left_folder(
         fields: fields.clone(),
     });
     let row = Link {
+        salesforce_id: Some(sf_id.clone()),
         graph_id: None,
         baseline: values.clone(),
         account_name: values.company.clone(),
