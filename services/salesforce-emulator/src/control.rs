@@ -264,11 +264,13 @@ struct NewFault {
     status: u16,
     #[serde(default = "one")]
     count: u64,
+    #[serde(alias = "retryAfter", alias = "Retry-After")]
     retry_after: Option<Json>,
     route: Option<String>,
-    #[serde(rename = "errorCode")]
+    #[serde(rename = "errorCode", alias = "code")]
     error_code: Option<String>,
     message: Option<String>,
+    user: Option<String>,
 }
 
 fn one() -> u64 {
@@ -294,6 +296,7 @@ async fn add_fault(State(st): St, body: Bytes) -> Reply {
         route: f.route,
         error_code: f.error_code,
         message: f.message,
+        user: f.user,
     });
     Ok(StatusCode::CREATED.into_response())
 }

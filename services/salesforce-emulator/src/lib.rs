@@ -57,7 +57,7 @@
 //! | `POST /listviews` `{"label", "where"?, "developerName"?, "mine"?}` | Contact list view → 201 `{"id"}` |
 //! | `POST /tokens` `{"username"}` or `{"user_id"}` | → token body plus `refresh_token` |
 //! | `POST /tokens/expire` | every access token expires now |
-//! | `POST /faults` `{"status", "count"?, "retry_after"?, "route"?, "errorCode"?, "message"?}` | next `count` matching calls fail; `route` is `"METHOD /template"`, `"/template"` or a `*` prefix; `GET`/`DELETE /faults` |
+//! | `POST /faults` `{"status", "count"?, "retry_after"?, "route"?, "user"?, "errorCode"?, "message"?}` | next `count` matching calls fail; `route` is `"METHOD /template"`, `"/template"` or a `*` prefix (case-insensitive); `user` limits it to one caller; `GET`/`DELETE /faults` |
 //! | `GET /requests` / `DELETE /requests` | `{"http_requests","operations","by_route"}` / zero them |
 //! | `POST /usage` `{"used"}` | API calls already used today |
 //! | `POST /duplicate-rule` `{"mode": "off"\|"alert"\|"block"}` | the Contact duplicate rule |

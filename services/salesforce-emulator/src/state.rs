@@ -35,22 +35,38 @@ pub struct Fault {
     pub route: Option<String>,
     pub error_code: Option<String>,
     pub message: Option<String>,
+    /// Only calls made with a token of this user (id or username).
+    pub user: Option<String>,
 }
 
 impl Fault {
+    /// Route patterns compare case-insensitively, like the Graph emulator's.
     pub fn matches(&self, route_key: &str) -> bool {
         let Some(pattern) = &self.route else {
             return true;
         };
-        let path = route_key.split_once(' ').map_or(route_key, |(_, p)| p);
+        let (key, pattern) = (route_key.to_ascii_lowercase(), pattern.to_ascii_lowercase());
+        let path = key.split_once(' ').map_or(key.as_str(), |(_, p)| p);
         let target = if pattern.starts_with('/') {
             path
         } else {
-            route_key
+            key.as_str()
         };
         match pattern.strip_suffix('*') {
             Some(prefix) => target.starts_with(prefix),
             None => target == pattern,
+        }
+    }
+
+    /// Whether the fault applies to a caller (`(user id, username)` of the bearer token).
+    pub fn applies_to(&self, caller: Option<&(String, String)>) -> bool {
+        match (&self.user, caller) {
+            (None, _) => true,
+            (Some(who), Some((id, username))) => {
+                who.eq_ignore_ascii_case(username)
+                    || crate::ids::normalize(who).is_some_and(|w| w.eq_ignore_ascii_case(id))
+            }
+            (Some(_), None) => false,
         }
     }
 }

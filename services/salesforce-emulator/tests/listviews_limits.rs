@@ -272,3 +272,31 @@ async fn recent_list_views_and_single_view_info() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body, first);
 }
+
+#[tokio::test]
+async fn faults_can_target_one_user() {
+    let emu = start().await;
+    let (_, alice) = emu.login("alice@example.com").await;
+    let (_, bob) = emu.login("bob@example.com").await;
+    let spec = json!({"status": 500, "count": 1, "Retry-After": "3", "route": "get /services/data/*", "user": "alice@example.com", "code": "UNABLE_TO_LOCK_ROW"});
+    assert_eq!(
+        emu.control(Method::POST, "/faults", Some(spec))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        emu.query(&bob, "SELECT Id FROM Contact").await.status,
+        StatusCode::OK,
+        "bob is not targeted"
+    );
+    let r = emu.query(&alice, "SELECT Id FROM Contact").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(r.headers["Retry-After"], "3");
+    assert_eq!(r.body[0]["errorCode"], "UNABLE_TO_LOCK_ROW");
+    assert_eq!(
+        emu.query(&alice, "SELECT Id FROM Contact").await.status,
+        StatusCode::OK,
+        "count was 1"
+    );
+}

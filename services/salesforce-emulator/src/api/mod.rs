@@ -273,7 +273,7 @@ pub async fn dispatch(
         t.http_requests += 1;
         *t.by_route.entry(key.clone()).or_default() += 1;
     }
-    if let Some(r) = injected_fault(&st, &key) {
+    if let Some(r) = injected_fault(&st, &key, &headers) {
         return r;
     }
     let (response, ops) = match route {
@@ -296,12 +296,21 @@ pub async fn dispatch(
     response
 }
 
-fn injected_fault(st: &AppState, key: &str) -> Option<Response> {
+fn injected_fault(st: &AppState, key: &str, headers: &HeaderMap) -> Option<Response> {
+    // Who is calling matters only to faults aimed at one user; the token is peeked, not checked.
+    let caller = || {
+        let now = st.now();
+        bearer(headers)
+            .and_then(|t| st.sessions.lock().check(t, now))
+            .map(|s| (s.user_id, s.username))
+    };
+    let targeted = st.faults.lock().iter().any(|f| f.user.is_some());
+    let caller = if targeted { caller() } else { None };
     let fault = {
         let mut faults = st.faults.lock();
         let f = faults
             .iter_mut()
-            .find(|f| f.remaining > 0 && f.matches(key))?;
+            .find(|f| f.remaining > 0 && f.matches(key) && f.applies_to(caller.as_ref()))?;
         f.remaining -= 1;
         let out = f.clone();
         faults.retain(|f| f.remaining > 0);
