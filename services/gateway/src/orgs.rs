@@ -80,6 +80,13 @@ impl NewOrg {
             "salesforce.private_key_pem",
             &self.salesforce.private_key_pem,
         )?;
+        // Parsed now, so a bad key is refused here rather than failing every later login.
+        let pem = secrecy::SecretString::from(self.salesforce.private_key_pem.clone());
+        salesforce_client::JwtSigner::from_pem(&pem).map_err(|e| {
+            ApiError::bad(format!(
+                "salesforce.private_key_pem: not a usable RSA private key ({e})"
+            ))
+        })?;
         validate::text("salesforce.username", &self.salesforce.username)?;
         validate::salesforce_id("salesforce.org_id", &self.salesforce.org_id, "00D")?;
         Ok(())

@@ -156,8 +156,8 @@ pub async fn status_of(ctx: &Ctx, user_id: &str) -> Result<serde_json::Value, Ap
     Ok(json!({
         "user": UserView::from(user),
         "settings": SettingsView::from(&settings),
-        "session_running": running.is_some(),
-        "running_session": running,
+        "running": running.is_some(),
+        "active_session": running,
         "last_session": last,
         "held_deletions": held,
         "deletions_confirmed": state.as_ref().is_some_and(|s| s.deletions_confirmed),

@@ -103,6 +103,19 @@ async fn orgs_are_stored_sealed_and_never_echo_their_secrets() {
         resp.error_message().starts_with("salesforce.login_url:"),
         "{resp:?}"
     );
+    bad["salesforce"]["login_url"] = json!(LOGIN);
+    bad["salesforce"]["private_key_pem"] =
+        json!("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    let resp = stack
+        .admin(Method::POST, "/api/v1/orgs", Some(bad.clone()))
+        .await;
+    assert_eq!(resp.status, 400);
+    assert!(
+        resp.error_message()
+            .starts_with("salesforce.private_key_pem:"),
+        "{resp:?}"
+    );
+    assert!(!resp.text.contains("AAAA"), "the key is not echoed");
     bad["extra"] = json!(1);
     let resp = stack.admin(Method::POST, "/api/v1/orgs", Some(bad)).await;
     assert_eq!(resp.status, 400);
@@ -324,10 +337,10 @@ async fn a_sync_starts_one_session_whose_job_reaches_both_fetchers_and_a_second_
     let status = stack
         .admin(Method::GET, "/api/v1/users/alice/status", None)
         .await;
-    assert_eq!(status.json["session_running"], true);
+    assert_eq!(status.json["running"], true);
     assert_eq!(status.json["pending_trigger"], true);
     assert_eq!(
-        status.json["running_session"]["job_id"].as_str(),
+        status.json["active_session"]["job_id"].as_str(),
         Some(job_id.as_str())
     );
     stack.finish().await;
@@ -479,7 +492,7 @@ async fn sync_wait_returns_the_summary_once_the_session_finishes_and_a_coalesced
     let status = stack
         .admin(Method::GET, "/api/v1/users/alice/status", None)
         .await;
-    assert_eq!(status.json["session_running"], false);
+    assert_eq!(status.json["running"], false);
     assert_eq!(
         status.json["last_session"]["job_id"].as_str(),
         Some(next_job.to_string().as_str())
