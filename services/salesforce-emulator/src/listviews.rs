@@ -263,7 +263,7 @@ fn where_condition(c: &Cond) -> Json {
             };
             let values = match rhs {
                 Operand::Value(v) => vec![text(v)],
-                Operand::Range(lo, hi) => vec![text(lo), text(hi)],
+                Operand::Range(_, _, literal) => vec![literal.clone()],
             };
             json!({"field": field.path(), "operator": operator, "values": values})
         }

@@ -103,6 +103,21 @@ async fn standard_and_custom_list_views_list_describe_and_results() {
         "Java-style date: {created_date}"
     );
 
+    let r = emu
+        .get(&lv(&format!("/{}/describe", find("NewThisWeek"))), &token)
+        .await;
+    assert_eq!(
+        r.body["whereCondition"],
+        json!({"field": "CreatedDate", "operator": "equals", "values": ["THIS_WEEK"]})
+    );
+    let q = emu
+        .query(&token, r.body["query"].as_str().expect("query"))
+        .await;
+    assert_eq!(
+        q.body["totalSize"], 3,
+        "everything was created this week: {}",
+        q.text
+    );
     let r = emu.get(&lv(&format!("/{mine_id}/describe")), &token).await;
     assert_eq!(r.body["scope"], "mine");
     assert!(

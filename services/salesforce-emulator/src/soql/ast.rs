@@ -66,7 +66,8 @@ pub enum CmpOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operand {
     Value(Value),
-    Range(Value, Value),
+    /// `[lo, hi)` plus the literal as written (`THIS_WEEK`, `LAST_N_DAYS:7`).
+    Range(Value, Value, String),
 }
 
 #[derive(Debug, Clone)]

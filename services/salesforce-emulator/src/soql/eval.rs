@@ -153,7 +153,7 @@ fn range_candidates(
                 CmpOp::Ne => return None,
             }
         }
-        Operand::Range(a, b) => {
+        Operand::Range(a, b, _) => {
             let (a, b) = (a.as_datetime()?, b.as_datetime()?);
             match op {
                 CmpOp::Eq => (Included(a), Excluded(b)),
@@ -274,7 +274,7 @@ fn compare_op(v: &Value, op: CmpOp, rhs: &Operand, ignore_year: bool) -> bool {
                 CmpOp::Ge => order_of(v, x, ignore_year) != Ordering::Less,
             }
         }
-        Operand::Range(lo, hi) => {
+        Operand::Range(lo, hi, _) => {
             if v.is_null() {
                 return op == CmpOp::Ne;
             }

@@ -580,22 +580,23 @@ impl Parser {
         ty: FieldType,
     ) -> Result<Operand, SoqlError> {
         let upper = name.to_ascii_uppercase();
-        let n = if dates::takes_argument(&upper) {
+        let (n, literal) = if dates::takes_argument(&upper) {
             self.expect(&Tok::Colon)?;
-            Some(self.integer()?.0 as u64)
+            let n = self.integer()?.0 as u64;
+            (Some(n), format!("{upper}:{n}"))
         } else {
-            None
+            (None, upper.clone())
         };
         let (lo, hi) = dates::range(&upper, n, self.now.date_naive()).ok_or_else(|| {
             SoqlError::malformed(format!("unexpected token: '{}'", tok.text), tok.pos)
         })?;
         Ok(match ty {
-            FieldType::Date => Operand::Range(Value::Date(lo), Value::Date(hi)),
+            FieldType::Date => Operand::Range(Value::Date(lo), Value::Date(hi), literal),
             _ => {
                 let at = |d: NaiveDate| {
                     Value::DateTime(d.and_hms_opt(0, 0, 0).map_or(self.now, |t| t.and_utc()))
                 };
-                Operand::Range(at(lo), at(hi))
+                Operand::Range(at(lo), at(hi), literal)
             }
         })
     }
