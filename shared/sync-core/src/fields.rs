@@ -126,8 +126,9 @@ pub struct SalesforceContactFields {
     pub other_country: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    /// The parent Account as a relationship query returns it; never written.
-    #[serde(default, skip_serializing)]
+    /// The parent Account as a relationship query returns it. Carried along when a read travels
+    /// between services; never set on a write (B14 sets `AccountId` instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<SalesforceAccountRef>,
 }
 
@@ -152,4 +153,15 @@ impl GraphContactFields {
     pub const SELECT: &'static str = "givenName,surname,displayName,title,jobTitle,department,\
         companyName,emailAddresses,businessPhones,mobilePhone,homePhones,assistantName,birthday,\
         businessAddress,homeAddress,personalNotes";
+}
+
+/// Deserializes a "patch" field where absent means "leave alone" (`None`, through
+/// `#[serde(default)]`) and `null` means "clear" (`Some(None)`). Plain serde would read `null` as
+/// absent, so a clear would be lost when a patch crosses the broker.
+pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }

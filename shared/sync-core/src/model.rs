@@ -495,7 +495,11 @@ pub enum WriteResult {
     /// An `Update` succeeded; `account_name` is set when it carried a `relink`.
     SalesforceUpdated {
         sync_key: SyncKey,
-        #[serde(default)]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "crate::fields::double_option"
+        )]
         account_name: Option<Option<String>>,
     },
     SalesforceDeleted {

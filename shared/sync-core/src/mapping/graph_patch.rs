@@ -40,38 +40,82 @@ impl From<GraphAddress> for GraphAddressPatch {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GraphPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub given_name: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub surname: Option<Option<String>>,
     /// Sent only to keep a hand-set display name when the name parts change.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub display_name: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub title: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub job_title: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub department: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub company_name: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_addresses: Option<Vec<GraphEmailAddress>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_phones: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub mobile_phone: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_phones: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub assistant_name: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub birthday: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_address: Option<GraphAddressPatch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_address: Option<GraphAddressPatch>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::fields::double_option"
+    )]
     pub personal_notes: Option<Option<String>>,
 }
 
