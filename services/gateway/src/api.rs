@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::error::ApiError;
+use crate::metrics::WebhookMetrics;
 use crate::{
     Ctx, dashboard, graph_webhook, orgs, salesforce_webhook, sessions, settings_page, users,
 };
@@ -21,7 +23,9 @@ pub const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
 pub const FORM_BODY_LIMIT: usize = 16 * 1024;
 
 /// The gateway's routes, merged with `/healthz`, `/readyz` and `/metrics`.
+/// Registers the gateway's own metrics, so call it once per process.
 pub fn router(ctx: Arc<Ctx>) -> Router {
+    let webhook_metrics = WebhookMetrics::register(&ctx.metrics);
     let admin = Router::new()
         .route("/api/v1/orgs", post(orgs::put_org).get(orgs::list_orgs))
         .route("/api/v1/orgs/{id}", get(orgs::get_org))
@@ -45,7 +49,8 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     let webhooks = Router::new()
         .route("/webhooks/graph", post(graph_webhook::graph))
         .route("/webhooks/salesforce", post(salesforce_webhook::salesforce))
-        .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+        .layer(Extension(webhook_metrics));
     let pages = Router::new()
         .route(
             "/settings/{user_id}",

@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::Utc;
 use contracts::Trigger;
 use graph_client::notifications::{ChangeNotificationCollection, LifecycleEvent};
@@ -23,6 +23,7 @@ use sync_state::users;
 
 use crate::Ctx;
 use crate::error::{ApiError, parse_json};
+use crate::metrics::WebhookMetrics;
 
 /// How long a (re)created or renewed subscription asks to live: the exchange fetcher's choice,
 /// just under Graph's limit for contacts (4,230 minutes).
@@ -55,6 +56,7 @@ pub struct Handled {
 
 pub async fn graph(
     State(ctx): State<Arc<Ctx>>,
+    Extension(metrics): Extension<WebhookMetrics>,
     query: Result<Query<GraphQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -75,6 +77,9 @@ pub async fn graph(
     }
     let collection: ChangeNotificationCollection = parse_json(&body?)?;
     let handled = handle_notifications(&ctx, collection).await?;
+    metrics.notifications("graph", "accepted", handled.accepted);
+    metrics.notifications("graph", "dropped", handled.dropped);
+    metrics.sessions("graph", handled.users.len());
     let summary = json!({
         "accepted": handled.accepted,
         "dropped": handled.dropped,

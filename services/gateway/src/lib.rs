@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod error;
 pub mod graph_webhook;
 pub mod html;
+pub mod metrics;
 pub mod orgs;
 pub mod queries;
 pub mod salesforce_webhook;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -14,18 +15,30 @@ use sync_state::StateError;
 
 use crate::Ctx;
 use crate::error::ApiError;
+use crate::metrics::WebhookMetrics;
 use crate::queries::{self, Audience};
 use crate::validate::same_salesforce_id;
 
 pub async fn salesforce(
     State(ctx): State<Arc<Ctx>>,
+    Extension(metrics): Extension<WebhookMetrics>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad("the Outbound Message is not UTF-8"))?;
     let message = OutboundMessage::parse(text).map_err(|e| ApiError::bad(e.to_string()))?;
-    handle_message(&ctx, &message).await?;
+    let count = message.notifications.len();
+    let users = match handle_message(&ctx, &message).await {
+        Ok(users) => users,
+        Err(e @ ApiError::Forbidden(_)) => {
+            metrics.notifications("salesforce", "refused", count);
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    metrics.notifications("salesforce", "accepted", count);
+    metrics.sessions("salesforce", users.len());
     // One ack covers every notification in the message; only sent once every session started,
     // so a failure makes Salesforce redeliver instead of losing the change.
     Ok((

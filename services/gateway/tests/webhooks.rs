@@ -110,6 +110,15 @@ async fn a_wrong_client_state_triggers_nothing_and_a_right_one_one_session() {
         .await;
     assert_eq!(stack.all_sessions().await.len(), 1);
 
+    let metrics = stack.send(Method::GET, "/metrics", None, None).await;
+    for line in [
+        "contactsync_gateway_webhook_notifications_total{source=\"graph\",outcome=\"dropped\"} 3",
+        "contactsync_gateway_webhook_notifications_total{source=\"graph\",outcome=\"accepted\"} 8",
+        "contactsync_gateway_webhook_sessions_total{source=\"graph\"} 2",
+    ] {
+        assert!(metrics.text.contains(line), "{line} in {}", metrics.text);
+    }
+
     // `missed` means notifications were lost: resync too (coalesced here).
     let missed = json!({"value": [{"subscriptionId": "sub-alice", "clientState": "cs-right-secret",
                                    "lifecycleEvent": "missed"}]});
