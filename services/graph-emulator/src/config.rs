@@ -55,6 +55,9 @@ pub struct Knobs {
     pub delta_token_ttl_secs: Option<u64>,
     /// Put a `Location` header with the initial delta URL on 410 answers (documented as optional).
     pub delta_gone_location: bool,
+    /// Each delta round re-reports the changes of the previous one (replays, which the docs
+    /// warn about; off by default so counts stay exact).
+    pub delta_replay: bool,
     /// Contact delta honours `$expand=singleValueExtendedProperties(…)` (UNCONFIRMED: documented
     /// for message delta only; likely, as both run on Outlook's sync). Off: 400 for `$expand`.
     pub delta_expand: bool,
@@ -125,6 +128,7 @@ impl Default for Knobs {
             delta_page_size: 10,
             delta_token_ttl_secs: None,
             delta_gone_location: true,
+            delta_replay: false,
             delta_expand: true,
             soft_delete: true,
             permanent_delete: true,

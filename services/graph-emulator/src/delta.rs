@@ -40,6 +40,10 @@ struct Token {
     /// `$select` of the initial request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     s: Option<Vec<String>>,
+    /// With replays on: where this round nominally started (the previous round's end), which
+    /// is where the round after it will scan from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<u64>,
     /// `$expand` of the initial request: extended property ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     x: Option<Vec<String>>,
@@ -130,6 +134,7 @@ pub fn handle(
                 g: mailbox.delta_generation,
                 t: now,
                 s: model::parse_select(ctx.req.query_param("$select"))?,
+                p: None,
                 x: expand,
                 n: ctx.req.max_page_size(),
             }
@@ -180,9 +185,17 @@ pub fn handle(
         body["@odata.nextLink"] =
             Value::String(format!("{link_base}?$skiptoken={}", next.encode()));
     } else {
+        // With the replay knob the next round starts where this one started, so every change
+        // is reported twice ("Your application must be prepared for replays").
+        let (resume, nominal) = if ctx.knobs.delta_replay {
+            (token.p.unwrap_or(token.r), Some(mailbox.seq))
+        } else {
+            (mailbox.seq, None)
+        };
         let next = Token {
-            c: mailbox.seq,
-            r: mailbox.seq,
+            c: resume,
+            r: resume,
+            p: nominal,
             t: now,
             ..token
         };

@@ -30,6 +30,10 @@ pub struct FaultSpec {
     pub code: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
+    /// The operation takes effect and then the error is answered: a lost response, as when
+    /// "DELETE has answered 404 while carrying itself out". Tests retries for idempotency.
+    #[serde(default)]
+    pub after_effect: bool,
 }
 
 fn one() -> u32 {
@@ -108,16 +112,18 @@ impl Faults {
     }
 
     /// The error the next matching fault injects, consuming one of its count.
-    pub fn take(&self, route: &str, mailbox: Option<&str>) -> Option<GraphError> {
+    /// The error the next matching fault injects, consuming one of its count, and whether the
+    /// operation is to take effect first.
+    pub fn take(&self, route: &str, mailbox: Option<&str>) -> Option<(GraphError, bool)> {
         let mut pending = self.pending.lock();
         let index = pending.iter().position(|f| f.matches(route, mailbox))?;
         let fault = &mut pending[index];
         fault.count -= 1;
-        let error = fault.error();
+        let injected = (fault.error(), fault.after_effect);
         if fault.count == 0 {
             pending.remove(index);
         }
-        Some(error)
+        Some(injected)
     }
 }
 
@@ -192,6 +198,7 @@ mod tests {
             mailbox: None,
             code: None,
             message: None,
+            after_effect: false,
         });
         assert!(
             faults

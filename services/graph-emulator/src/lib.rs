@@ -44,6 +44,7 @@
 //! | `GRAPH_EMULATOR_DELTA_PAGE_SIZE` | 10 |
 //! | `GRAPH_EMULATOR_DELTA_TOKEN_TTL_SECS` | unset |
 //! | `GRAPH_EMULATOR_DELTA_GONE_LOCATION` | true |
+//! | `GRAPH_EMULATOR_DELTA_REPLAY` | false |
 //! | `GRAPH_EMULATOR_DELTA_EXPAND` | true |
 //! | `GRAPH_EMULATOR_SOFT_DELETE` | true |
 //! | `GRAPH_EMULATOR_PERMANENT_DELETE` | true |
@@ -77,7 +78,8 @@
 //! `POST mailboxes/{id}/contacts/{cid}/move {"destinationId"}` (a user's
 //! move in Outlook: new regular id) · `POST tokens {"client_id"?,"expires_in"?}` →
 //! `{"access_token"}` · `POST apps {"client_id","client_secret","tenant"}` ·
-//! `POST|GET|DELETE faults` (`{"status","count","retry_after","route","mailbox","code","message"}`)
+//! `POST|GET|DELETE faults` (`{"status","count","retry_after","route","mailbox","code","message",
+//! "after_effect"}`; `after_effect`: the operation happens, then the error is answered)
 //! · `GET|DELETE requests` (`{"http_requests","operations","by_route"}`) ·
 //! `POST delta/expire {"mailbox"?}` (outstanding delta tokens answer 410) ·
 //! `GET subscriptions` · `POST subscriptions/{id}/lifecycle {"event"}` · `GET|POST config`

@@ -240,9 +240,12 @@ pub async fn operation(
         .user()
         .and_then(|u| shared.registry.get(u))
         .map(|m| m.lock().id.clone());
-    if let Some(error) = shared.faults.take(route, mailbox_id.as_deref()) {
-        return error.into_response(&client_request_id);
-    }
+    let injected = shared.faults.take(route, mailbox_id.as_deref());
+    let lost_response = match injected {
+        Some((error, false)) => return error.into_response(&client_request_id),
+        Some((error, true)) => Some(error),
+        None => None,
+    };
     let _permit = match &mailbox_id {
         Some(mailbox) => match shared.throttle.acquire(app_id, mailbox, &knobs) {
             Ok(permit) => permit,
@@ -268,9 +271,13 @@ pub async fn operation(
         req,
         knobs: &knobs,
     };
-    match handle(&ctx, target).await {
+    let response = match handle(&ctx, target).await {
         Ok(response) => response,
         Err(e) => e.into_response(&client_request_id),
+    };
+    match lost_response {
+        Some(error) => error.into_response(&client_request_id),
+        None => response,
     }
 }
 

@@ -101,3 +101,34 @@ async fn over_long_subscriptions_are_clamped_when_asked_and_unknown_knobs_are_re
         "reset restores the start-up knobs"
     );
 }
+
+#[tokio::test]
+async fn with_replays_on_every_change_is_reported_in_two_consecutive_rounds() {
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    emu.set_knobs(json!({"delta_replay": true})).await;
+    let first = emu.get("/v1.0/users/u1/contacts/delta").await;
+    let link = first.body["@odata.deltaLink"]
+        .as_str()
+        .expect("deltaLink")
+        .to_owned();
+    let created = emu.post("/v1.0/users/u1/contacts", pavel()).await.body;
+    let round2 = emu.get(&link).await;
+    assert_eq!(round2.body["value"][0]["id"], created["id"]);
+    let link = round2.body["@odata.deltaLink"]
+        .as_str()
+        .expect("deltaLink")
+        .to_owned();
+    let round3 = emu.get(&link).await;
+    assert_eq!(round3.body["value"][0]["id"], created["id"], "replayed");
+    let link = round3.body["@odata.deltaLink"]
+        .as_str()
+        .expect("deltaLink")
+        .to_owned();
+    let round4 = emu.get(&link).await;
+    assert_eq!(
+        round4.body["value"],
+        json!([]),
+        "a change is replayed once, not forever"
+    );
+}

@@ -136,3 +136,22 @@ async fn counters_count_real_traffic_by_templated_route_and_reset_alone() {
         "reset drops mailboxes"
     );
 }
+
+#[tokio::test]
+async fn an_after_effect_fault_loses_the_response_but_not_the_write() {
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    emu.control(
+        Method::POST,
+        "/_emulator/faults",
+        json!({"status": 504, "route": "POST /v1.0/users/{id}/contacts", "after_effect": true}),
+    )
+    .await;
+    let r = emu.post("/v1.0/users/u1/contacts", pavel()).await;
+    assert_eq!(r.status, 504);
+    assert_eq!(
+        emu.state("u1").await.len(),
+        1,
+        "the create happened although the answer was lost"
+    );
+}
