@@ -193,24 +193,23 @@ fn resolve_versioned(rest: &[&str]) -> (Route, String) {
         ["composite", "sobjects"] => (Route::Collection, "/composite/sobjects".into()),
         ["composite"] => (Route::Composite, "/composite".into()),
         ["composite", "batch"] => (Route::CompositeBatch, "/composite/batch".into()),
-        ["composite", "sobjects", t] if obj(t).is_some() => {
-            let o = obj(t).unwrap_or(ObjectType::Contact);
-            (
+        ["composite", "sobjects", t, tail @ ..] => match (obj(t), tail) {
+            (Some(o), []) => (
                 Route::CollectionOf(o),
                 format!("/composite/sobjects/{}", o.name()),
-            )
-        }
-        ["composite", "sobjects", t, f] if obj(t).is_some() => {
-            let o = obj(t).unwrap_or(ObjectType::Contact);
-            (
+            ),
+            (Some(o), [f]) => (
                 Route::CollectionUpsert(o, f.to_string()),
                 format!("/composite/sobjects/{}/{{field}}", o.name()),
-            )
-        }
-        ["sobjects", t, rest @ ..] if obj(t).is_some() => {
-            let o = obj(t).unwrap_or(ObjectType::Contact);
+            ),
+            _ => (Route::NotFound, format!("/{}", rest.join("/"))),
+        },
+        ["sobjects", t, tail @ ..] => {
+            let Some(o) = obj(t) else {
+                return (Route::NotFound, format!("/{}", rest.join("/")));
+            };
             let n = o.name();
-            match rest {
+            match tail {
                 [] => (Route::Info(o), format!("/sobjects/{n}")),
                 ["describe"] => (Route::Describe(o), format!("/sobjects/{n}/describe")),
                 ["updated"] => (Route::Updated(o), format!("/sobjects/{n}/updated")),
