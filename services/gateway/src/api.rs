@@ -69,5 +69,6 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .merge(pages)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(crate::error::json_errors))
         .with_state(ctx)
 }

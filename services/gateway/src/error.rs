@@ -154,3 +154,51 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
+
+/// The longest rejection text carried into a JSON error (axum's are one line).
+const MAX_REJECTION_TEXT: usize = 4096;
+
+/// Safety net for the errors no handler shaped: axum's own rejections (a path segment that is
+/// not UTF-8, a missing content type…) answer in plain text; this rewrites any 4xx/5xx that is
+/// neither JSON nor an HTML page into the `{"error":{"code","message"}}` shape.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if !(status.is_client_error() || status.is_server_error())
+        || content_type.starts_with("application/json")
+        || content_type.starts_with("text/html")
+    {
+        return response;
+    }
+    let text = match axum::body::to_bytes(response.into_body(), MAX_REJECTION_TEXT).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound(message),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(message),
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized,
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(message),
+        s if s.is_server_error() => ApiError::Internal(message),
+        _ => ApiError::BadRequest(message),
+    };
+    let mut shaped = error.into_response();
+    // Keep the original status (e.g. 415) even where the variant would say 400.
+    *shaped.status_mut() = status;
+    shaped
+}

@@ -39,6 +39,15 @@ async fn the_admin_api_wants_the_operator_token() {
     // Unknown routes and methods answer in the same JSON shape.
     let resp = stack.admin(Method::GET, "/api/v1/nothing", None).await;
     assert_eq!((resp.status, resp.error_code()), (404, "not_found"));
+    // Even axum's own rejections (a path segment that is not UTF-8) keep the shape.
+    let resp = stack
+        .admin(Method::GET, "/api/v1/users/%FF/status", None)
+        .await;
+    assert_eq!(
+        (resp.status, resp.error_code()),
+        (400, "bad_request"),
+        "{resp:?}"
+    );
     let resp = stack.admin(Method::DELETE, "/api/v1/orgs", None).await;
     assert_eq!(
         (resp.status, resp.error_code()),
