@@ -427,6 +427,11 @@ proptest! {
         prop_assert!(d.has_no_writes(), "second full listing wrote: {:#?}", d);
     }
 
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
     /// Reconciling is a pure function: the same input gives the same decisions.
     #[test]
     fn reconcile_is_deterministic(actions in prop::collection::vec(action(), 1..20)) {

@@ -676,6 +676,26 @@ fn c7_a_mailbox_write_graph_refuses_is_retried_when_salesforce_changes_again() {
 }
 
 #[test]
+fn c7_when_both_writes_fail_the_link_stays_as_it_was_and_nothing_loops() {
+    let mut w = World::new();
+    let (id, graph) = synced_contact(&mut w, "Ann", "Lee");
+    let before = w.link_for_sf(&id).cloned().expect("linked");
+    w.mail_edit(&graph, |f| f.personal_notes = Some(REJECTED_BY_RULE.into()));
+    w.sf_edit(&id, |f| f.title = Some("CTO".into()));
+    w.exchange_faults = 1;
+    w.sync();
+    assert_eq!(w.last_errors.len(), 2, "{:?}", w.last_errors);
+    assert_eq!(w.link_for_sf(&id), Some(&before));
+    assert_quiet(&mut w);
+    // A full listing offers both again: the mailbox gets the title, Salesforce refuses the note
+    // once more, and after that the contact is quiet.
+    w.sync_complete();
+    assert_eq!(w.mailbox[&graph].fields.job_title.as_deref(), Some("CTO"));
+    assert!(w.sync_complete().has_no_writes());
+    assert_quiet(&mut w);
+}
+
+#[test]
 fn last_name_falls_back_to_the_display_name_then_the_email() {
     let mut w = World::new();
     let by_display = w.mail_create(
