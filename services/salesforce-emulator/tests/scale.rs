@@ -86,6 +86,11 @@ fn selective_queries_on_100k_contacts_use_an_index() {
             "Account.Name",
         ),
         (
+            "SELECT Id FROM Contact WHERE SystemModstamp = 2999-01-01T00:00:00Z".to_string(),
+            0,
+            "SystemModstamp range",
+        ),
+        (
             "SELECT Id FROM Contact WHERE SystemModstamp > 2999-01-01T00:00:00Z".to_string(),
             0,
             "SystemModstamp range",

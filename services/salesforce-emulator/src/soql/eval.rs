@@ -94,6 +94,12 @@ pub fn run(org: &Org, q: &Query, user_id: &str, include_deleted: bool) -> QueryR
 /// Candidate rows from one conjunct when an index can answer it.
 fn index_candidates(org: &Org, table: &Table, c: &Cond) -> Option<(Vec<u32>, String)> {
     let (field, keys): (&FieldRef, Vec<&Value>) = match c {
+        // Datetime fields first: their `=` is a (one-instant) range too.
+        Cond::Cmp { field, op, rhs }
+            if field.hops.is_empty() && table.has_ordered_index(field.field) =>
+        {
+            return range_candidates(table, field.field, *op, rhs);
+        }
         Cond::Cmp {
             field,
             op: CmpOp::Eq,
@@ -104,11 +110,6 @@ fn index_candidates(org: &Org, table: &Table, c: &Cond) -> Option<(Vec<u32>, Str
             negated: false,
             values,
         } => (field, values.iter().collect()),
-        Cond::Cmp { field, op, rhs }
-            if field.hops.is_empty() && table.has_ordered_index(field.field) =>
-        {
-            return range_candidates(table, field.field, *op, rhs);
-        }
         _ => return None,
     };
     match field.hops.as_slice() {
