@@ -57,12 +57,13 @@ pub async fn read_mailbox(
     let mailbox = user.mailbox.as_str();
 
     let folder_id = ensure_setup(ctx, &graph, &user.id, mailbox).await?;
-    let stored: Option<ExchangeCursor> = links::load_cursor(&**client, &user.id, CursorSide::Exchange)
-        .await?
-        .map(serde_json::from_value)
-        .transpose()
-        .map_err(StateError::from)?
-        .filter(|c: &ExchangeCursor| c.folder_id == folder_id);
+    let stored: Option<ExchangeCursor> =
+        links::load_cursor(&**client, &user.id, CursorSide::Exchange)
+            .await?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(StateError::from)?
+            .filter(|c: &ExchangeCursor| c.folder_id == folder_id);
     let linked = links::linked_graph_ids(&**client, &user.id).await?;
     drop(client);
 
@@ -99,12 +100,13 @@ pub async fn read_mailbox(
         for item in round.items {
             match item {
                 DeltaItem::Removed { id, .. } => {
-                    if linked.contains(&id) {
+                    if linked.contains_key(&id) {
                         removed.push(to_item_id(id)?);
                     }
                 }
                 DeltaItem::Upserted(contact) => {
-                    let is_linked = linked.contains(&contact.id);
+                    let linked_key = linked.get(&contact.id).cloned();
+                    let is_linked = linked_key.is_some();
                     let categorized = contact
                         .categories
                         .iter()
@@ -117,11 +119,14 @@ pub async fn read_mailbox(
                         // Delta carries no extended properties: our stamp is looked up below.
                         unknown.push(contact.id.clone());
                     }
-                    items.push(
-                        contact
-                            .into_exchange_item(kind)
-                            .map_err(|e| ReadError::Invalid(e.to_string()))?,
-                    );
+                    let mut item = contact
+                        .into_exchange_item(kind)
+                        .map_err(|e| ReadError::Invalid(e.to_string()))?;
+                    // A linked item carries the stamp we wrote; delta just does not show it.
+                    if let Some(key) = linked_key {
+                        item.sync_key = sync_core::SyncKey::try_from(key.as_str()).ok();
+                    }
+                    items.push(item);
                 }
             }
         }
@@ -238,7 +243,12 @@ async fn ensure_setup(
 /// Subscribes to changes in the folder so the gateway hears of them within seconds (B3). A
 /// failure only costs latency: the periodic session still runs.
 async fn subscribe(ctx: &Ctx, graph: &GraphClient, user_id: &str, mailbox: &str, folder_id: &str) {
-    let base = ctx.settings.common.public_base_url.as_str().trim_end_matches('/');
+    let base = ctx
+        .settings
+        .common
+        .public_base_url
+        .as_str()
+        .trim_end_matches('/');
     let client_state = format!("cs-{}", uuid::Uuid::new_v4().simple());
     let new = NewSubscription {
         resource: SubscriptionResource::Folder {
@@ -268,7 +278,9 @@ async fn subscribe(ctx: &Ctx, graph: &GraphClient, user_id: &str, mailbox: &str,
                 tracing::warn!(error = %e, "Could not store the Graph subscription.");
             }
         }
-        Err(e) => tracing::warn!(error = %e, "Could not subscribe to mailbox changes; periodic sessions still run."),
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not subscribe to mailbox changes; periodic sessions still run.")
+        }
     }
 }
 

@@ -134,6 +134,7 @@ async fn decide_session(
         serde_json::json!({"exchange": exchange.cursor, "salesforce": salesforce.cursor})
     };
 
+    tracing::debug!(exchange = ?decisions.exchange, salesforce = ?decisions.salesforce, "Commands.");
     let batches = enqueue_batches(tx, user_id, job_id, &decisions, now).await?;
     tracing::info!(
         exchange_writes = decisions.exchange.len(),

@@ -10,9 +10,9 @@ pub mod orgs;
 pub mod outbox;
 pub mod schedule;
 pub mod secrets;
-pub mod trigger;
 pub mod sessions;
 pub mod subscriptions;
+pub mod trigger;
 pub mod users;
 
 /// What can go wrong reading or writing the sync state.

@@ -1,7 +1,7 @@
 //! The link store (C4: one link per Salesforce Contact and per mailbox contact, per user) and the
 //! read cursors of both sides.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use sync_core::{Link, LinkUpdate};
 use tokio_postgres::{GenericClient, Transaction};
@@ -9,7 +9,10 @@ use tokio_postgres::{GenericClient, Transaction};
 use crate::StateError;
 
 /// Every link of a user.
-pub async fn load_links(client: &(impl GenericClient + Sync), user_id: &str) -> Result<Vec<Link>, StateError> {
+pub async fn load_links(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+) -> Result<Vec<Link>, StateError> {
     let rows = client
         .query(
             "SELECT link FROM contact_links WHERE user_id = $1 ORDER BY sync_key",
@@ -21,20 +24,27 @@ pub async fn load_links(client: &(impl GenericClient + Sync), user_id: &str) -> 
         .collect()
 }
 
-/// The Graph ids a user's links point at (the exchange fetcher keeps other folders' items that
-/// are linked, B11).
-pub async fn linked_graph_ids(client: &(impl GenericClient + Sync), user_id: &str) -> Result<HashSet<String>, StateError> {
+/// The Graph ids a user's links point at, with their sync keys: the exchange fetcher keeps other
+/// folders' items that are linked (B11), and knows a linked item's stamp without reading it
+/// (delta carries no extended properties).
+pub async fn linked_graph_ids(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+) -> Result<HashMap<String, String>, StateError> {
     let rows = client
         .query(
-            "SELECT graph_id FROM contact_links WHERE user_id = $1 AND graph_id IS NOT NULL",
+            "SELECT graph_id, sync_key FROM contact_links WHERE user_id = $1 AND graph_id IS NOT NULL",
             &[&user_id],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// How many links a user has.
-pub async fn count_links(client: &(impl GenericClient + Sync), user_id: &str) -> Result<i64, StateError> {
+pub async fn count_links(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+) -> Result<i64, StateError> {
     Ok(client
         .query_one(
             "SELECT count(*) FROM contact_links WHERE user_id = $1",
@@ -68,7 +78,10 @@ pub async fn apply_link_updates(
         )
         .await?;
     }
-    let keys: Vec<String> = upserts.iter().map(|l| l.sync_key.as_str().to_owned()).collect();
+    let keys: Vec<String> = upserts
+        .iter()
+        .map(|l| l.sync_key.as_str().to_owned())
+        .collect();
     if !keys.is_empty() {
         tx.execute(
             "UPDATE contact_links SET graph_id = NULL, salesforce_id = NULL

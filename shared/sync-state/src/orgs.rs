@@ -66,7 +66,11 @@ impl Org {
 }
 
 /// Creates or replaces an org, sealing its secrets.
-pub async fn put_org(client: &(impl GenericClient + Sync), cipher: &Cipher, org: &Org) -> Result<(), StateError> {
+pub async fn put_org(
+    client: &(impl GenericClient + Sync),
+    cipher: &Cipher,
+    org: &Org,
+) -> Result<(), StateError> {
     let secret = cipher
         .seal(org.graph_client_secret.as_bytes())
         .map_err(|e| StateError::Invalid(e.to_string()))?;

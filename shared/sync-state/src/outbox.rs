@@ -62,8 +62,7 @@ pub async fn claim_pending(
 
 /// Forgets a message once the broker confirmed it.
 pub async fn delete(tx: &Transaction<'_>, id: i64) -> Result<(), StateError> {
-    tx
-        .execute("DELETE FROM outbox WHERE id = $1", &[&id])
+    tx.execute("DELETE FROM outbox WHERE id = $1", &[&id])
         .await?;
     Ok(())
 }

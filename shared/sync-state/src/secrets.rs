@@ -67,7 +67,8 @@ impl Cipher {
             return Err(CipherError::Undecryptable);
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CipherError::Undecryptable)?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| CipherError::Undecryptable)?;
         let mut buf = body.to_vec();
         let plain = self
             .key
@@ -94,23 +95,39 @@ mod tests {
     #[test]
     fn the_same_secret_seals_differently_each_time() {
         let cipher = Cipher::from_base64(KEY).expect("key");
-        assert_ne!(cipher.seal(b"x").expect("seal"), cipher.seal(b"x").expect("seal"));
+        assert_ne!(
+            cipher.seal(b"x").expect("seal"),
+            cipher.seal(b"x").expect("seal")
+        );
     }
 
     #[test]
     fn another_key_or_tampering_fails_to_open() {
         let cipher = Cipher::from_base64(KEY).expect("key");
-        let other = Cipher::from_base64("HwEeHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=").expect("key");
+        let other =
+            Cipher::from_base64("HwEeHRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=").expect("key");
         let mut sealed = cipher.seal(b"secret").expect("seal");
-        assert!(matches!(other.open(&sealed), Err(CipherError::Undecryptable)));
+        assert!(matches!(
+            other.open(&sealed),
+            Err(CipherError::Undecryptable)
+        ));
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
-        assert!(matches!(cipher.open(&sealed), Err(CipherError::Undecryptable)));
+        assert!(matches!(
+            cipher.open(&sealed),
+            Err(CipherError::Undecryptable)
+        ));
     }
 
     #[test]
     fn a_short_or_non_base64_key_is_refused() {
-        assert!(matches!(Cipher::from_base64("c2hvcnQ="), Err(CipherError::BadKey(_))));
-        assert!(matches!(Cipher::from_base64("not base64!"), Err(CipherError::BadKey(_))));
+        assert!(matches!(
+            Cipher::from_base64("c2hvcnQ="),
+            Err(CipherError::BadKey(_))
+        ));
+        assert!(matches!(
+            Cipher::from_base64("not base64!"),
+            Err(CipherError::BadKey(_))
+        ));
     }
 }

@@ -36,7 +36,11 @@ impl SessionState {
             "succeeded" => SessionState::Succeeded,
             "partial" => SessionState::Partial,
             "failed" => SessionState::Failed,
-            other => return Err(StateError::Invalid(format!("unknown session state {other:?}"))),
+            other => {
+                return Err(StateError::Invalid(format!(
+                    "unknown session state {other:?}"
+                )));
+            }
         })
     }
     pub fn is_finished(self) -> bool {
@@ -101,8 +105,7 @@ pub enum StartOutcome {
     Coalesced(Uuid),
 }
 
-const SUMMARY_COLUMNS: &str =
-    "job_id, user_id, trigger, state, summary, created_at, finished_at";
+const SUMMARY_COLUMNS: &str = "job_id, user_id, trigger, state, summary, created_at, finished_at";
 
 fn summary_from_row(row: &Row) -> Result<SessionSummary, StateError> {
     let progress: Option<serde_json::Value> = row.get("summary");
@@ -206,7 +209,13 @@ pub async fn begin_writing(
                 decisions = $4, cursors = $5, results = '[]'::jsonb,
                 exchange_input = NULL, salesforce_input = NULL
          WHERE job_id = $1",
-        &[&job_id, &batches, &serde_json::to_value(progress)?, decisions, cursors],
+        &[
+            &job_id,
+            &batches,
+            &serde_json::to_value(progress)?,
+            decisions,
+            cursors,
+        ],
     )
     .await?;
     Ok(())
@@ -323,7 +332,10 @@ pub async fn fail_stale(
 }
 
 /// Reads one session's summary.
-pub async fn get_session(client: &(impl GenericClient + Sync), job_id: Uuid) -> Result<SessionSummary, StateError> {
+pub async fn get_session(
+    client: &(impl GenericClient + Sync),
+    job_id: Uuid,
+) -> Result<SessionSummary, StateError> {
     let row = client
         .query_opt(
             &format!("SELECT {SUMMARY_COLUMNS} FROM sync_sessions WHERE job_id = $1"),

@@ -76,7 +76,9 @@ impl Winner {
         match s {
             "salesforce" => Ok(Winner::Salesforce),
             "exchange" => Ok(Winner::Exchange),
-            other => Err(StateError::Invalid(format!("unknown conflict winner {other:?}"))),
+            other => Err(StateError::Invalid(format!(
+                "unknown conflict winner {other:?}"
+            ))),
         }
     }
 }
@@ -168,7 +170,10 @@ pub async fn get_user(client: &(impl GenericClient + Sync), id: &str) -> Result<
 }
 
 /// Reads a user's contact settings (defaults when never set).
-pub async fn get_settings(client: &(impl GenericClient + Sync), user_id: &str) -> Result<ContactSettings, StateError> {
+pub async fn get_settings(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+) -> Result<ContactSettings, StateError> {
     let row = client
         .query_opt(
             "SELECT enabled, scope, list_view_id, auto_removal, conflict_winner, scope_version
