@@ -85,6 +85,13 @@ struct Expire {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct DropNotifications {
+    /// How many of the next change notifications are silently lost.
+    count: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Lifecycle {
     event: String,
 }
@@ -136,6 +143,9 @@ fn route(
             shared.faults.clear();
             shared.counters.clear();
             shared.throttle.clear();
+            shared
+                .dropped_notifications
+                .store(0, std::sync::atomic::Ordering::SeqCst);
             shared
                 .epoch
                 .store(rand::random(), std::sync::atomic::Ordering::Relaxed);
@@ -289,6 +299,62 @@ fn route(
             };
             subscriptions::publish(shared, &mailbox_id, events);
             reply(StatusCode::CREATED, json!({"value": created}))
+        }
+        (Method::PATCH | Method::DELETE, ["mailboxes", user, "contacts", contact]) => {
+            // A user's edit or delete in Outlook: same effect and notifications as through the
+            // API, but not counted as the integration's traffic.
+            let knobs = shared.knobs();
+            let patch = if *method == Method::PATCH {
+                Some(
+                    model::parse_contact(body, &knobs, true)
+                        .map_err(|e| error(e.status(), e.to_string()))?,
+                )
+            } else {
+                None
+            };
+            let mailbox_ref = shared
+                .registry
+                .get(user)
+                .ok_or_else(|| error(StatusCode::NOT_FOUND, format!("no mailbox '{user}'")))?;
+            let (out, mailbox_id, events) = {
+                let mut mailbox = mailbox_ref.lock();
+                let key = mailbox
+                    .resolve_contact(contact)
+                    .map_err(|e| error(e.status(), e.to_string()))?
+                    .key;
+                let now = chrono::Utc::now();
+                let events = match &patch {
+                    Some(input) => mailbox.update_contact(key, input, now),
+                    None => mailbox.delete_contact(key, knobs.soft_delete, now),
+                };
+                let view = View {
+                    immutable: false,
+                    select: None,
+                    expand: None,
+                };
+                let out = match &patch {
+                    Some(_) => mailbox
+                        .contact(key)
+                        .map(|c| Value::Object(contacts::render(c, &view))),
+                    None => None,
+                };
+                (out, mailbox.id.clone(), events)
+            };
+            subscriptions::publish(shared, &mailbox_id, events);
+            match out {
+                Some(contact) => reply(StatusCode::OK, contact),
+                None => StatusCode::NO_CONTENT.into_response(),
+            }
+        }
+        (Method::POST, ["notifications", "drop"]) => {
+            let request: DropNotifications = parse(body)?;
+            shared
+                .dropped_notifications
+                .fetch_add(request.count, std::sync::atomic::Ordering::SeqCst);
+            reply(
+                StatusCode::OK,
+                json!({"dropping": shared.dropped_notifications.load(std::sync::atomic::Ordering::SeqCst)}),
+            )
         }
         (Method::POST, ["mailboxes", user, "contacts", contact, "move"]) => {
             // What a user does by dragging a contact in Outlook; Graph itself cannot.

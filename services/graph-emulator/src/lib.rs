@@ -75,7 +75,9 @@
 //! `POST reset` · `POST mailboxes {"id","userPrincipalName","mailboxEnabled"?}` · `GET mailboxes` ·
 //! `GET mailboxes/{id}/contacts|folders|categories` (full state: folder, categories, every
 //! extended property) · `POST mailboxes/{id}/contacts {"folder"?,"contacts":[…]}` (bulk seed) ·
-//! `POST mailboxes/{id}/contacts/{cid}/move {"destinationId"}` (a user's
+//! `PATCH|DELETE mailboxes/{id}/contacts/{cid}` (a user's edit or delete in Outlook:
+//! notified, not counted) · `POST notifications/drop {"count"}` (lose the next N change
+//! notifications) · `POST mailboxes/{id}/contacts/{cid}/move {"destinationId"}` (a user's
 //! move in Outlook: new regular id) · `POST tokens {"client_id"?,"expires_in"?}` →
 //! `{"access_token"}` · `POST apps {"client_id","client_secret","tenant"}` ·
 //! `POST|GET|DELETE faults` (`{"status","count","retry_after","route","mailbox","code","message",

@@ -4,6 +4,7 @@
 //! as Graph does (for up to four hours there; a knob here), and dropped after the last attempt.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -55,6 +56,16 @@ async fn worker(shared: Arc<Shared>, id: String, url: String, mut queue: Unbound
                 Ok(value) => batch.push(value),
                 Err(_) => break,
             }
+        }
+        // Notifications the control API asked to lose vanish here, before any attempt.
+        batch.retain(|_| {
+            shared
+                .dropped_notifications
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_err()
+        });
+        if batch.is_empty() {
+            continue;
         }
         if !shared.subscriptions.exists(&id) {
             return;

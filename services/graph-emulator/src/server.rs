@@ -54,6 +54,8 @@ pub struct Shared {
     pub subscriptions: subscriptions::Store,
     /// Client for validation requests and notifications.
     pub http: reqwest::Client,
+    /// Change notifications still to be lost on purpose (control API), to test "missed" handling.
+    pub dropped_notifications: AtomicU64,
     /// Changes on reset, so delta tokens from before a reset answer 410.
     pub epoch: AtomicU64,
     pub shutdown: CancellationToken,
@@ -77,6 +79,7 @@ impl Shared {
             throttle: Throttle::default(),
             subscriptions: subscriptions::Store::default(),
             http,
+            dropped_notifications: AtomicU64::new(0),
             epoch: AtomicU64::new(rand::random()),
             shutdown,
         }

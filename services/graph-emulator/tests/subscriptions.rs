@@ -410,6 +410,75 @@ async fn a_subscription_created_with_immutable_ids_notifies_immutable_ids() {
 }
 
 #[tokio::test]
+async fn user_edits_through_the_control_api_notify_without_counting_and_drops_lose_notifications() {
+    let emu = Emu::start_with(fast_config()).await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let (rx, url) = receiver(Validation::Echo, 0).await;
+    let r = emu
+        .post(
+            "/v1.0/subscriptions",
+            json!({"changeType": "created,updated,deleted", "notificationUrl": url, "resource": "users/u1/contacts", "expirationDateTime": in_an_hour()}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let ids = emu
+        .seed(
+            "u1",
+            "contacts",
+            vec![json!({"surname": "A"}), json!({"surname": "B"})],
+        )
+        .await;
+    assert!(
+        poll_until(Duration::from_secs(5), || async {
+            notifications(&rx).len() == 2
+        })
+        .await
+    );
+    emu.control(Method::DELETE, "/_emulator/requests", json!({}))
+        .await;
+    let dropped = emu
+        .control(
+            Method::POST,
+            "/_emulator/notifications/drop",
+            json!({"count": 1}),
+        )
+        .await;
+    assert_eq!(dropped.status, 200);
+    let edited = emu
+        .control(
+            Method::PATCH,
+            &format!("/_emulator/mailboxes/u1/contacts/{}", enc(&ids[0])),
+            json!({"jobTitle": "CEO"}),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{:?}", edited.body);
+    assert_eq!(edited.body["jobTitle"], "CEO");
+    let deleted = emu
+        .control(
+            Method::DELETE,
+            &format!("/_emulator/mailboxes/u1/contacts/{}", enc(&ids[1])),
+            json!({}),
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    // The update's notification is lost; the delete's arrives.
+    assert!(
+        poll_until(Duration::from_secs(5), || async {
+            notifications(&rx).len() == 3
+        })
+        .await
+    );
+    let last = notifications(&rx).last().cloned().unwrap_or_default();
+    assert_eq!(last["changeType"], "deleted");
+    assert_eq!(last["resourceData"]["id"], ids[1].as_str());
+    let counters = emu.counters().await;
+    assert_eq!(
+        counters["http_requests"], 0,
+        "user edits are not API traffic: {counters}"
+    );
+}
+
+#[tokio::test]
 async fn the_subscription_quota_per_mailbox_is_enforced_with_403() {
     let mut config = fast_config();
     config.knobs.subscriptions_per_mailbox_max = 1;
