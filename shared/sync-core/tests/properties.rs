@@ -77,6 +77,8 @@ enum Action {
     Trouble(Mode),
     ToggleAutoRemoval,
     ToggleWinner,
+    /// B2: `mine` or `all`.
+    SetScope(bool),
 }
 
 fn pick(pool: &[&str]) -> impl Strategy<Value = usize> {
@@ -132,6 +134,7 @@ fn action() -> impl Strategy<Value = Action> {
         ].prop_map(Action::Trouble),
         1 => Just(Action::ToggleAutoRemoval),
         1 => Just(Action::ToggleWinner),
+        1 => any::<bool>().prop_map(Action::SetScope),
     ]
 }
 
@@ -290,6 +293,7 @@ fn apply(w: &mut World, action: &Action, strict: bool) {
             w.session(*mode);
         }
         Action::ToggleAutoRemoval => w.settings.auto_removal = !w.settings.auto_removal,
+        Action::SetScope(all) => w.set_scope(if *all { Scope::All } else { Scope::Mine }),
         Action::ToggleWinner => {
             w.settings.conflict_winner = match w.settings.conflict_winner {
                 ConflictWinner::Salesforce => ConflictWinner::Exchange,
@@ -329,14 +333,13 @@ fn check_invariants(w: &World, lost_links: bool) -> Result<(), TestCaseError> {
         graph_ids.len(),
         "item linked twice"
     );
-    let user = sf_id(USER);
     for (id, record) in &w.sf {
         let links = w
             .links
             .iter()
             .filter(|l| l.salesforce_id.as_ref() == Some(id))
             .count();
-        if record.owner == user {
+        if w.in_scope(record) {
             prop_assert_eq!(links, 1, "in-scope Contact {} has {} links", id, links);
         }
     }

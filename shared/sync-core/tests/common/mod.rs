@@ -67,6 +67,8 @@ pub struct World {
     pub last_errors: Vec<ItemError>,
     /// The next this many mailbox writes fail as Graph would refuse a property.
     pub exchange_faults: usize,
+    /// The scope changed since the last finished session.
+    pub scope_changed: bool,
 }
 
 pub fn sf_id(text: &str) -> SalesforceId {
@@ -122,6 +124,7 @@ impl World {
             unexplained_deletes: Vec::new(),
             last_errors: Vec::new(),
             exchange_faults: 0,
+            scope_changed: false,
         }
     }
 
@@ -300,6 +303,19 @@ impl World {
         }
     }
 
+    /// B2 as the fetcher applies it.
+    pub fn in_scope(&self, record: &SfRecord) -> bool {
+        self.settings.scope == Scope::All || record.owner == sf_id(USER)
+    }
+
+    /// A scope change: the fetcher's next read is a full listing (SPEC §4's `complete`).
+    pub fn set_scope(&mut self, scope: Scope) {
+        if self.settings.scope != scope {
+            self.settings.scope = scope;
+            self.scope_changed = true;
+        }
+    }
+
     fn is_linked_sf(&self, id: &SalesforceId) -> bool {
         self.links
             .iter()
@@ -308,7 +324,6 @@ impl World {
 
     /// What the fetchers would read: incremental since the last session, or full listings.
     pub fn reads(&self, complete: bool) -> (ExchangeChanges, SalesforceChanges) {
-        let user = sf_id(USER);
         let ex_ids: Vec<&GraphItemId> = if complete {
             self.mailbox.keys().collect()
         } else {
@@ -348,7 +363,7 @@ impl World {
             let Some(record) = self.sf.get(id) else {
                 continue;
             };
-            let in_scope = record.owner == user;
+            let in_scope = self.in_scope(record);
             let linked = self.is_linked_sf(id);
             if in_scope || linked {
                 salesforce
@@ -378,7 +393,7 @@ impl World {
     /// One session in the given mode (see [`Mode`]).
     pub fn session(&mut self, mode: Mode) -> Decisions {
         let (mut exchange, mut salesforce) =
-            self.reads(matches!(mode, Mode::Normal { complete: true }));
+            self.reads(self.scope_changed || matches!(mode, Mode::Normal { complete: true }));
         match mode {
             Mode::Failed(Side::Exchange) => exchange = ExchangeChanges::failed(),
             Mode::Failed(Side::Salesforce) => salesforce = SalesforceChanges::failed(),
@@ -397,6 +412,7 @@ impl World {
         let advance =
             matches!(decisions.guard, GuardOutcome::Clear) && matches!(mode, Mode::Normal { .. });
         if advance {
+            self.scope_changed = false;
             self.ex_changed.clear();
             self.ex_removed.clear();
             self.sf_changed.clear();
@@ -453,11 +469,10 @@ impl World {
                     .and_then(|l| l.salesforce_id.clone())
                     .or_else(|| sync_key.salesforce_id());
                 // Explained when the Contact is gone or out of scope now, whenever that happened.
-                let user = sf_id(USER);
                 let explained = !self.mailbox.contains_key(id)
                     || contact.is_some_and(|s| {
                         self.user_removed_sf.contains(&s)
-                            || self.sf.get(&s).is_none_or(|r| r.owner != user)
+                            || self.sf.get(&s).is_none_or(|r| !self.in_scope(r))
                     });
                 if !explained {
                     self.unexplained_deletes.push(format!("mailbox {id}"));
