@@ -1,7 +1,7 @@
 //! `POST /webhooks/graph`: Graph's validation handshake, change notifications (clientState
 //! checked, one session per user, B3) and lifecycle events (renew, re-subscribe, resync).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -102,9 +102,19 @@ pub async fn handle_notifications(
 ) -> Result<Handled, ApiError> {
     let mut handled = Handled::default();
     let client = ctx.pool.get().await.map_err(StateError::from)?;
+    // A batch usually repeats one subscription many times: look each up once.
+    let mut known: HashMap<String, Option<StoredSubscription>> = HashMap::new();
     for notification in collection.value {
         let id = notification.subscription_id.as_str();
-        let Some(stored) = subscriptions::get(&**client, id).await? else {
+        let stored = match known.get(id) {
+            Some(stored) => stored.clone(),
+            None => {
+                let stored = subscriptions::get(&**client, id).await?;
+                known.insert(id.to_owned(), stored.clone());
+                stored
+            }
+        };
+        let Some(stored) = stored else {
             tracing::warn!(subscription_id = %id, "Notification for an unknown subscription; dropped.");
             handled.dropped += 1;
             continue;
@@ -126,6 +136,8 @@ pub async fn handle_notifications(
             Some(LifecycleEvent::SubscriptionRemoved) => {
                 // Forget it now (its clientState is void), resync now, re-subscribe after.
                 subscriptions::delete(&**client, &stored.id).await?;
+                // A repeat later in the batch must not re-create it twice.
+                known.insert(stored.id.clone(), None);
                 handled.users.insert(stored.user_id.clone());
                 handled.lifecycle.push(LifecycleAction::Recreate(stored));
             }

@@ -246,6 +246,19 @@ fn form_html(user_id: &str, keep: &str, s: &ContactSettings, views: Option<&[Lis
     match views {
         Some(views) => {
             f.push_str("<label>View: <select name=\"list_view_id\"><option value=\"\">(choose a view)</option>");
+            // A stored view the org no longer lists stays selectable, so saving other
+            // settings does not silently drop it.
+            if !current.is_empty()
+                && !views
+                    .iter()
+                    .any(|v| crate::validate::same_salesforce_id(&v.id, current))
+            {
+                let _ = write!(
+                    f,
+                    "<option value=\"{0}\" selected>{0} (no longer listed)</option>",
+                    escape(current)
+                );
+            }
             for v in views {
                 let selected = crate::validate::same_salesforce_id(&v.id, current);
                 let _ = write!(
