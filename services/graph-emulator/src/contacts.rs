@@ -102,6 +102,7 @@ fn list(
         .query_param("$filter")
         .map(query::parse_filter)
         .transpose()?;
+    let order = query::parse_orderby(ctx.req.query_param("$orderby"))?;
     let skip = query::skip(ctx.req)?;
     let top = query::top(ctx.req, ctx.knobs.list_page_size, ctx.knobs.max_page_size)?;
     let mailbox = mailbox.lock();
@@ -127,18 +128,30 @@ fn list(
                     ));
                 }
             };
-            let matching: Vec<&Contact> = keys
+            let mut matching: Vec<&Contact> = keys
                 .into_iter()
                 .flatten()
                 .filter_map(|k| mailbox.contact(*k))
                 .filter(|c| in_scope(c))
                 .collect();
+            if let Some(order) = &order {
+                sort_contacts(&mut matching, order);
+            }
             let total = matching.len();
             (matching.into_iter().skip(skip).take(top).collect(), total)
         }
-        None if all_folders => {
-            // Only with the non-default `list_all_folders` knob: a walk of the mailbox.
-            let matching: Vec<&Contact> = mailbox.all_contacts().filter(|c| in_scope(c)).collect();
+        None if all_folders || order.is_some() => {
+            // Only for `$orderby` or the non-default `list_all_folders` knob: a walk of the
+            // folder (or mailbox) and a sort, O(n log n) per request.
+            let mut matching: Vec<&Contact> = if all_folders {
+                mailbox.all_contacts().filter(|c| in_scope(c)).collect()
+            } else {
+                let len = mailbox.folder(&folder_id).map_or(0, |f| f.len());
+                mailbox.folder_page(&folder_id, 0, len)
+            };
+            if let Some(order) = &order {
+                sort_contacts(&mut matching, order);
+            }
             let total = matching.len();
             (matching.into_iter().skip(skip).take(top).collect(), total)
         }
@@ -201,6 +214,39 @@ fn create(
         StatusCode::CREATED,
         Value::Object(body),
     )))
+}
+
+/// The value a contact sorts by for one `$orderby` key (strings compare case-insensitively,
+/// as Exchange does; times in their fixed-width form compare correctly as text).
+fn sort_value(contact: &Contact, property: &str) -> String {
+    match property {
+        "id" => contact.id.clone(),
+        "createdDateTime" => model::format_time(contact.created),
+        "lastModifiedDateTime" => model::format_time(contact.modified),
+        _ => contact
+            .props
+            .get(property)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_lowercase(),
+    }
+}
+
+fn sort_contacts(contacts: &mut [&Contact], order: &[(String, bool)]) {
+    contacts.sort_by(|a, b| {
+        for (property, descending) in order {
+            let ordering = sort_value(a, property).cmp(&sort_value(b, property));
+            let ordering = if *descending {
+                ordering.reverse()
+            } else {
+                ordering
+            };
+            if ordering.is_ne() {
+                return ordering;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
 }
 
 /// Single-entity answers carry the entity tag as a header too, as OData services do.

@@ -5,7 +5,8 @@
 //!
 //! - `POST /{tenant}/oauth2/v2.0/token` (client credentials, form-encoded) and bearer checks;
 //! - `/v1.0/users/{id | userPrincipalName}`: `contactFolders` (+ `childFolders`), `contacts`
-//!   (list with `$skip` paging, `$select`, `$count`, `$expand` of extended properties, and the
+//!   (list with `$skip` paging, `$select`, `$count`, `$orderby` (a sort: O(n log n), the one
+//!   non-indexed read), `$expand` of extended properties, and the
 //!   `$filter`s `singleValueExtendedProperties/Any(…)`, `emailAddresses/any(…)`,
 //!   `categories/any(…)` served from indexes; get,
 //!   create, PATCH, DELETE, `permanentDelete`; no move), `contacts/delta` per folder,

@@ -378,6 +378,12 @@ fn generate_display_name(props: &Map<String, Value>) -> String {
         .to_owned()
 }
 
+/// Whether `$orderby` may name this property: scalar strings and the timestamps.
+pub fn is_sortable(name: &str) -> bool {
+    matches!(name, "id" | "createdDateTime" | "lastModifiedDateTime")
+        || lookup(name).is_some_and(|(_, kind)| kind == Kind::Str)
+}
+
 /// Validates `$select` against the contact type.
 pub fn parse_select(raw: Option<&str>) -> Result<Option<Vec<String>>, GraphError> {
     let Some(raw) = raw else { return Ok(None) };

@@ -126,6 +126,34 @@ pub fn parse_expand(raw: Option<&str>) -> Result<Option<Vec<String>>, GraphError
     Ok(Some(literals))
 }
 
+/// `$orderby=name [asc|desc], …` over the contact's sortable scalar properties.
+pub fn parse_orderby(raw: Option<&str>) -> Result<Option<Vec<(String, bool)>>, GraphError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let mut keys = Vec::new();
+    for clause in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let mut words = clause.split_whitespace();
+        let property = words.next().unwrap_or_default();
+        let descending = match words.next().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(GraphError::bad_request(
+                    "BadRequest",
+                    format!("Invalid $orderby direction '{other}'."),
+                ));
+            }
+        };
+        if !crate::model::is_sortable(property) {
+            return Err(GraphError::bad_request(
+                "BadRequest",
+                format!("The property '{property}' cannot be used in $orderby."),
+            ));
+        }
+        keys.push((property.to_owned(), descending));
+    }
+    Ok(Some(keys))
+}
+
 /// `$top`, capped at the configured maximum; `default` when absent.
 pub fn top(req: &ApiRequest, default: usize, max: usize) -> Result<usize, GraphError> {
     match req.query_param("$top") {

@@ -556,3 +556,51 @@ async fn contacts_are_found_by_category_and_the_index_follows_patches() {
         .await;
     assert_eq!(none.body["value"], json!([]));
 }
+
+#[tokio::test]
+async fn orderby_sorts_a_folder_and_pages_through_the_sorted_list() {
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let names = ["delta", "Alpha", "charlie", "Bravo", "echo"];
+    emu.seed(
+        "u1",
+        "contacts",
+        names.iter().map(|n| json!({"surname": n})).collect(),
+    )
+    .await;
+    let asc = emu
+        .get("/v1.0/users/u1/contacts?$orderby=surname&$top=3&$select=surname")
+        .await;
+    let got: Vec<&str> = asc.body["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|c| c["surname"].as_str())
+        .collect();
+    assert_eq!(got, vec!["Alpha", "Bravo", "charlie"]);
+    let next = asc.body["@odata.nextLink"]
+        .as_str()
+        .expect("nextLink")
+        .to_owned();
+    let rest = emu.get(&next).await;
+    let got: Vec<&str> = rest.body["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|c| c["surname"].as_str())
+        .collect();
+    assert_eq!(got, vec!["delta", "echo"]);
+    let desc = emu
+        .get(&format!(
+            "/v1.0/users/u1/contacts?$orderby={}",
+            enc("surname desc")
+        ))
+        .await;
+    assert_eq!(desc.body["value"][0]["surname"], "echo");
+    assert_eq!(
+        emu.get("/v1.0/users/u1/contacts?$orderby=emailAddresses")
+            .await
+            .status,
+        400
+    );
+}
