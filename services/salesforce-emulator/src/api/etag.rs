@@ -19,7 +19,7 @@ pub fn of(org: &Org, o: ObjectType, r: u32) -> Option<String> {
     }
     // Every stored value (stamps included) goes in, so two writes within one millisecond
     // still give different tags when they change anything.
-    let values = format!("{:?}", org.table(o).row(r).values);
+    let values = format!("{:?}", org.table(o).row(r));
     let d = digest::digest(&digest::SHA256, values.as_bytes());
     Some(format!("\"{}-gzip\"", STANDARD.encode(&d.as_ref()[..20])))
 }

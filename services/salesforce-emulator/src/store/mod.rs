@@ -16,10 +16,64 @@ use crate::value::Value;
 
 pub use write::{Actor, Claims, FieldValues};
 
-/// One record: values in schema field order (`values[0]` is always `Id`).
-#[derive(Debug, Clone)]
+static NULL: Value = Value::Null;
+
+/// One record, stored sparsely: only non-null cells, sorted by schema field index (`Id` is
+/// field 0). A typical Contact sets a dozen of its ~50 fields, so this keeps 100,000 rows
+/// at a fraction of a dense layout's memory.
+#[derive(Debug, Clone, Default)]
 pub struct Row {
-    pub values: Vec<Value>,
+    cells: Vec<(u16, Value)>,
+}
+
+impl Row {
+    fn from_dense(values: Vec<Value>) -> Row {
+        let cells = values
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(i, v)| (i as u16, v))
+            .collect();
+        Row { cells }
+    }
+
+    pub fn get(&self, field: usize) -> &Value {
+        match self
+            .cells
+            .binary_search_by_key(&(field as u16), |(i, _)| *i)
+        {
+            Ok(pos) => &self.cells[pos].1,
+            Err(_) => &NULL,
+        }
+    }
+
+    /// Stores `v` and returns the previous value.
+    fn set(&mut self, field: usize, v: Value) -> Value {
+        let key = field as u16;
+        match (
+            self.cells.binary_search_by_key(&key, |(i, _)| *i),
+            v.is_null(),
+        ) {
+            (Ok(pos), true) => self.cells.remove(pos).1,
+            (Ok(pos), false) => std::mem::replace(&mut self.cells[pos].1, v),
+            (Err(pos), false) => {
+                self.cells.insert(pos, (key, v));
+                Value::Null
+            }
+            (Err(_), true) => Value::Null,
+        }
+    }
+
+    /// Every field in schema order, nulls included.
+    pub fn to_dense(&self, width: usize) -> Vec<Value> {
+        let mut out = vec![Value::Null; width];
+        for (i, v) in &self.cells {
+            if let Some(slot) = out.get_mut(*i as usize) {
+                *slot = v.clone();
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -73,13 +127,11 @@ impl Table {
     }
 
     pub fn get(&self, r: u32, field: usize) -> &Value {
-        &self.rows[r as usize].values[field]
+        self.rows[r as usize].get(field)
     }
 
     pub fn id(&self, r: u32) -> &str {
-        self.rows[r as usize].values[0]
-            .as_text()
-            .unwrap_or_default()
+        self.get(r, 0).as_text().unwrap_or_default()
     }
 
     pub fn is_deleted(&self, r: u32) -> bool {
@@ -156,15 +208,19 @@ impl Table {
         for (field, v) in values.iter().enumerate() {
             self.index_add(field, v, r);
         }
-        self.rows.push(Row { values });
+        self.rows.push(Row::from_dense(values));
         r
     }
 
     fn set(&mut self, r: u32, field: usize, v: Value) {
-        let old = std::mem::replace(&mut self.rows[r as usize].values[field], Value::Null);
-        self.index_remove(field, &old, r);
         self.index_add(field, &v, r);
-        self.rows[r as usize].values[field] = v;
+        let old = self.rows[r as usize].set(field, v);
+        // Re-adding the same key above is a no-op; remove the old one only if it differs.
+        if old.index_key() != self.rows[r as usize].get(field).index_key()
+            || old.as_datetime() != self.rows[r as usize].get(field).as_datetime()
+        {
+            self.index_remove(field, &old, r);
+        }
     }
 
     fn index_add(&mut self, field: usize, v: &Value, r: u32) {
@@ -289,5 +345,37 @@ mod tests {
         t.set(r, owner, Value::text("005gK0000000002AAA"));
         assert!(t.lookup(owner, "005gK0000000001AAA").is_empty());
         assert_eq!(t.lookup(owner, "005gK0000000002AAA"), vec![r]);
+    }
+
+    #[test]
+    fn sparse_rows_keep_indexes_right_through_case_changes_and_nulls() {
+        let mut t = Table::new(ObjectType::Contact);
+        let key = CONTACT.must("Contactsync_Key__c");
+        let mut values = vec![Value::Null; CONTACT.fields.len()];
+        values[0] = Value::text("003gK0000000001AAA");
+        values[key] = Value::text("Abc");
+        let r = t.insert(values);
+        t.set(r, key, Value::text("ABC"));
+        assert_eq!(
+            t.lookup(key, "abc"),
+            vec![r],
+            "same folded key: still indexed"
+        );
+        assert_eq!(t.get(r, key), &Value::text("ABC"));
+        t.set(r, key, Value::Null);
+        assert!(t.lookup(key, "abc").is_empty());
+        assert!(t.get(r, key).is_null());
+        let stamp = CONTACT.must("SystemModstamp");
+        let now = chrono::Utc::now();
+        t.set(r, stamp, Value::DateTime(now));
+        t.set(r, stamp, Value::DateTime(now));
+        assert_eq!(
+            t.range(stamp, Bound::Included(now), Bound::Included(now)),
+            vec![r]
+        );
+        assert_eq!(
+            t.row(r).to_dense(CONTACT.fields.len()).len(),
+            CONTACT.fields.len()
+        );
     }
 }

@@ -328,7 +328,7 @@ impl Org {
             def.must("LastModifiedById"),
             Value::text(actor.user_id.as_str()),
         );
-        let mut values = table.row(row).values.clone();
+        let mut values = table.row(row).to_dense(def.fields.len());
         if compute_name(object, &mut values)
             && let Some(n) = def.field_index("Name")
         {
