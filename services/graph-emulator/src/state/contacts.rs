@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde_json::Map;
 
 use super::{ChangeEvent, ChangeType, Contact, DeltaEntry, Mailbox, Removal};
@@ -141,8 +141,8 @@ impl Mailbox {
             folder_id: folder_id.to_owned(),
             props,
             extended: Vec::new(),
-            created: now,
-            modified: now,
+            created: now.with_nanosecond(0).unwrap_or(now),
+            modified: now.with_nanosecond(0).unwrap_or(now),
             change_key: ids::change_key(),
             slot: 0,
             seq: 0,
@@ -195,11 +195,7 @@ impl Mailbox {
         };
         contact.change_key = ids::change_key();
         // Keep modification times strictly increasing so clients comparing them see the change.
-        contact.modified = if now > contact.modified {
-            now
-        } else {
-            contact.modified + chrono::Duration::milliseconds(1)
-        };
+        contact.modified = advance(contact.modified, now);
         let old_seq = std::mem::replace(&mut contact.seq, seq);
         let folder_id = contact.folder_id.clone();
         if let Some(folder) = self.folders.get_mut(&folder_id) {
@@ -250,7 +246,7 @@ impl Mailbox {
             self.ids.remove(&contact.id);
             contact.id = new_id.clone();
             contact.change_key = ids::change_key();
-            contact.modified = now;
+            contact.modified = advance(contact.modified, now);
         }
         self.ids.insert(new_id, key);
         self.enter_folder(key, folder_id);
@@ -334,4 +330,12 @@ fn update_index<K: std::hash::Hash + Eq>(
             }
         }
     }
+}
+
+/// The next `lastModifiedDateTime`: Graph writes whole seconds, so a change within the same
+/// second as the last one still moves it on by a second; clients comparing it see every change.
+fn advance(previous: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let now = now.with_nanosecond(0).unwrap_or(now);
+    let next = previous.with_nanosecond(0).unwrap_or(previous) + chrono::Duration::seconds(1);
+    now.max(next)
 }
