@@ -577,3 +577,32 @@ async fn the_settings_link_is_signed_for_its_user() {
     );
     stack.finish().await;
 }
+
+#[tokio::test]
+async fn concurrent_syncs_of_one_user_make_one_session() {
+    let stack = start().await;
+    stack.create_org("dev", SF_ORG_ID, LOGIN).await;
+    stack.create_user("alice", "dev", ALICE_SF).await;
+    stack.enable_quietly("alice", Scope::Mine).await;
+    let calls = (0..12).map(|_| {
+        let request = stack
+            .http
+            .post(format!("{}/api/v1/users/alice/sync", stack.base))
+            .bearer_auth(ADMIN_TOKEN);
+        async move { common::read(request.send().await.expect("sent")).await }
+    });
+    let answers = futures::future::join_all(calls).await;
+    let sessions = stack.sessions("alice").await;
+    assert_eq!(sessions.len(), 1, "B3: never two in flight: {sessions:?}");
+    let job_id = sessions[0].0.to_string();
+    for answer in &answers {
+        assert_eq!(answer.status, 202, "{answer:?}");
+        assert_eq!(answer.json["job_id"].as_str(), Some(job_id.as_str()));
+    }
+    let started = answers
+        .iter()
+        .filter(|a| a.json["state"] == "fetching")
+        .count();
+    assert_eq!(started, 1, "one call started it, the others coalesced");
+    stack.finish().await;
+}
