@@ -24,6 +24,10 @@ pub struct Options {
     pub skip: Vec<&'static str>,
     /// Adjusts the Graph emulator's configuration.
     pub graph: Option<Box<dyn FnOnce(&mut graph_emulator::Config) + Send>>,
+    /// Subscribe to Graph change notifications. Off by default: a notification of the stack's
+    /// own writes would start extra sessions at times a test cannot control, and the rule tests
+    /// count each session's writes; the notification tests turn it on.
+    pub notifications: bool,
 }
 
 /// A running stack.
@@ -94,6 +98,10 @@ impl Stack {
             ("SCHEDULER_TICK_MS", "200"),
             ("SHUTDOWN_GRACE_SECS", "5"),
             ("LOG_FORMAT", "pretty"),
+            (
+                "GRAPH_NOTIFICATIONS",
+                if options.notifications { "true" } else { "false" },
+            ),
         ];
         let env = Env::from_pairs(pairs);
         let gateway = gateway::App::build(gateway::Settings::from_source(&env)?).await?;

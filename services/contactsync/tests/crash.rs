@@ -35,6 +35,7 @@ async fn c4_a_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_lose
         skip: vec!["exchange-writer"],
         // Slow Graph down so the kill lands in the middle of the batch.
         graph: Some(Box::new(|config| config.knobs.latency_ms = 60)),
+        ..Options::default()
     })
     .await
     .expect("stack");

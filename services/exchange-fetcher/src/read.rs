@@ -236,7 +236,9 @@ async fn ensure_setup(
         .await
         .map_err(StateError::from)?;
     tracing::info!(folder_id = %folder.id, "Created the Salesforce Contacts folder and category.");
-    subscribe(ctx, graph, user_id, mailbox, &folder.id).await;
+    if ctx.settings.notifications {
+        subscribe(ctx, graph, user_id, mailbox, &folder.id).await;
+    }
     Ok(folder.id)
 }
 

@@ -5,6 +5,10 @@ use config::{CommonSettings, ConfigError, Env};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub common: CommonSettings,
+    /// `GRAPH_NOTIFICATIONS`: subscribe to Graph change notifications for each user's folder
+    /// (default true). Turn off where Graph cannot reach the gateway's `PUBLIC_BASE_URL`: sessions
+    /// then run on schedule and on demand only.
+    pub notifications: bool,
 }
 
 impl Settings {
@@ -17,6 +21,7 @@ impl Settings {
     pub fn from_source(env: &Env) -> Result<Self, ConfigError> {
         Ok(Settings {
             common: CommonSettings::from_source(env)?,
+            notifications: env.parse_or("GRAPH_NOTIFICATIONS", true)?,
         })
     }
 }
