@@ -34,7 +34,7 @@ fn item_request(outer: &ApiRequest, entry: &Map<String, Value>) -> Result<ApiReq
         .ok_or_else(|| malformed("Invalid or missing method."))?;
     let url = entry.get("url").and_then(Value::as_str).unwrap_or_default();
     let mut headers = HeaderMap::new();
-    // The outer request's credentials and preferences-free context carry over.
+    // Only the outer request's credentials carry over: `Prefer` and the rest are per item.
     if let Some(auth) = outer.headers.get("authorization") {
         headers.insert("authorization", auth.clone());
     }
