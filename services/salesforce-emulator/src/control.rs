@@ -157,7 +157,6 @@ async fn create_user(State(st): St, body: Bytes) -> Reply {
                 st.now(),
             );
             let id = org.table(ObjectType::User).id(r).to_string();
-            org.changes.clear();
             return Ok(json_response(
                 StatusCode::CREATED,
                 &json!({"Id": id, "Username": u.username}),
@@ -500,7 +499,18 @@ async fn seed(State(st): St, Path(ty): Path<String>, body: Bytes) -> Reply {
     let body: Map<String, Json> = body_json(&body)?;
     let actor = actor_of(&st, body.get("as_user").and_then(Json::as_str))?;
     let records: Vec<Map<String, Json>> = match body.get("records") {
-        Some(Json::Array(list)) => list.iter().filter_map(|r| r.as_object().cloned()).collect(),
+        Some(Json::Array(list)) => list
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.as_object().cloned().ok_or_else(|| {
+                    err(
+                        StatusCode::BAD_REQUEST,
+                        format!("records[{i}] is not an object"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
         _ => {
             let mut single = body.clone();
             single.remove("as_user");
