@@ -6,18 +6,17 @@
 //! # Data flow of one session (for the pipeline)
 //!
 //! ```text
-//!  PostgreSQL links ──► Vec<Link> ───────────────────┐
-//!  Graph delta (every contact folder) ─► ExchangeChanges ──┤
-//!  Salesforce SOQL + getDeleted ──────► SalesforceChanges ─┼─► reconcile(..., &Settings, now)
-//!  user settings + operator confirmation ─► Settings ──────┘          │
-//!                                                                     ▼
-//!        Decisions { exchange: Vec<ExchangeCommand>, salesforce: Vec<SalesforceCommand>,
-//!                    links: Vec<LinkUpdate>, errors: Vec<ItemError>, guard, fallbacks }
-//!                      │ writers execute the commands (B14: the Salesforce writer runs
-//!                      │ `account_lookup_soql` + `choose_account` for creates and relinks)
-//!                      ▼
-//!        Vec<WriteResult> ─► apply_write_results(&decisions, &results) ─► Applied { links, errors }
-//!                                                       └─► store the links, record the errors
+//!  links (PostgreSQL)           ─► Vec<Link>          ─┐
+//!  Graph delta, every folder    ─► ExchangeChanges    ─┤
+//!  SOQL + Get Deleted           ─► SalesforceChanges  ─┼─► reconcile(.., now) ─► Decisions
+//!  settings + operator confirm  ─► Settings           ─┘
+//!
+//!  Decisions { exchange, salesforce (commands), links, errors, guard, fallbacks }
+//!      │  writers run the commands (B14: the Salesforce writer queries `account_lookup_soql`
+//!      │  and picks with `choose_account` for creates and relinks)
+//!      ▼
+//!  Vec<WriteResult> ─► apply_write_results(&decisions, &results) ─► Applied { links, errors }
+//!                                                     store the links, record the errors ◄─┘
 //! ```
 //!
 //! 1. **Inputs.** Parse wire JSON into [`fields::GraphContactFields`] /

@@ -448,3 +448,50 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
+
+    /// C5: a session is held exactly when it would delete more than half of the links and at
+    /// least 20; held deletions happen after the operator confirms, and nothing else waits.
+    #[test]
+    fn the_mass_delete_guard_holds_exactly_above_its_threshold(
+        total in 20usize..44,
+        deleted_share in 0.0f64..1.0,
+        from_mailbox in any::<bool>(),
+    ) {
+        let mut w = world();
+        w.settings.auto_removal = true;
+        let ids: Vec<SalesforceId> = (0..total)
+            .map(|i| w.sf_create(USER, sf_person("M", &format!("Mass{i}"), &format!("m{i}@example.com"))))
+            .collect();
+        w.sync();
+        let deletions = ((total as f64) * deleted_share) as usize;
+        for id in &ids[..deletions] {
+            if from_mailbox {
+                let graph = w.mirror_of(id).map(|(g, _)| g.clone());
+                if let Some(graph) = graph {
+                    w.mail_delete(&graph);
+                }
+            } else {
+                w.sf_delete(id);
+            }
+        }
+        // An unrelated edit that must go through even when deletions are held.
+        let survivor = ids[total - 1].clone();
+        w.sf_edit(&survivor, |f| f.department = Some("Kept".into()));
+        let d = w.sync();
+        let held = deletions >= MASS_DELETE_MIN && deletions * 2 > total;
+        prop_assert_eq!(matches!(d.guard, GuardOutcome::Held { .. }), held, "{:?}", d.guard);
+        let survivor_mirror = w.mirror_of(&survivor).map(|(_, item)| item.fields.department.clone());
+        prop_assert_eq!(survivor_mirror, Some(Some("Kept".to_owned())));
+        if held {
+            prop_assert_eq!(w.links.len(), total, "nothing deleted while held");
+            w.settings.mass_delete_confirmed = true;
+            let d = w.sync();
+            prop_assert_eq!(d.guard, GuardOutcome::Clear);
+        }
+        prop_assert_eq!(w.links.len(), total - deletions);
+        prop_assert!(w.unexplained_deletes.is_empty(), "{:?}", w.unexplained_deletes);
+    }
+}
