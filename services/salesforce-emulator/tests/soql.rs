@@ -439,3 +439,14 @@ async fn fields_function_expands_and_needs_a_limit_for_all() {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["records"][0].get("Contactsync_Key__c").is_some());
 }
+
+#[tokio::test]
+async fn object_aliases_prefix_paths() {
+    let (emu, token, _, _) = org().await;
+    let r = emu
+        .query(&token, "SELECT c.LastName, c.Account.Name FROM Contact c WHERE c.Account.Name = 'Acme' ORDER BY c.LastName")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(names(&r.body), vec!["Smith"]);
+    assert_eq!(r.body["records"][0]["Account"]["Name"], "Acme");
+}

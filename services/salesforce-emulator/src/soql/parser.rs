@@ -34,6 +34,7 @@ pub fn parse(q: &str, now: DateTime<Utc>) -> Result<Query, SoqlError> {
         i: 0,
         end: q.len(),
         object: ObjectType::Contact,
+        alias: None,
         now,
     };
     p.query()
@@ -44,8 +45,15 @@ struct Parser {
     i: usize,
     end: usize,
     object: ObjectType,
+    /// `FROM Contact c`: paths may start with `c.`.
+    alias: Option<String>,
     now: DateTime<Utc>,
 }
+
+/// Words that end the FROM clause, so they are never taken for an object alias.
+const CLAUSE_WORDS: [&str; 9] = [
+    "WHERE", "USING", "ORDER", "LIMIT", "OFFSET", "FOR", "GROUP", "WITH", "HAVING",
+];
 
 /// A field path before resolution: names and the position of the first one.
 struct RawPath {
@@ -175,6 +183,14 @@ impl Parser {
                 pos,
             )
         })?;
+        if let Some(Token {
+            tok: Tok::Ident(a), ..
+        }) = self.peek()
+            && !CLAUSE_WORDS.iter().any(|w| w.eq_ignore_ascii_case(a))
+        {
+            self.alias = Some(a.clone());
+            self.i += 1;
+        }
         let mut fields_needing_limit = None;
         let select = if count {
             Select::Count
@@ -353,11 +369,13 @@ impl Parser {
         let mut hops = Vec::new();
         let mut rel_names = Vec::new();
         let mut names: &[String] = &raw.names;
-        // A path may be prefixed with the queried object's own name: `Contact.LastName`.
-        if names.len() > 1
-            && names[0].eq_ignore_ascii_case(object.name())
-            && object.def().relationship(&names[0]).is_none()
-        {
+        // A path may be prefixed with the queried object's name or alias: `c.LastName`.
+        let is_self = names[0].eq_ignore_ascii_case(object.name())
+            || self
+                .alias
+                .as_deref()
+                .is_some_and(|a| names[0].eq_ignore_ascii_case(a));
+        if names.len() > 1 && is_self && object.def().relationship(&names[0]).is_none() {
             names = &names[1..];
         }
         let (last, rels) = names.split_last().ok_or_else(|| self.unexpected())?;
