@@ -71,6 +71,9 @@ pub struct Knobs {
     /// A stale `If-Match` on contact PATCH/DELETE gets 412 `ErrorIrresolvableConflict`
     /// (UNCONFIRMED for contacts; enforced for events).
     pub enforce_if_match: bool,
+    /// POST/PATCH bodies must come with `Content-Type: application/json` (documented as
+    /// required; the status for its absence, 415, is UNCONFIRMED).
+    pub require_json_content_type: bool,
     /// Maximum `emailAddresses` entries (observed: 3).
     pub email_addresses_max: usize,
     /// Maximum `businessPhones` entries (observed: 2).
@@ -134,6 +137,7 @@ impl Default for Knobs {
             permanent_delete: true,
             patch_parent_folder: ParentFolderPatch::Ignore,
             enforce_if_match: true,
+            require_json_content_type: true,
             email_addresses_max: 3,
             business_phones_max: 2,
             home_phones_max: 2,

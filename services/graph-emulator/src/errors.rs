@@ -24,6 +24,9 @@ pub enum GraphError {
     /// 405.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 415: a body without `Content-Type: application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     /// 409 (`ErrorFolderExists`, `nameAlreadyExists`).
     #[error("{code}: {message}")]
     Conflict { code: &'static str, message: String },
@@ -97,6 +100,7 @@ impl GraphError {
             GraphError::NotFound { .. } => StatusCode::NOT_FOUND,
             GraphError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             GraphError::Conflict { .. } => StatusCode::CONFLICT,
+            GraphError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             GraphError::SyncStateNotFound { .. } => StatusCode::GONE,
             GraphError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             GraphError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -113,6 +117,10 @@ impl GraphError {
             GraphError::Unauthenticated(message) => (
                 "InvalidAuthenticationToken".to_owned(),
                 (*message).to_owned(),
+            ),
+            GraphError::UnsupportedMediaType => (
+                "UnsupportedMediaType".to_owned(),
+                "The request body must be sent with Content-Type: application/json.".to_owned(),
             ),
             GraphError::MethodNotAllowed => (
                 "Request_BadRequest".to_owned(),

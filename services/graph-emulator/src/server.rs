@@ -259,6 +259,19 @@ pub async fn operation(
     if knobs.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(knobs.latency_ms)).await;
     }
+    let has_body = !req.body.iter().all(u8::is_ascii_whitespace);
+    if knobs.require_json_content_type
+        && has_body
+        && matches!(req.method, Method::POST | Method::PATCH | Method::PUT)
+        && !req.header("content-type").is_some_and(|t| {
+            t.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        })
+    {
+        let error = GraphError::UnsupportedMediaType;
+        return error.into_response(&client_request_id);
+    }
     if let Some((name, _)) = req.query.iter().find(|(k, _)| {
         k.starts_with('$') && !KNOWN_OPTIONS.iter().any(|o| o.eq_ignore_ascii_case(k))
     }) {

@@ -605,3 +605,21 @@ async fn orderby_sorts_a_folder_and_pages_through_the_sorted_list() {
         400
     );
 }
+
+#[tokio::test]
+async fn a_body_without_a_json_content_type_is_refused_with_415() {
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let r = emu
+        .http
+        .post(emu.url("/v1.0/users/u1/contacts"))
+        .bearer_auth(&emu.token)
+        .header("Content-Type", "text/plain")
+        .body(pavel().to_string())
+        .send()
+        .await
+        .expect("call");
+    let r = to_resp(r).await;
+    assert_eq!((r.status, r.error_code()), (415, "UnsupportedMediaType"));
+    assert!(emu.state("u1").await.is_empty());
+}
