@@ -206,9 +206,18 @@ fn mailbox_write(
             let categories = in_folder
                 .filter(|i| !i.has_category())
                 .map(|i| with_category(&i.categories));
+            // Stamp an item that lacks our key; but a linked item read without one (a delta does
+            // not return extended properties unless the reader fills them in) is left alone,
+            // or every session would stamp it again (C3).
             let stamp = match in_folder {
-                Some(i) if i.sync_key.as_ref() != Some(key) => Stamp::Set(key.clone()),
-                _ => Stamp::Keep,
+                Some(i) if i.sync_key.as_ref() == Some(key) => Stamp::Keep,
+                Some(i)
+                    if i.sync_key.is_none() && !is_new && link.graph_id.as_ref() == Some(&i.id) =>
+                {
+                    Stamp::Keep
+                }
+                Some(_) => Stamp::Set(key.clone()),
+                None => Stamp::Keep,
             };
             let needed = !patch.is_empty() || categories.is_some() || stamp != Stamp::Keep;
             let command = needed.then(|| ExchangeCommand::Update {
