@@ -5,6 +5,7 @@ pub mod ast;
 pub mod dates;
 pub mod eval;
 pub mod lexer;
+mod literals;
 pub mod parser;
 
 use crate::errors::SfError;

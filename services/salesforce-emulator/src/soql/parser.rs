@@ -1,12 +1,11 @@
 //! SOQL parser: tokens → a query whose field paths are resolved against the schema and whose
 //! literals are typed for the field they are compared with (contract §2 semantics).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
+use super::SoqlError;
 pub use super::ast::{CmpOp, Cond, FieldRef, Operand, OrderItem, Query, Scope, Select};
 use super::lexer::{Tok, Token, lex};
-use super::{SoqlError, dates};
-use crate::ids;
 use crate::schema::{FieldType, ObjectType};
 use crate::value::Value;
 
@@ -40,14 +39,14 @@ pub fn parse(q: &str, now: DateTime<Utc>) -> Result<Query, SoqlError> {
     p.query()
 }
 
-struct Parser {
-    t: Vec<Token>,
-    i: usize,
-    end: usize,
-    object: ObjectType,
+pub(super) struct Parser {
+    pub(super) t: Vec<Token>,
+    pub(super) i: usize,
+    pub(super) end: usize,
+    pub(super) object: ObjectType,
     /// `FROM Contact c`: paths may start with `c.`.
-    alias: Option<String>,
-    now: DateTime<Utc>,
+    pub(super) alias: Option<String>,
+    pub(super) now: DateTime<Utc>,
 }
 
 /// Words that end the FROM clause, so they are never taken for an object alias.
@@ -62,7 +61,7 @@ struct RawPath {
 }
 
 impl Parser {
-    fn peek(&self) -> Option<&Token> {
+    pub(super) fn peek(&self) -> Option<&Token> {
         self.t.get(self.i)
     }
 
@@ -70,7 +69,7 @@ impl Parser {
         self.peek().map_or(self.end, |t| t.pos)
     }
 
-    fn unexpected(&self) -> SoqlError {
+    pub(super) fn unexpected(&self) -> SoqlError {
         match self.peek() {
             Some(t) => SoqlError::malformed(format!("unexpected token: '{}'", t.text), t.pos),
             None => SoqlError::malformed("unexpected token: '<EOF>'".to_string(), self.end),
@@ -105,7 +104,7 @@ impl Parser {
         yes
     }
 
-    fn expect(&mut self, tok: &Tok) -> Result<(), SoqlError> {
+    pub(super) fn expect(&mut self, tok: &Tok) -> Result<(), SoqlError> {
         if self.eat(tok) {
             Ok(())
         } else {
@@ -317,7 +316,7 @@ impl Parser {
         })
     }
 
-    fn integer(&mut self) -> Result<(usize, usize), SoqlError> {
+    pub(super) fn integer(&mut self) -> Result<(usize, usize), SoqlError> {
         match self.peek() {
             Some(Token {
                 tok: Tok::Num(n),
@@ -535,87 +534,5 @@ impl Parser {
             ));
         }
         Ok(Cond::Cmp { field, op, rhs })
-    }
-
-    /// Reads a literal and types it for `field`, with Salesforce's type errors.
-    fn literal(&mut self, field: &FieldRef) -> Result<Operand, SoqlError> {
-        let Some(tok) = self.peek().cloned() else {
-            return Err(self.unexpected());
-        };
-        self.i += 1;
-        let def = field.def();
-        let type_error = |what: &str, quoted: bool| {
-            SoqlError::at(
-                "INVALID_FIELD",
-                format!(
-                    "value of filter criterion for field '{}' must be of type {} and {} be enclosed in quotes",
-                    def.name,
-                    what,
-                    if quoted { "should" } else { "should not" }
-                ),
-                tok.pos,
-            )
-        };
-        if let Tok::Ident(s) = &tok.tok {
-            if s.eq_ignore_ascii_case("null") {
-                return Ok(Operand::Value(Value::Null));
-            }
-            if def.ty == FieldType::Boolean
-                && (s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false"))
-            {
-                return Ok(Operand::Value(Value::Bool(s.eq_ignore_ascii_case("true"))));
-            }
-            if matches!(def.ty, FieldType::Date | FieldType::DateTime) {
-                return self.date_literal(s, &tok, def.ty);
-            }
-        }
-        match (def.ty, &tok.tok) {
-            (FieldType::Id | FieldType::Reference(_), Tok::Str(s)) => {
-                match ids::normalize(&s.value) {
-                    Some(id) => Ok(Operand::Value(Value::text(id))),
-                    None => Err(SoqlError::at(
-                        "INVALID_QUERY_FILTER_OPERATOR",
-                        format!("invalid ID field: {}", s.value),
-                        tok.pos,
-                    )),
-                }
-            }
-            (t, Tok::Str(s)) if t.is_text() => Ok(Operand::Value(Value::text(s.value.as_str()))),
-            (t, _) if t.is_text() => Err(type_error("string", true)),
-            (FieldType::Date, Tok::Date(d)) => Ok(Operand::Value(Value::Date(*d))),
-            (FieldType::DateTime, Tok::DateTime(t)) => Ok(Operand::Value(Value::DateTime(*t))),
-            (FieldType::Date, _) => Err(type_error("date", false)),
-            (FieldType::DateTime, _) => Err(type_error("dateTime", false)),
-            _ => Err(type_error("boolean", false)),
-        }
-    }
-
-    /// `TODAY`, `LAST_N_DAYS:30`, ... as a half-open range in the field's type.
-    fn date_literal(
-        &mut self,
-        name: &str,
-        tok: &Token,
-        ty: FieldType,
-    ) -> Result<Operand, SoqlError> {
-        let upper = name.to_ascii_uppercase();
-        let (n, literal) = if dates::takes_argument(&upper) {
-            self.expect(&Tok::Colon)?;
-            let n = self.integer()?.0 as u64;
-            (Some(n), format!("{upper}:{n}"))
-        } else {
-            (None, upper.clone())
-        };
-        let (lo, hi) = dates::range(&upper, n, self.now.date_naive()).ok_or_else(|| {
-            SoqlError::malformed(format!("unexpected token: '{}'", tok.text), tok.pos)
-        })?;
-        Ok(match ty {
-            FieldType::Date => Operand::Range(Value::Date(lo), Value::Date(hi), literal),
-            _ => {
-                let at = |d: NaiveDate| {
-                    Value::DateTime(d.and_hms_opt(0, 0, 0).map_or(self.now, |t| t.and_utc()))
-                };
-                Operand::Range(at(lo), at(hi), literal)
-            }
-        })
     }
 }
