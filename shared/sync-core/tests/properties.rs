@@ -396,7 +396,7 @@ fn world() -> World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
     /// Random histories of edits on both sides, with sessions in between, settle into a state
     /// that satisfies C3, C4, C5 and convergence.
@@ -450,7 +450,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
 
     /// C5: a session is held exactly when it would delete more than half of the links and at
     /// least 20; held deletions happen after the operator confirms, and nothing else waits.
