@@ -118,8 +118,13 @@ pub(crate) enum Route {
     Versions,
     Resources,
     Limits,
-    Query { all: bool },
-    QueryMore { locator: String, all: bool },
+    Query {
+        all: bool,
+    },
+    /// `query/{locator}` or `queryAll/{locator}`: the locator alone decides what is served.
+    QueryMore {
+        locator: String,
+    },
     Global,
     Info(ObjectType),
     Describe(ObjectType),
@@ -178,14 +183,12 @@ fn resolve_versioned(rest: &[&str]) -> (Route, String) {
         ["query", loc] => (
             Route::QueryMore {
                 locator: loc.to_string(),
-                all: false,
             },
             "/query/{locator}".into(),
         ),
         ["queryAll", loc] => (
             Route::QueryMore {
                 locator: loc.to_string(),
-                all: true,
             },
             "/queryAll/{locator}".into(),
         ),
@@ -464,7 +467,7 @@ pub(crate) fn route_call(ctx: &mut Ctx<'_>, route: Route) -> Result<Response, Ap
         Route::Resources if get => Ok(meta::resources(ctx)),
         Route::Limits if get => Ok(meta::limits(ctx)),
         Route::Query { all } if get => query::start(ctx, all),
-        Route::QueryMore { locator, all } if get => query::more(ctx, &locator, all),
+        Route::QueryMore { locator } if get => query::more(ctx, &locator),
         Route::Global if get => Ok(meta::global(ctx)),
         Route::Info(o) if get => Ok(meta::info(ctx, o)),
         Route::Info(o) if m == Method::POST => rows::create(ctx, o),

@@ -82,7 +82,9 @@ pub fn start(ctx: &mut Ctx<'_>, all: bool) -> Result<Response, ApiError> {
     Ok(page(ctx, &org, &cursor, None, 0, batch))
 }
 
-pub fn more(ctx: &mut Ctx<'_>, locator: &str, _all: bool) -> Result<Response, ApiError> {
+/// Serves a later batch. The rows were fixed when the query ran, so a `queryAll` locator keeps
+/// its deleted rows whichever of `/query/` or `/queryAll/` it is fetched through.
+pub fn more(ctx: &mut Ctx<'_>, locator: &str) -> Result<Response, ApiError> {
     let (id, offset) = locator.rsplit_once('-').ok_or_else(invalid_locator)?;
     let offset: usize = offset.parse().map_err(|_| invalid_locator())?;
     let (rows, object, fields, generation, batch) = {
