@@ -34,24 +34,32 @@
 //! | `SALESFORCE_EMULATOR_TLS` | off | `dev` serves HTTPS with the dev-only certificate (CA: `DEV_TLS_CA_PEM`) |
 //! | `SALESFORCE_EMULATOR_TLS_CERT_FILE` + `_TLS_KEY_FILE` | — | serve HTTPS with this chain and key |
 //!
-//! # REST surface (`/services/…`)
+//! # REST surface (`/services/…`, `/id/…`)
 //!
 //! `POST /services/oauth2/token` (JWT bearer, refresh token, client credentials), `/revoke`;
-//! `GET /services/data/` (versions 20.0–66.0, no session); under `/services/data/vNN.N/`:
-//! `query`, `queryAll`, `query/{locator}`, `limits`, `sobjects`, `sobjects/{T}` (POST
-//! create), `sobjects/{T}/describe`, `sobjects/{T}/{id}` (GET, PATCH, DELETE),
-//! `sobjects/{T}/{field}/{value}` (GET, PATCH upsert, DELETE), `sobjects/{T}/updated|deleted`,
-//! `sobjects/Contact/listviews[/{id}/describe|results]`, `composite/sobjects` (POST, PATCH,
+//! `GET /id/{org}/{user}` (identity); `GET /services/data/` (versions 20.0–66.0, no
+//! session); under `/services/data/vNN.N/`: `query`, `queryAll`, `query/{locator}`, `limits`,
+//! `sobjects`, `sobjects/{T}` (POST create), `sobjects/{T}/describe`, `sobjects/{T}/{id}`
+//! (GET, PATCH, DELETE; `If-(Un)Modified-Since`; ETags on Account), `sobjects/{T}/{field}/{value}`
+//! (GET, PATCH upsert, DELETE), `sobjects/{T}/updated|deleted`, `sobjects/Contact/listviews`
+//! (`recent`, `{id}`, `{id}/describe`, `{id}/results`), `composite/sobjects` (POST, PATCH,
 //! DELETE), `composite/sobjects/{T}` (GET/POST retrieve), `composite/sobjects/{T}/{field}`
 //! (PATCH upsert), `composite` (references, allOrNone), `composite/batch`. Objects: Contact
-//! (with the unique external id `Contactsync_Key__c`), Account, User. Not built: `/search`,
-//! Bulk API, child subqueries, aggregates other than `COUNT()`.
+//! (with the unique external id `Contactsync_Key__c`), Account, User.
+//!
+//! SOQL: `SELECT` fields, parent paths (`Account.Owner.Name`), `FIELDS(ALL|STANDARD|CUSTOM)`,
+//! `COUNT()`; `FROM` with an optional alias; `USING SCOPE mine|everything`; `WHERE` with
+//! `AND`/`OR` (not mixed without parentheses)/`NOT`, `= != <> < <= > >= LIKE IN NOT IN`,
+//! `null`, quoted strings with SOQL escapes, unquoted dates/datetimes, date literals
+//! (`TODAY`, `THIS_WEEK`, `LAST_N_DAYS:n`, …); `ORDER BY … ASC|DESC NULLS FIRST|LAST`;
+//! `LIMIT`; `OFFSET` (≤ 2,000). Not built: `/search`, Bulk API, child subqueries, aggregates
+//! other than `COUNT()`, `GROUP BY`, semi-joins, `FOR VIEW|UPDATE`.
 //!
 //! # Control API (`/_emulator/…`, test only, never counted as traffic)
 //!
 //! | call | effect |
 //! |---|---|
-//! | `POST /reset` | empty org (only the Run-As user), counters, faults, usage, clock, outbound |
+//! | `POST /reset` | empty org (only the Run-As user); zero counters, faults, usage, clock; Outbound Messages back to the configured endpoint |
 //! | `POST /users` `{"Id"?, "Username", "FirstName"?, "LastName"?, "Email"?, "Alias"?, "IsActive"?}` | → 201 `{"Id","Username"}` |
 //! | `GET /users` | every User row |
 //! | `POST /listviews` `{"label", "where"?, "developerName"?, "mine"?}` | Contact list view → 201 `{"id"}` |
