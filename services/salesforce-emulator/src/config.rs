@@ -46,6 +46,27 @@ pub enum ConditionalStamp {
     SystemModstamp,
 }
 
+/// HTTP statuses the reference only believes (§12); each can be changed if a live org disagrees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorStatuses {
+    /// Update/delete/read of a Recycle-Bin record (believed 404).
+    pub entity_is_deleted: u16,
+    /// A save refused by a duplicate rule (believed 400).
+    pub duplicates_detected: u16,
+    /// Get Updated/Deleted with a bad window (believed 400).
+    pub invalid_replication_date: u16,
+}
+
+impl Default for ErrorStatuses {
+    fn default() -> ErrorStatuses {
+        ErrorStatuses {
+            entity_is_deleted: 404,
+            duplicates_detected: 400,
+            invalid_replication_date: 400,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -85,6 +106,11 @@ pub struct Config {
     /// rather than an `OwnerId` filter.
     pub my_contacts_using_scope: bool,
     pub duplicate_rule: DuplicateRule,
+    pub error_statuses: ErrorStatuses,
+    /// Whether the standard `RecentlyViewedContacts` list view exists (UNCONFIRMED for
+    /// Contact; by analogy with `RecentlyViewedAccounts`). Nothing is ever "viewed" through
+    /// the API, so its results are empty.
+    pub recently_viewed_list_view: bool,
     /// Outbound Message retry: first delay, cap between attempts, and age after which a
     /// notification is dropped (Salesforce: exponential up to 2 h, dropped after 24 h).
     pub outbound_initial_retry: Duration,
@@ -129,6 +155,8 @@ impl Default for Config {
             location_on_create: false,
             my_contacts_using_scope: true,
             duplicate_rule: DuplicateRule::Off,
+            error_statuses: ErrorStatuses::default(),
+            recently_viewed_list_view: true,
             outbound_initial_retry: Duration::from_secs(15),
             outbound_max_retry: Duration::from_secs(2 * 3600),
             outbound_expiry: Duration::from_secs(24 * 3600),
@@ -303,6 +331,21 @@ impl Config {
             "expected off, alert or block",
         )? {
             c.duplicate_rule = v;
+        }
+        let status = |name: &'static str| -> Result<Option<u16>, ConfigError> {
+            Ok(parse::<u16>(name, "expected an HTTP status")?.filter(|s| (100..600).contains(s)))
+        };
+        if let Some(v) = status("SALESFORCE_EMULATOR_STATUS_ENTITY_IS_DELETED")? {
+            c.error_statuses.entity_is_deleted = v;
+        }
+        if let Some(v) = status("SALESFORCE_EMULATOR_STATUS_DUPLICATES_DETECTED")? {
+            c.error_statuses.duplicates_detected = v;
+        }
+        if let Some(v) = status("SALESFORCE_EMULATOR_STATUS_INVALID_REPLICATION_DATE")? {
+            c.error_statuses.invalid_replication_date = v;
+        }
+        if let Some(v) = flag("SALESFORCE_EMULATOR_RECENTLY_VIEWED_LIST_VIEW")? {
+            c.recently_viewed_list_view = v;
         }
         if let Some(v) = secs("SALESFORCE_EMULATOR_OUTBOUND_INITIAL_RETRY_SECS")? {
             c.outbound_initial_retry = v;

@@ -27,6 +27,10 @@
 //! | `SALESFORCE_EMULATOR_LOCATION_ON_CREATE` | `false` | top-level create returns `Location` |
 //! | `SALESFORCE_EMULATOR_MY_CONTACTS_USING_SCOPE` | `true` | MyContacts describe uses `USING SCOPE mine` |
 //! | `SALESFORCE_EMULATOR_DUPLICATE_RULE` | `off` | Standard Contact Duplicate Rule: `off`, `alert` (allowSave header passes), `block` |
+//! | `SALESFORCE_EMULATOR_STATUS_ENTITY_IS_DELETED` | `404` | status of ENTITY_IS_DELETED on rows (UNCONFIRMED) |
+//! | `SALESFORCE_EMULATOR_STATUS_DUPLICATES_DETECTED` | `400` | status of DUPLICATES_DETECTED (UNCONFIRMED) |
+//! | `SALESFORCE_EMULATOR_STATUS_INVALID_REPLICATION_DATE` | `400` | status of INVALID_REPLICATION_DATE (UNCONFIRMED) |
+//! | `SALESFORCE_EMULATOR_RECENTLY_VIEWED_LIST_VIEW` | `true` | the `RecentlyViewedContacts` view exists (UNCONFIRMED; always empty) |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_INITIAL_RETRY_SECS` | `15` | first Outbound Message retry delay (doubles) |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_MAX_RETRY_SECS` | `7200` | cap between retries |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_EXPIRY_SECS` | `86400` | notifications older than this are dropped |
@@ -99,8 +103,12 @@ use axum::extract::DefaultBodyLimit;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ConditionalStamp, Config, ConfigError, DeletedRowGet};
+pub use config::{
+    ConditionalStamp, Config, ConfigError, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_INTEGRATION_USERNAME, DEFAULT_ORG_ID, DeletedRowGet, DuplicateRule, ErrorStatuses,
+};
 pub use schema::CONTACTSYNC_KEY;
+pub use tls::TlsConfig;
 
 /// DEV ONLY: the private key whose certificate the default config trusts for JWT logins.
 /// Never use it outside local development and tests.

@@ -48,6 +48,12 @@ pub fn standard_views(pod: &str) -> Vec<ListView> {
             Some("Birthdate = THIS_MONTH"),
             false,
         ),
+        (
+            "RecentlyViewedContacts",
+            "Recently Viewed Contacts",
+            Some("LastViewedDate != NULL"),
+            false,
+        ),
     ];
     views
         .iter()

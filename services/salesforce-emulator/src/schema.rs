@@ -226,7 +226,7 @@ use FieldType as T;
 use IndexKind as I;
 use ObjectType as O;
 
-static CONTACT_FIELDS: [FieldDef; 47] = [
+static CONTACT_FIELDS: [FieldDef; 49] = [
     lookup(with_index(system("Id", "Contact ID", T::Id, 18), I::Hash)),
     system("IsDeleted", "Deleted", T::Boolean, 0),
     reference(
@@ -321,6 +321,9 @@ static CONTACT_FIELDS: [FieldDef; 47] = [
     system("EmailBouncedDate", "Email Bounced Date", T::DateTime, 0),
     system("IsEmailBounced", "Is Email Bounced", T::Boolean, 0),
     f("PhotoUrl", "Photo URL", T::Url, 255),
+    // Set only by the UI, which the emulator has not: always null.
+    system("LastViewedDate", "Last Viewed Date", T::DateTime, 0),
+    system("LastReferencedDate", "Last Referenced Date", T::DateTime, 0),
     FieldDef {
         external_id: true,
         unique: true,

@@ -199,6 +199,10 @@ fn new_org(config: &Config, generation: u64) -> Org {
         let id = AppState::integration_user_id(config);
         org.insert_with_id(ObjectType::User, id, fields, Utc::now());
     }
+    if !config.recently_viewed_list_view {
+        org.list_views
+            .retain(|v| v.developer_name != "RecentlyViewedContacts");
+    }
     org.changes.clear();
     org
 }

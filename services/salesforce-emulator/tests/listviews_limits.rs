@@ -55,6 +55,10 @@ async fn standard_and_custom_list_views_list_describe_and_results() {
         dev_names.contains(&"AllContacts") && dev_names.contains(&"MyContacts"),
         "{dev_names:?}"
     );
+    assert!(
+        dev_names.contains(&"RecentlyViewedContacts"),
+        "{dev_names:?}"
+    );
     let find = |dev: &str| {
         views
             .iter()

@@ -518,3 +518,39 @@ async fn accounts_carry_etags_and_honour_if_match() {
         .await;
     assert!(r.headers.get("ETag").is_none());
 }
+
+#[tokio::test]
+async fn unconfirmed_statuses_and_recycle_bin_reads_are_knobs() {
+    use salesforce_emulator::{Config, DeletedRowGet, ErrorStatuses};
+    let config = Config {
+        deleted_row_get: DeletedRowGet::NotFound,
+        error_statuses: ErrorStatuses {
+            entity_is_deleted: 410,
+            ..ErrorStatuses::default()
+        },
+        ..Config::default()
+    };
+    let emu = start_with(config).await;
+    let (_, token) = emu.login("knobs@example.com").await;
+    let id = emu
+        .seed(
+            "Contact",
+            "knobs@example.com",
+            vec![json!({"LastName": "Gone"})],
+        )
+        .await
+        .remove(0);
+    emu.delete(&path(&format!("Contact/{id}")), &token).await;
+    let r = emu.get(&path(&format!("Contact/{id}")), &token).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body[0]["errorCode"], "NOT_FOUND");
+    let r = emu
+        .patch(
+            &path(&format!("Contact/{id}")),
+            &token,
+            json!({"Title": "x"}),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 410);
+    assert_eq!(r.body[0]["errorCode"], "ENTITY_IS_DELETED");
+}

@@ -16,8 +16,11 @@ const DELETED_WINDOW_DAYS: i64 = 15;
 /// More ids than this in one answer → EXCEEDED_ID_LIMIT.
 const MAX_IDS: usize = 600_000;
 
-fn replication_error(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(SfError::new("INVALID_REPLICATION_DATE", message))
+fn replication_error(ctx: &Ctx<'_>, message: impl Into<String>) -> ApiError {
+    let status =
+        axum::http::StatusCode::from_u16(ctx.st.config.error_statuses.invalid_replication_date)
+            .unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+    ApiError::new(status, SfError::new("INVALID_REPLICATION_DATE", message))
 }
 
 /// Parses and checks `start`/`end`, returning them truncated to the minute and the
@@ -45,13 +48,15 @@ fn window(ctx: &Ctx<'_>, days: i64) -> Result<Window, ApiError> {
     if end < start + Duration::minutes(1) {
         // Salesforce's own wording, reversed as it is.
         return Err(replication_error(
+            ctx,
             "startDate must be at least one minute greater than endDate",
         ));
     }
     if start < time::truncate_minute(ctx.now) - Duration::days(days) {
-        return Err(replication_error(format!(
-            "startDate cannot be more than {days} days ago"
-        )));
+        return Err(replication_error(
+            ctx,
+            format!("startDate cannot be more than {days} days ago"),
+        ));
     }
     let latest = end.min(time::truncate_minute(ctx.now));
     Ok((start, end, latest))

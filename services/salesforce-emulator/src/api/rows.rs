@@ -32,22 +32,30 @@ fn locate(org: &Org, o: ObjectType, id: &str) -> Result<u32, ApiError> {
     org.table(o).find(&id18).ok_or_else(ApiError::not_found)
 }
 
-fn live(org: &Org, o: ObjectType, id: &str) -> Result<u32, ApiError> {
+fn entity_is_deleted(ctx: &Ctx<'_>) -> ApiError {
+    let status = StatusCode::from_u16(ctx.st.config.error_statuses.entity_is_deleted)
+        .unwrap_or(StatusCode::NOT_FOUND);
+    ApiError::new(status, SfError::entity_is_deleted())
+}
+
+fn live(ctx: &Ctx<'_>, org: &Org, o: ObjectType, id: &str) -> Result<u32, ApiError> {
     let r = locate(org, o, id)?;
     if org.table(o).is_deleted(r) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            SfError::entity_is_deleted(),
-        ));
+        return Err(entity_is_deleted(ctx));
     }
     Ok(r)
 }
 
-fn dml_errors(errors: Vec<SfError>) -> ApiError {
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        errors,
-    }
+/// Validation failures are 400, but for a duplicate rule's refusal (status a knob).
+fn dml_errors(ctx: &Ctx<'_>, errors: Vec<SfError>) -> ApiError {
+    let duplicate = errors.iter().any(|e| e.code == "DUPLICATES_DETECTED");
+    let status = if duplicate {
+        StatusCode::from_u16(ctx.st.config.error_statuses.duplicates_detected)
+            .unwrap_or(StatusCode::BAD_REQUEST)
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    ApiError { status, errors }
 }
 
 pub fn create(ctx: &mut Ctx<'_>, o: ObjectType) -> Result<Response, ApiError> {
@@ -55,7 +63,7 @@ pub fn create(ctx: &mut Ctx<'_>, o: ObjectType) -> Result<Response, ApiError> {
     let mut org = ctx.st.org.write();
     let fields = org
         .prepare(o, &body, None, &mut ctx.claims())
-        .map_err(dml_errors)?;
+        .map_err(|e| dml_errors(ctx, e))?;
     let r = org.apply_create(o, fields, &ctx.actor(), ctx.now);
     let id = org.table(o).id(r).to_string();
     let mut resp = json_response(
@@ -165,9 +173,7 @@ pub fn get(ctx: &mut Ctx<'_>, o: ObjectType, id: &str) -> Result<Response, ApiEr
     let r = locate(&org, o, id)?;
     if org.table(o).is_deleted(r) {
         return Err(match ctx.st.config.deleted_row_get {
-            DeletedRowGet::EntityIsDeleted => {
-                ApiError::new(StatusCode::NOT_FOUND, SfError::entity_is_deleted())
-            }
+            DeletedRowGet::EntityIsDeleted => entity_is_deleted(ctx),
             DeletedRowGet::NotFound => ApiError::not_found(),
         });
     }
@@ -189,12 +195,12 @@ pub fn get(ctx: &mut Ctx<'_>, o: ObjectType, id: &str) -> Result<Response, ApiEr
 pub fn update(ctx: &mut Ctx<'_>, o: ObjectType, id: &str) -> Result<Response, ApiError> {
     let body = ctx.json_object()?;
     let mut org = ctx.st.org.write();
-    let r = live(&org, o, id)?;
+    let r = live(ctx, &org, o, id)?;
     check_unmodified(ctx, &org, o, r)?;
     etag::check(ctx, &org, o, r, false)?;
     let fields = org
         .prepare(o, &body, Some(r), &mut ctx.claims())
-        .map_err(dml_errors)?;
+        .map_err(|e| dml_errors(ctx, e))?;
     org.apply_update(o, r, fields, &ctx.actor(), ctx.now);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -208,7 +214,7 @@ pub fn delete(ctx: &mut Ctx<'_>, o: ObjectType, id: &str) -> Result<Response, Ap
         )));
     }
     let mut org = ctx.st.org.write();
-    let r = live(&org, o, id)?;
+    let r = live(ctx, &org, o, id)?;
     org.delete(o, r, &ctx.actor(), ctx.now);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -308,7 +314,7 @@ pub fn upsert(
             body.insert(def.name.to_string(), Json::String(value.to_string()));
             let fields = org
                 .prepare(o, &body, None, &mut ctx.claims())
-                .map_err(dml_errors)?;
+                .map_err(|e| dml_errors(ctx, e))?;
             let r = org.apply_create(o, fields, &ctx.actor(), ctx.now);
             let mut out = json!({"id": org.table(o).id(r), "success": true, "errors": []});
             if v46 {
@@ -321,7 +327,7 @@ pub fn upsert(
             check_unmodified(ctx, &org, o, r)?;
             let fields = org
                 .prepare(o, &body, Some(r), &mut ctx.claims())
-                .map_err(dml_errors)?;
+                .map_err(|e| dml_errors(ctx, e))?;
             org.apply_update(o, r, fields, &ctx.actor(), ctx.now);
             if v46 {
                 let out = json!({"id": org.table(o).id(r), "success": true, "errors": [], "created": false});
