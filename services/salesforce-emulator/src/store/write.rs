@@ -87,7 +87,8 @@ impl Org {
                 Err(e) => errors.push(e),
             }
         }
-        // Required fields: missing on create, or explicitly blanked on update.
+        // Required fields: missing on create, or explicitly blanked on update. A field that
+        // already failed (too long, wrong type) is not reported a second time as missing.
         for (idx, field) in def.fields.iter().enumerate() {
             if !field.required {
                 continue;
@@ -98,11 +99,13 @@ impl Org {
                 (_, Some(v)) => v.is_null(),
                 (Some(_), None) => false,
             };
-            if missing
-                && !errors
-                    .iter()
-                    .any(|e| e.fields.as_deref() == Some(&[field.name.to_string()][..]))
-            {
+            let already_failed = errors.iter().any(|e| {
+                e.fields
+                    .as_ref()
+                    .is_some_and(|f| f.iter().any(|n| n == field.name))
+            }) || body.keys().any(|k| k.eq_ignore_ascii_case(field.name))
+                && given.is_none();
+            if missing && !already_failed {
                 errors.push(SfError::with_fields(
                     "REQUIRED_FIELD_MISSING",
                     format!("Required fields are missing: [{}]", field.name),
