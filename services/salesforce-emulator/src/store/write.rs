@@ -103,8 +103,8 @@ impl Org {
                 e.fields
                     .as_ref()
                     .is_some_and(|f| f.iter().any(|n| n == field.name))
-            }) || body.keys().any(|k| k.eq_ignore_ascii_case(field.name))
-                && given.is_none();
+            }) || (given.is_none()
+                && body.keys().any(|k| k.eq_ignore_ascii_case(field.name)));
             if missing && !already_failed {
                 errors.push(SfError::with_fields(
                     "REQUIRED_FIELD_MISSING",
