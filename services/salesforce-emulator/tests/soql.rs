@@ -398,6 +398,30 @@ async fn query_all_includes_deleted_rows() {
         .await;
     assert_eq!(r.body["totalSize"], 1, "{}", r.text);
     assert_eq!(r.body["records"][0]["IsDeleted"], true);
+    // The control API shows every row, deleted ones included, without counting as traffic.
+    let before = emu
+        .control(reqwest::Method::GET, "/requests", None)
+        .await
+        .body["http_requests"]
+        .clone();
+    let all = emu
+        .control(reqwest::Method::GET, "/sobjects/Contact", None)
+        .await;
+    assert_eq!(all.body["totalSize"], 5);
+    let deleted: Vec<&Value> = all.body["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter(|r| r["IsDeleted"] == true)
+        .collect();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0]["Id"], id.as_str());
+    let after = emu
+        .control(reqwest::Method::GET, "/requests", None)
+        .await
+        .body["http_requests"]
+        .clone();
+    assert_eq!(before, after);
 }
 
 #[tokio::test]
