@@ -402,7 +402,7 @@ proptest! {
     /// that satisfies C3, C4, C5 and convergence.
     #[test]
     fn random_histories_converge_without_duplicates_or_unasked_deletes(
-        actions in prop::collection::vec(action(), 1..30)
+        actions in prop::collection::vec(action(), 1..40)
     ) {
         let mut w = world();
         let mut crashed = false;
