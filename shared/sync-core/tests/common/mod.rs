@@ -515,7 +515,8 @@ impl World {
     }
 }
 
-/// What Graph does to a stored contact: regenerate an absent display name from the name parts.
+/// What Graph does to a stored contact: regenerate an absent display name from the name parts,
+/// and move the birthday to 11:59 UTC.
 pub(crate) fn graph_normalise(mut fields: GraphContactFields) -> GraphContactFields {
     let blank = fields
         .display_name
@@ -532,6 +533,12 @@ pub(crate) fn graph_normalise(mut fields: GraphContactFields) -> GraphContactFie
             })
             .collect();
         fields.display_name = (!parts.is_empty()).then(|| parts.join(" "));
+    }
+    // Graph keeps every birthday at 11:59 UTC, whatever time was written.
+    if let Some(date) = fields.birthday.as_deref().and_then(|b| b.get(..10))
+        && chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_ok()
+    {
+        fields.birthday = Some(format!("{date}T11:59:00Z"));
     }
     fields
 }
