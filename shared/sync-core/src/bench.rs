@@ -157,6 +157,48 @@ pub fn bench_fixture(links: usize, changes: usize) -> BenchInput {
     }
 }
 
+/// `links` synced links read back as full listings of both sides, unchanged (the session after
+/// a Graph 410 or a restart): every link is looked at and nothing is written.
+pub fn bench_fixture_full_listing(links: usize) -> BenchInput {
+    let mut input = bench_fixture(links, 0);
+    input.exchange = ExchangeChanges {
+        kind: ReadKind::Complete,
+        items: input
+            .links
+            .iter()
+            .filter_map(|l| {
+                Some(ExchangeItem {
+                    id: l.graph_id.clone()?,
+                    folder: FolderKind::SyncFolder,
+                    categories: vec![SALESFORCE_CATEGORY.to_owned()],
+                    sync_key: Some(l.sync_key.clone()),
+                    change_key: l.change_key.clone(),
+                    fields: graph_fields(&l.baseline),
+                })
+            })
+            .collect(),
+        removed: Vec::new(),
+    };
+    input.salesforce = SalesforceChanges {
+        kind: ReadKind::Complete,
+        contacts: input
+            .links
+            .iter()
+            .filter_map(|l| {
+                Some(SalesforceContact {
+                    id: l.salesforce_id.clone()?,
+                    owner_id: Some(input.settings.salesforce_user_id.clone()),
+                    sync_key: None,
+                    fields: crate::mapping::canonical_to_salesforce(&l.baseline),
+                })
+            })
+            .collect(),
+        deleted: Vec::new(),
+        out_of_scope: Vec::new(),
+    };
+    input
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +211,12 @@ mod tests {
         assert!(!decisions.exchange.is_empty());
         assert!(!decisions.salesforce.is_empty());
         assert!(decisions.errors.is_empty(), "{:?}", decisions.errors);
+    }
+
+    #[test]
+    fn a_full_listing_of_synced_links_writes_nothing() {
+        let decisions = bench_fixture_full_listing(300).run();
+        assert!(decisions.has_no_writes(), "{decisions:#?}");
+        assert!(decisions.errors.is_empty());
     }
 }
