@@ -136,6 +136,15 @@ impl Contact {
         *self.slot_mut(field) = normalised;
     }
 
+    /// Copies one field from another canonical contact (no re-normalising: it already is).
+    pub fn copy_from(&mut self, other: &Contact, field: Field) {
+        let value = other.slot(field);
+        let slot = self.slot_mut(field);
+        if slot != value {
+            slot.clone_from(value);
+        }
+    }
+
     /// This contact with every field normalised (for values built by struct literal).
     pub fn normalized(&self) -> Contact {
         let mut out = Contact::default();

@@ -179,6 +179,9 @@ impl GraphPatch {
 /// The PATCH that takes a mailbox item from `current` to `target` (both canonical), rebuilding
 /// collection properties from `extras`. Empty when nothing mapped differs.
 pub fn graph_patch(current: &Contact, target: &Contact, extras: &ExchangeExtras) -> GraphPatch {
+    if current == target {
+        return GraphPatch::default();
+    }
     let full = canonical_to_graph(target, extras);
     let changed = |f: Field| current.get(f) != target.get(f);
     let scalar = |f: Field, value: &Option<String>| changed(f).then(|| value.clone());

@@ -35,17 +35,17 @@ pub(crate) fn merge(
     for field in Field::ALL {
         let e_changed = exchange.get(field) != base.get(field);
         let s_changed = salesforce.get(field) != sf_base.get(field);
-        let value = match (e_changed, s_changed) {
-            (false, false) => base.get(field),
-            (true, false) => exchange.get(field),
-            (false, true) => salesforce.get(field),
-            (true, true) if exchange.get(field) == salesforce.get(field) => exchange.get(field),
+        let source = match (e_changed, s_changed) {
+            (false, false) => continue,
+            (true, false) => exchange,
+            (false, true) => salesforce,
+            (true, true) if exchange.get(field) == salesforce.get(field) => exchange,
             (true, true) => match winner {
-                ConflictWinner::Salesforce => salesforce.get(field),
-                ConflictWinner::Exchange => exchange.get(field),
+                ConflictWinner::Salesforce => salesforce,
+                ConflictWinner::Exchange => exchange,
             },
         };
-        out.set(field, value);
+        out.copy_from(source, field);
     }
     out
 }
@@ -61,7 +61,7 @@ fn apply_changes(
     let mut out = from.clone();
     for field in merged.diff(merge_input) {
         if Some(field) != skip {
-            out.set(field, merged.get(field));
+            out.copy_from(merged, field);
         }
     }
     out
@@ -241,13 +241,16 @@ fn mailbox_write(
 /// Graph's own result where it did (an emptied first email promotes the next; a name change
 /// regenerates the display name, which may be the LastName fallback).
 fn mailbox_result(target: &Contact, write: &MailboxWrite) -> Contact {
-    let after = graph_to_canonical(&write.after);
     let Some(before) = &write.before else {
-        return after;
+        return graph_to_canonical(&write.after);
     };
+    if *before == write.after {
+        return target.clone();
+    }
+    let after = graph_to_canonical(&write.after);
     let mut out = target.clone();
     for field in graph_to_canonical(before).diff(&after) {
-        out.set(field, after.get(field));
+        out.copy_from(&after, field);
     }
     out
 }
@@ -369,8 +372,9 @@ pub(super) fn update(
         synced_at: ix.now,
     };
     // The row if Salesforce keeps its value: the baseline is what Salesforce has, and the mailbox
-    // value it refused is marked so it is not offered again until it changes (C7).
-    let salesforce_kept = Link {
+    // value it refused is marked so it is not offered again until it changes (C7). Built only
+    // when needed: most links in a full listing write nothing.
+    let salesforce_kept = |planned: &Link| Link {
         baseline: if salesforce.id.is_some() {
             Contact {
                 company: merged.company.clone(),
@@ -386,7 +390,7 @@ pub(super) fn update(
         ..planned.clone()
     };
     // The row if the mailbox keeps its value, symmetrically.
-    let exchange_kept = Link {
+    let exchange_kept = |planned: &Link| Link {
         baseline: if mailbox.graph_id.is_some() {
             sides.e_actual.clone()
         } else {
@@ -400,9 +404,21 @@ pub(super) fn update(
     };
 
     let mut plan = Plan::default();
-    plan.exchange.extend(mailbox.command);
-    let row = if salesforce.violations.is_empty() {
-        plan.salesforce.extend(salesforce.command);
+    plan.exchange.extend(mailbox.command.clone());
+    let exchange_writes = !plan.exchange.is_empty();
+    let valid = salesforce.violations.is_empty();
+    let salesforce_writes = valid && salesforce.command.is_some();
+    if exchange_writes || salesforce_writes {
+        plan.fallback = Some(Fallback {
+            sync_key: key.clone(),
+            if_exchange_fails: exchange_writes
+                .then(|| LinkUpdate::Upsert(Box::new(exchange_kept(&planned)))),
+            if_salesforce_fails: salesforce_writes
+                .then(|| LinkUpdate::Upsert(Box::new(salesforce_kept(&planned)))),
+        });
+    }
+    let row = if valid {
+        plan.salesforce.extend(salesforce.command.clone());
         let rejected = still_rejected(link, &sides, &merged, &target_e, &target_s);
         Link {
             rejected,
@@ -413,23 +429,14 @@ pub(super) fn update(
         plan.errors.extend(
             salesforce
                 .violations
-                .into_iter()
+                .iter()
+                .cloned()
                 .map(|v| item_error(link, label.clone(), mailbox.graph_id.clone(), v)),
         );
-        salesforce_kept.clone()
+        salesforce_kept(&planned)
     };
     if is_new || !same_row(&row, link) {
         plan.link = Some(LinkUpdate::Upsert(Box::new(row)));
-    }
-    let exchange_writes = !plan.exchange.is_empty();
-    let salesforce_writes = !plan.salesforce.is_empty();
-    if exchange_writes || salesforce_writes {
-        plan.fallback = Some(Fallback {
-            sync_key: key.clone(),
-            if_exchange_fails: exchange_writes.then(|| LinkUpdate::Upsert(Box::new(exchange_kept))),
-            if_salesforce_fails: salesforce_writes
-                .then(|| LinkUpdate::Upsert(Box::new(salesforce_kept))),
-        });
     }
     plan
 }
@@ -496,10 +503,27 @@ fn strip_company(c: &Contact) -> Contact {
 
 /// Rows equal but for the timestamp need no write.
 fn same_row(a: &Link, b: &Link) -> bool {
-    Link {
-        synced_at: b.synced_at,
-        ..a.clone()
-    } == *b
+    let Link {
+        sync_key,
+        salesforce_id,
+        graph_id,
+        origin,
+        baseline,
+        account_name,
+        snapshot,
+        change_key,
+        rejected,
+        synced_at: _,
+    } = a;
+    *sync_key == b.sync_key
+        && *salesforce_id == b.salesforce_id
+        && *graph_id == b.graph_id
+        && *origin == b.origin
+        && *baseline == b.baseline
+        && *account_name == b.account_name
+        && *snapshot == b.snapshot
+        && *change_key == b.change_key
+        && *rejected == b.rejected
 }
 
 fn with_category(categories: &[String]) -> Vec<String> {
