@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 
-use crate::contact::Contact;
+use crate::contact::{Contact, Field};
 use crate::ids::{GraphItemId, SalesforceId, SyncKey};
-use crate::mapping::{graph_to_canonical, salesforce_to_canonical};
+use crate::mapping::{FIELD_TABLE, SalesforcePatch, graph_to_canonical, salesforce_to_canonical};
 use crate::model::{
-    ErrorCode, ExchangeItem, FolderKind, ItemError, Link, Origin, SalesforceContact,
+    ErrorCode, ExchangeItem, Fallback, FolderKind, ItemError, Link, LinkUpdate, Origin, Rejected,
+    Relink, SalesforceCommand, SalesforceContact, Side,
 };
+use crate::validate::salesforce_violations;
 
 use super::link::{ExState, SfState, decide_states, resolve_salesforce};
 use super::removal::release;
@@ -170,18 +172,74 @@ fn readopt_mirror(ix: &Index<'_>, st: &mut State, item: &ExchangeItem) -> Option
     }
     st.new_keys.insert(key.clone());
     st.claimed_contacts.insert(contact.clone());
-    // What was synced is unknown (the user may have edited the mirror since): an empty baseline
-    // makes the mailbox's whole value the change, written to the Contact by id.
+    let value = graph_to_canonical(&item.fields);
     let link = Link {
-        salesforce_id: Some(contact),
+        salesforce_id: Some(contact.clone()),
         graph_id: Some(item.id.clone()),
+        account_name: value.company.clone(),
         snapshot: Some(item.fields.clone()),
         change_key: item.change_key.clone(),
-        ..new_link(ix, key.clone(), Origin::Salesforce, Contact::default())
+        ..new_link(ix, key.clone(), Origin::Salesforce, value.clone())
     };
     // Deleted or out of scope meanwhile: the usual rules apply to the re-linked pair.
     let sf = resolve_salesforce(ix, st, &link);
-    Some(decide_states(ix, &link, ExState::Present(item), sf, true))
+    let mut plan = decide_states(ix, &link, ExState::Present(item), sf, true);
+    if !matches!(sf, SfState::Unobserved) {
+        return Some(plan);
+    }
+    // What the Contact holds is unknown, and the user may have edited the mirror since it was
+    // made: the mailbox's whole value is written to the Contact, so both sides agree again.
+    let refused = Link {
+        rejected: Some(Rejected {
+            side: Side::Exchange,
+            value: value.clone(),
+        }),
+        ..link
+    };
+    let violations = salesforce_violations(&value, &Field::ALL);
+    if violations.is_empty() {
+        plan.salesforce.push(SalesforceCommand::Update {
+            sync_key: key.clone(),
+            id: contact,
+            patch: full_salesforce_patch(&value),
+            relink: Some(Relink {
+                company_name: value.company.clone(),
+            }),
+        });
+        let fallback = plan.fallback.get_or_insert_with(|| Fallback {
+            sync_key: key.clone(),
+            if_exchange_fails: None,
+            if_salesforce_fails: None,
+        });
+        fallback.if_salesforce_fails = Some(LinkUpdate::Upsert(Box::new(refused)));
+    } else {
+        let label = value.label();
+        plan.errors
+            .extend(violations.into_iter().map(|v| ItemError {
+                item: label.clone(),
+                code: v.code,
+                field: v.field.map(str::to_owned),
+                message: v.message,
+                sync_key: Some(key.clone()),
+                graph_id: Some(item.id.clone()),
+                salesforce_id: refused.salesforce_id.clone(),
+            }));
+        plan.link = Some(LinkUpdate::Upsert(Box::new(refused)));
+    }
+    Some(plan)
+}
+
+/// Every mapped Salesforce field set to `value`'s (absent ones cleared).
+fn full_salesforce_patch(value: &Contact) -> SalesforcePatch {
+    SalesforcePatch(
+        FIELD_TABLE
+            .iter()
+            .filter_map(|spec| {
+                let name = spec.salesforce?;
+                Some((name.to_owned(), value.get(spec.field).map(str::to_owned)))
+            })
+            .collect(),
+    )
 }
 
 /// B8: a contact created in or moved into the folder. A stamp we do not know is kept as the key
