@@ -108,7 +108,7 @@ fn string_headers(properties: &BasicProperties) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn value_to_string(value: &AMQPValue) -> Option<String> {
+pub(crate) fn value_to_string(value: &AMQPValue) -> Option<String> {
     Some(match value {
         AMQPValue::LongString(text) => String::from_utf8_lossy(text.as_bytes()).into_owned(),
         AMQPValue::ShortString(text) => text.to_string(),

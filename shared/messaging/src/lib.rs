@@ -29,6 +29,7 @@
 
 mod broker;
 mod consumer;
+pub mod dead_letters;
 mod delivery;
 mod metrics;
 mod publisher;

@@ -526,3 +526,87 @@ async fn a_panicking_handler_counts_as_a_retry_and_the_message_is_not_lost() {
     );
     broker.delete_topology().await.expect("cleanup");
 }
+
+#[tokio::test]
+async fn dead_letters_can_be_inspected_and_replayed_once_the_cause_is_fixed() {
+    let broker = isolated_broker(5).await;
+    let publisher = broker.publisher().await.expect("publisher");
+    publisher
+        .publish(Route::SalesforceWrite, "poison-then-fixed", &Ping { n: 5 })
+        .await
+        .expect("publish");
+
+    // First a consumer that rejects it (the bug), ...
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (handled_tx, mut handled) = mpsc::unbounded_channel();
+    let shutdown = CancellationToken::new();
+    let task = {
+        let broker = broker.clone();
+        let fixed = Arc::clone(&fixed);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            consume(
+                &broker,
+                Queue::SalesforceWriterCommands,
+                move |delivery| {
+                    let fixed = fixed.load(Ordering::SeqCst);
+                    let handled_tx = handled_tx.clone();
+                    async move {
+                        if !fixed {
+                            return Err(HandlerError::Reject("a bug".to_owned()));
+                        }
+                        let _ = handled_tx.send(delivery);
+                        Ok(())
+                    }
+                },
+                shutdown,
+            )
+            .await
+        })
+    };
+    eventually("the message to be dead-lettered", || async {
+        messaging::testing::ready_count(&broker, Queue::DeadLetters)
+            .await
+            .is_ok_and(|count| count == 1)
+    })
+    .await;
+
+    // ... an operator looks (the message stays) ...
+    let seen = broker.peek_dead_letters(10).await.expect("peek");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].message_id(), Some("poison-then-fixed"));
+    assert_eq!(
+        seen[0].headers().get(ERROR_HEADER).map(String::as_str),
+        Some("a bug")
+    );
+    assert_eq!(
+        messaging::testing::ready_count(&broker, Queue::DeadLetters)
+            .await
+            .expect("count"),
+        1
+    );
+
+    // ... the fix ships, and the replay delivers it as a first attempt.
+    fixed.store(true, Ordering::SeqCst);
+    assert_eq!(broker.replay_dead_letters(10).await.expect("replay"), 1);
+    let delivery = next(&mut handled).await;
+    assert_eq!(delivery.message_id(), Some("poison-then-fixed"));
+    assert_eq!(delivery.decode::<Ping>().expect("json"), Ping { n: 5 });
+    assert_eq!(delivery.delivery_count(), 0);
+    assert_eq!(
+        delivery
+            .headers()
+            .get(messaging::dead_letters::REPLAYED_HEADER)
+            .map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        messaging::testing::ready_count(&broker, Queue::DeadLetters)
+            .await
+            .expect("count"),
+        0
+    );
+    shutdown.cancel();
+    task.await.expect("join").expect("consume");
+    broker.delete_topology().await.expect("cleanup");
+}
