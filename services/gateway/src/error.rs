@@ -108,6 +108,13 @@ impl From<StateError> for ApiError {
     fn from(error: StateError) -> Self {
         match error {
             StateError::NotFound(what) => ApiError::not_found(what),
+            // Input PostgreSQL cannot store (a NUL byte in a path segment or an id): bad input.
+            StateError::Db(e)
+                if e.code()
+                    == Some(&tokio_postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE) =>
+            {
+                ApiError::bad("the request contains characters that cannot be stored (NUL)")
+            }
             e if e.is_transient() => ApiError::Unavailable(format!("database: {e}")),
             StateError::Pool(e) => ApiError::Unavailable(format!("database: {e}")),
             e => ApiError::Internal(e.to_string()),

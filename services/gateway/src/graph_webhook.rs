@@ -29,6 +29,9 @@ use crate::metrics::WebhookMetrics;
 /// just under Graph's limit for contacts (4,230 minutes).
 pub const SUBSCRIPTION_MINUTES: i64 = 4200;
 
+/// Longest subscription id looked up; Graph's are 36-character GUIDs.
+const MAX_SUBSCRIPTION_ID: usize = 256;
+
 #[derive(Debug, Deserialize)]
 pub struct GraphQuery {
     #[serde(rename = "validationToken", default)]
@@ -108,6 +111,8 @@ pub async fn handle_notifications(
         let id = notification.subscription_id.as_str();
         let stored = match known.get(id) {
             Some(stored) => stored.clone(),
+            // Not an id we could have stored (Graph's are GUIDs): no lookup needed.
+            None if id.is_empty() || id.len() > MAX_SUBSCRIPTION_ID || id.contains('\0') => None,
             None => {
                 let stored = subscriptions::get(&**client, id).await?;
                 known.insert(id.to_owned(), stored.clone());

@@ -58,13 +58,13 @@ pub fn audience(message: &OutboundMessage) -> Audience {
             .sobject_type
             .as_deref()
             .is_none_or(|t| t.eq_ignore_ascii_case("Contact"));
-        match n.fields.get("OwnerId").filter(|o| o.len() >= 15) {
+        match n.fields.get("OwnerId").filter(|o| is_record_id(o)) {
             Some(owner) if is_contact => audience.owners.push(prefix15(owner)),
             // No owner, or not a Contact (an Account rename changes its Contacts' company):
             // any `mine` user may see it.
             _ => audience.every_mine_user = true,
         }
-        if let Some(id) = n.sobject_id.as_deref().filter(|id| id.len() >= 15) {
+        if let Some(id) = n.sobject_id.as_deref().filter(|id| is_record_id(id)) {
             audience.records.push(prefix15(id));
         }
     }
@@ -73,6 +73,12 @@ pub fn audience(message: &OutboundMessage) -> Audience {
     audience.records.sort();
     audience.records.dedup();
     audience
+}
+
+/// A Salesforce record id (15 or 18 letters and digits); anything else is ignored rather than
+/// sent to the database.
+fn is_record_id(id: &str) -> bool {
+    matches!(id.len(), 15 | 18) && id.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 fn prefix15(id: &str) -> String {

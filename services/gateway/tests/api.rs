@@ -48,6 +48,14 @@ async fn the_admin_api_wants_the_operator_token() {
         (400, "bad_request"),
         "{resp:?}"
     );
+    let resp = stack
+        .admin(Method::GET, "/api/v1/users/a%00b/status", None)
+        .await;
+    assert_eq!(
+        (resp.status, resp.error_code()),
+        (400, "bad_request"),
+        "{resp:?}"
+    );
     let resp = stack.admin(Method::DELETE, "/api/v1/orgs", None).await;
     assert_eq!(
         (resp.status, resp.error_code()),

@@ -75,12 +75,13 @@ async fn a_wrong_client_state_triggers_nothing_and_a_right_one_one_session() {
 
     let wrong = json!({"value": [notification("sub-alice", "cs-wrong-secret"),
                                  notification("sub-alice", "cs-right-secre"),
-                                 notification("sub-unknown", "cs-right-secret")]});
+                                 notification("sub-unknown", "cs-right-secret"),
+                                 notification("sub-\u{0}", "cs-right-secret")]});
     let resp = stack
         .send(Method::POST, "/webhooks/graph", None, Some(wrong))
         .await;
     assert_eq!(resp.status, 202, "{resp:?}");
-    assert_eq!(resp.json["dropped"], 3);
+    assert_eq!(resp.json["dropped"], 4);
     assert!(stack.all_sessions().await.is_empty(), "nothing triggered");
 
     // Three notifications for one user in one batch: one session.
@@ -112,7 +113,7 @@ async fn a_wrong_client_state_triggers_nothing_and_a_right_one_one_session() {
 
     let metrics = stack.send(Method::GET, "/metrics", None, None).await;
     for line in [
-        "contactsync_gateway_webhook_notifications_total{source=\"graph\",outcome=\"dropped\"} 3",
+        "contactsync_gateway_webhook_notifications_total{source=\"graph\",outcome=\"dropped\"} 4",
         "contactsync_gateway_webhook_notifications_total{source=\"graph\",outcome=\"accepted\"} 8",
         "contactsync_gateway_webhook_sessions_total{source=\"graph\"} 2",
     ] {
