@@ -213,6 +213,10 @@ fn readopt_mirror(ix: &Index<'_>, st: &mut State, item: &ExchangeItem) -> Option
         });
         fallback.if_salesforce_fails = Some(LinkUpdate::Upsert(Box::new(refused)));
     } else {
+        // Salesforce would refuse the mailbox's value, and what the Contact holds is unknown: the
+        // pair is linked with an empty baseline (no LastName, so never taken for Salesforce's
+        // value) and the mailbox's value marked refused. A corrected mirror then writes its
+        // whole value; a read of the Contact brings Salesforce's.
         let label = value.label();
         plan.errors
             .extend(violations.into_iter().map(|v| ItemError {
@@ -224,7 +228,11 @@ fn readopt_mirror(ix: &Index<'_>, st: &mut State, item: &ExchangeItem) -> Option
                 graph_id: Some(item.id.clone()),
                 salesforce_id: refused.salesforce_id.clone(),
             }));
-        plan.link = Some(LinkUpdate::Upsert(Box::new(refused)));
+        plan.link = Some(LinkUpdate::Upsert(Box::new(Link {
+            baseline: Contact::default(),
+            account_name: None,
+            ..refused
+        })));
     }
     Some(plan)
 }

@@ -129,6 +129,19 @@ pub(super) fn left_folder(
         .map(|(_, s)| s)
         .or_else(|| rejected_value(link, Side::Salesforce))
         .unwrap_or(base);
+    if values.last_name.is_none() {
+        // Salesforce's value is not known (a baseline without LastName never came from it: a
+        // re-linked mirror, C4): the mirror is re-created once the Contact is read.
+        plan.link = Some(LinkUpdate::Upsert(Box::new(Link {
+            salesforce_id: Some(sf_id.clone()),
+            graph_id: None,
+            snapshot: None,
+            change_key: None,
+            synced_at: ix.now,
+            ..link.clone()
+        })));
+        return plan;
+    }
     let fields = canonical_to_graph(&values, &ExchangeExtras::default());
     plan.exchange.push(ExchangeCommand::Create {
         sync_key: key.clone(),
