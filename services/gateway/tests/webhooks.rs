@@ -326,3 +326,33 @@ async fn the_salesforce_emulator_outbound_messages_are_acked_and_trigger_the_own
     stop.cancel();
     stack.finish().await;
 }
+
+#[tokio::test]
+async fn a_removed_subscription_repeated_in_a_batch_is_forgotten_and_recreated_once() {
+    let stack = start().await;
+    stack.create_org("dev", SF_ORG_ID, LOGIN).await;
+    stack.create_user("alice", "dev", ALICE_SF).await;
+    stack.enable_quietly("alice", Scope::Mine).await;
+    store_subscription(&stack, "sub-alice", "alice", "cs-right").await;
+    let removed = json!({"subscriptionId": "sub-alice", "clientState": "cs-right",
+                         "lifecycleEvent": "subscriptionRemoved"});
+    let batch: graph_client::notifications::ChangeNotificationCollection =
+        serde_json::from_value(json!({"value": [removed.clone(), removed]})).expect("batch");
+    let handled = gateway::graph_webhook::handle_notifications(&stack.ctx, batch)
+        .await
+        .expect("handled");
+    assert_eq!(handled.lifecycle.len(), 1, "{handled:?}");
+    assert_eq!((handled.accepted, handled.dropped), (1, 1));
+    let client = stack.db.pool.get().await.expect("db");
+    let gone = sync_state::subscriptions::get(&**client, "sub-alice")
+        .await
+        .expect("read");
+    assert!(gone.is_none(), "the removed subscription is forgotten");
+    drop(client);
+    assert_eq!(
+        stack.all_sessions().await,
+        vec![("alice".to_owned(), "notification".to_owned())],
+        "and the user resyncs"
+    );
+    stack.finish().await;
+}
