@@ -4,6 +4,7 @@
 //! SIGTERM or Ctrl-C; all the wiring lives in the service crates.
 
 mod bench;
+mod dead_letters;
 mod demo;
 mod dev;
 mod emulators;
@@ -48,6 +49,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Runs the benchmark scenarios and reports figures against their floors.
     Bench(bench::BenchArgs),
+    /// Lists or replays dead-lettered messages (`AMQP_URL`, `QUEUE_PREFIX`).
+    DeadLetters(dead_letters::DeadLettersArgs),
 }
 
 /// Runs one service crate's App until a signal arrives.
@@ -89,6 +92,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Dev(args) => dev::run(args).await?,
         Command::Bench(args) => bench::run(args).await?,
+        Command::DeadLetters(args) => dead_letters::run(args).await?,
     }
     Ok(())
 }

@@ -203,3 +203,76 @@ fn bench_writes_its_json_report() {
     assert!((ratio - figure / floor).abs() < 1e-9);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
+    use messaging::{HandlerError, Queue, Route};
+
+    let broker = messaging::testing::isolated_broker(messaging::BrokerSettings::default())
+        .await
+        .expect("RabbitMQ");
+    let publisher = broker.publisher().await.expect("publisher");
+    publisher
+        .publish(
+            Route::ExchangeWrite,
+            "cli-poison",
+            &serde_json::json!({"n": 1}),
+        )
+        .await
+        .expect("publish");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let consumer = {
+        let broker = broker.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            messaging::consume(
+                &broker,
+                Queue::ExchangeWriterCommands,
+                |_delivery| async { Err(HandlerError::Reject("unknown command kind".to_owned())) },
+                shutdown,
+            )
+            .await
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while messaging::testing::ready_count(&broker, Queue::DeadLetters)
+        .await
+        .expect("count")
+        == 0
+    {
+        assert!(Instant::now() < deadline, "never dead-lettered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    consumer.await.expect("join").expect("consume");
+
+    let cli = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .arg("dead-letters")
+            .args(args)
+            .env("QUEUE_PREFIX", broker.prefix())
+            .output()
+            .expect("run dead-letters");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let listed = cli(&["list"]);
+    assert!(listed.contains("message_id=cli-poison"), "{listed}");
+    assert!(listed.contains("reason=unknown command kind"), "{listed}");
+    assert!(listed.contains("route=exchange-write"), "{listed}");
+
+    let replayed = cli(&["replay", "--max", "5"]);
+    assert!(replayed.contains("replayed 1"), "{replayed}");
+    assert_eq!(
+        messaging::testing::ready_count(&broker, Queue::DeadLetters)
+            .await
+            .expect("count"),
+        0
+    );
+    let back = messaging::testing::take(&broker, Queue::ExchangeWriterCommands)
+        .await
+        .expect("take")
+        .expect("the replayed message is back on its queue");
+    assert_eq!(back.message_id(), Some("cli-poison"));
+    broker.delete_topology().await.expect("cleanup");
+}
