@@ -257,19 +257,45 @@ impl Stack {
             let (name, result) = ended?;
             result.with_context(|| format!("{name} failed"))?;
         }
-        if let Ok(broker) = messaging::Broker::connect(
-            config::DEFAULT_AMQP_URL,
-            &self.prefix,
-            messaging::BrokerSettings::default(),
-        )
-        .await
-        {
-            let _ = broker.delete_topology().await;
-            broker.close().await;
-        }
         if let Some(database) = self.database.take() {
-            database.drop_database().await?;
+            cleanup(&self.prefix, Some(database)).await;
         }
         Ok(())
+    }
+}
+
+/// Deletes a stack's queues and database (best effort: what is left is only litter).
+async fn cleanup(prefix: &str, database: Option<store::testing::TestDatabase>) {
+    if let Ok(broker) = messaging::Broker::connect(
+        config::DEFAULT_AMQP_URL,
+        prefix,
+        messaging::BrokerSettings::default(),
+    )
+    .await
+    {
+        let _ = broker.delete_topology().await;
+        broker.close().await;
+    }
+    if let Some(database) = database {
+        let _ = database.drop_database().await;
+    }
+}
+
+impl Drop for Stack {
+    /// A test that failed before `stop` still leaves no queues or database behind: quorum queues
+    /// are heavy for the broker, and every test run would otherwise add eight.
+    fn drop(&mut self) {
+        let Some(database) = self.database.take() else {
+            return;
+        };
+        self.shutdown.cancel();
+        self.tasks.abort_all();
+        let prefix = self.prefix.clone();
+        let _ = std::thread::spawn(move || {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                runtime.block_on(cleanup(&prefix, Some(database)));
+            }
+        })
+        .join();
     }
 }

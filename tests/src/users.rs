@@ -276,6 +276,28 @@ impl Stack {
         Ok(list(body))
     }
 
+    /// The name of the Account a Contact row links to (`AccountId`), if any.
+    pub async fn account_name(&self, contact: &Value) -> anyhow::Result<Option<String>> {
+        let Some(id) = contact["AccountId"].as_str() else {
+            return Ok(None);
+        };
+        let (status, body) = self
+            .call(
+                Method::GET,
+                &format!("{}/_emulator/sobjects/Account", self.salesforce_url),
+                None,
+                None,
+            )
+            .await?;
+        if status != 200 {
+            bail!("reading Accounts: {status} {body}");
+        }
+        Ok(list(body)
+            .into_iter()
+            .find(|a| a["Id"] == id)
+            .and_then(|a| a["Name"].as_str().map(str::to_owned)))
+    }
+
     /// The live (not deleted) Contacts.
     pub async fn live_salesforce_contacts(&self) -> anyhow::Result<Vec<Value>> {
         Ok(self
