@@ -100,14 +100,34 @@ impl Stack {
             .as_str()
             .context("salesforce token")?
             .to_owned();
-        Ok(TestUser {
+        let user = TestUser {
             id: id.to_owned(),
             mailbox,
             salesforce_user_id,
             salesforce_username: username,
             graph_token,
             salesforce_token,
-        })
+        };
+        self.settle(&user).await?;
+        Ok(user)
+    }
+
+    /// Waits until the user has no session running and none remembered to run, so that the
+    /// session a test starts next is the one that sees its changes.
+    pub async fn settle(&self, user: &TestUser) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (_, status) = self
+                .admin(Method::GET, &format!("/api/v1/users/{}/status", user.id), None)
+                .await?;
+            if status["running"] == false && status["pending_trigger"] == false {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("the user never settled: {status}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Runs one session for the user through the admin API and returns its summary (C6: one

@@ -27,8 +27,16 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
             )));
         }
     };
-    // A redelivery may follow a crash after some creates landed: those are looked up (C4).
-    let redelivered = delivery.redelivered() || delivery.delivery_count() > 0;
+    // A redelivery may follow a crash after some creates landed, and the outbox may publish a
+    // batch twice (a crash between the broker's confirm and the outbox row's delete); either
+    // way some creates may have landed, so they are looked up first (C4). A first delivery of a
+    // first publish — nearly always — costs no lookup.
+    let seen_before = match mark_seen(ctx, &header.message_id).await {
+        Ok(first) => !first,
+        Err(e) if e.is_transient() => return Err(HandlerError::Retry(e.to_string())),
+        Err(e) => return Err(HandlerError::Retry(format!("recording the batch: {e}"))),
+    };
+    let redelivered = seen_before || delivery.redelivered() || delivery.delivery_count() > 0;
     let last_attempt = delivery.delivery_count() + 1 >= ctx.settings.common.delivery_limit;
     let executed = write_batch(ctx, &header, &commands, redelivered, last_attempt).await?;
     if let Some(failure) = &executed.failure {
@@ -92,6 +100,15 @@ async fn write_batch(
         "Wrote to the mailbox."
     );
     Ok(executed)
+}
+
+/// Records that this writer is about to carry out `message_id`; false when it was seen before.
+async fn mark_seen(ctx: &Ctx, message_id: &str) -> Result<bool, StateError> {
+    let mut client = ctx.pool.get().await?;
+    let tx = client.transaction().await?;
+    let first = sync_state::sessions::first_delivery(&tx, &format!("exchange-writer:{message_id}")).await?;
+    tx.commit().await?;
+    Ok(first)
 }
 
 /// The user and the id of their "Salesforce Contacts" folder (set by the fetcher's setup, B1).

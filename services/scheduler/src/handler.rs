@@ -44,6 +44,14 @@ pub async fn tick(ctx: &Ctx, now: DateTime<Utc>) -> Result<TickReport, TickError
             tracing::warn!(%job_id, %user_id, "A session ran past its timeout and was failed.");
         }
         report.timed_out = stale.len();
+        // Idempotency records only need to outlive redeliveries and outbox repeats (minutes);
+        // a week is ample and keeps the table small.
+        tx.execute(
+            "DELETE FROM processed_messages WHERE processed_at < $1",
+            &[&(now - chrono::Duration::days(7))],
+        )
+        .await
+        .map_err(StateError::from)?;
         let interval = chrono::Duration::from_std(ctx.settings.sync_interval)
             .unwrap_or(chrono::Duration::minutes(30));
         loop {
