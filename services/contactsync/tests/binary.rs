@@ -211,6 +211,7 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
     let broker = messaging::testing::isolated_broker(messaging::BrokerSettings::default())
         .await
         .expect("RabbitMQ");
+    let _cleanup = messaging::testing::cleanup_on_drop(&broker);
     let publisher = broker.publisher().await.expect("publisher");
     publisher
         .publish(
@@ -274,5 +275,4 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
         .expect("take")
         .expect("the replayed message is back on its queue");
     assert_eq!(back.message_id(), Some("cli-poison"));
-    broker.delete_topology().await.expect("cleanup");
 }

@@ -53,3 +53,45 @@ pub async fn ready_count(broker: &Broker, queue: Queue) -> Result<u32, Messaging
     let _ = channel.close(200, "OK".into()).await;
     Ok(declared.message_count())
 }
+
+/// Deletes a test's exchanges and queues when dropped, so a test that fails half-way leaves
+/// nothing behind on the shared broker. Hold it for the whole test:
+/// `let _cleanup = testing::cleanup_on_drop(&broker);`
+#[must_use = "the topology is deleted when the guard is dropped"]
+pub struct TopologyGuard {
+    url: String,
+    prefix: String,
+}
+
+pub fn cleanup_on_drop(broker: &Broker) -> TopologyGuard {
+    TopologyGuard {
+        url: amqp_url(),
+        prefix: broker.prefix().to_owned(),
+    }
+}
+
+impl Drop for TopologyGuard {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        // Drop cannot await and may run on a runtime that must not block: use a thread with a
+        // runtime of its own and a connection of its own.
+        let joined = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let broker = Broker::connect(&url, &prefix, BrokerSettings::default())
+                    .await
+                    .ok()?;
+                let deleted = broker.delete_topology().await.ok();
+                broker.close().await;
+                deleted
+            })
+        })
+        .join();
+        if !matches!(joined, Ok(Some(()))) {
+            eprintln!("could not delete the test topology {}", self.prefix);
+        }
+    }
+}

@@ -610,3 +610,18 @@ async fn dead_letters_can_be_inspected_and_replayed_once_the_cause_is_fixed() {
     task.await.expect("join").expect("consume");
     broker.delete_topology().await.expect("cleanup");
 }
+
+#[tokio::test]
+async fn the_cleanup_guard_deletes_the_topology_when_dropped() {
+    let broker = isolated_broker(5).await;
+    let guard = messaging::testing::cleanup_on_drop(&broker);
+    assert_eq!(
+        messaging::testing::ready_count(&broker, Queue::DeadLetters)
+            .await
+            .expect("exists"),
+        0
+    );
+    drop(guard);
+    let gone = messaging::testing::ready_count(&broker, Queue::DeadLetters).await;
+    assert!(gone.is_err(), "the queue is still there: {gone:?}");
+}

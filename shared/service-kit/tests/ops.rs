@@ -145,6 +145,7 @@ async fn readyz_checks_the_real_broker_and_database() {
     let broker = messaging::testing::isolated_broker(messaging::BrokerSettings::default())
         .await
         .expect("RabbitMQ");
+    let _cleanup = messaging::testing::cleanup_on_drop(&broker);
     let db = store::testing::fresh_database().await.expect("PostgreSQL");
     // Nothing listens on port 1: this pool can never hand out a connection.
     let unreachable = store::connect("postgres://postgres@127.0.0.1:1/none", 1)
@@ -177,7 +178,6 @@ async fn readyz_checks_the_real_broker_and_database() {
     shutdown.cancel();
     server.await.expect("join").expect("serve");
 
-    broker.delete_topology().await.expect("cleanup queues");
     broker.close().await;
     db.drop_database().await.expect("cleanup database");
 }
