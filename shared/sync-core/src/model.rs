@@ -374,6 +374,17 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Our code for a code a service reported: Salesforce's own where we have it (so a refusal
+    /// reads the same whether caught before writing or by Salesforce), else `WRITE_FAILED`.
+    pub fn from_service(code: &str) -> ErrorCode {
+        match code {
+            "REQUIRED_FIELD_MISSING" => ErrorCode::RequiredFieldMissing,
+            "STRING_TOO_LONG" => ErrorCode::StringTooLong,
+            "INVALID_EMAIL_ADDRESS" => ErrorCode::InvalidEmailAddress,
+            _ => ErrorCode::WriteFailed,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::RequiredFieldMissing => "REQUIRED_FIELD_MISSING",

@@ -71,23 +71,29 @@ pub fn apply_write_results(decisions: &Decisions, results: &[WriteResult]) -> Ap
         links.push(update);
     }
 
-    let labels: HashMap<&SyncKey, String> = decisions
+    let rows: HashMap<&SyncKey, &Link> = decisions
         .links
         .iter()
         .filter_map(|u| match u {
-            LinkUpdate::Upsert(link) => Some((&link.sync_key, link.baseline.label())),
+            LinkUpdate::Upsert(link) => Some((&link.sync_key, &**link)),
             LinkUpdate::Delete { .. } => None,
         })
         .collect();
     let errors = results
         .iter()
         .filter_map(|r| match r {
-            WriteResult::ExchangeFailed { sync_key, failure } => {
-                Some(write_error(sync_key, failure, "mailbox", &labels))
-            }
-            WriteResult::SalesforceFailed { sync_key, failure } => {
-                Some(write_error(sync_key, failure, "Salesforce", &labels))
-            }
+            WriteResult::ExchangeFailed { sync_key, failure } => Some(write_error(
+                sync_key,
+                failure,
+                "mailbox",
+                rows.get(sync_key),
+            )),
+            WriteResult::SalesforceFailed { sync_key, failure } => Some(write_error(
+                sync_key,
+                failure,
+                "Salesforce",
+                rows.get(sync_key),
+            )),
             _ => None,
         })
         .collect();
@@ -122,21 +128,18 @@ fn write_error(
     key: &SyncKey,
     failure: &WriteFailure,
     side: &str,
-    labels: &HashMap<&SyncKey, String>,
+    row: Option<&&Link>,
 ) -> ItemError {
     ItemError {
-        item: labels
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| key.as_str().to_owned()),
-        code: ErrorCode::WriteFailed,
+        item: row.map_or_else(|| key.as_str().to_owned(), |l| l.baseline.label()),
+        code: ErrorCode::from_service(&failure.code),
         field: failure.field.clone(),
         message: format!(
             "The {side} rejected the change ({}): {}",
             failure.code, failure.message
         ),
         sync_key: Some(key.clone()),
-        graph_id: None,
-        salesforce_id: None,
+        graph_id: row.and_then(|l| l.graph_id.clone()),
+        salesforce_id: row.and_then(|l| l.salesforce_id.clone()),
     }
 }
