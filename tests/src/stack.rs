@@ -17,13 +17,16 @@ const ENCRYPTION_KEY: &str = "ZTJlLWtleS1kby1ub3QtdXNlLWluLXByb2R1Y3Rpb24=";
 /// The org every test user joins.
 pub const ORG: &str = "dev";
 
+/// Adjusts the Graph emulator's configuration before it starts.
+pub type GraphConfigFn = Box<dyn FnOnce(&mut graph_emulator::Config) + Send>;
+
 /// How a test wants its stack.
 #[derive(Default)]
 pub struct Options {
     /// Services (by their `SERVICE` name) the test runs itself, e.g. as a child process it kills.
     pub skip: Vec<&'static str>,
     /// Adjusts the Graph emulator's configuration.
-    pub graph: Option<Box<dyn FnOnce(&mut graph_emulator::Config) + Send>>,
+    pub graph: Option<GraphConfigFn>,
     /// Subscribe to Graph change notifications. Off by default: a notification of the stack's
     /// own writes would start extra sessions at times a test cannot control, and the rule tests
     /// count each session's writes; the notification tests turn it on.
@@ -61,7 +64,10 @@ impl Stack {
         let database = store::testing::fresh_database()
             .await
             .context("creating the test database")?;
-        let prefix = format!("cs-e2e-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let prefix = format!(
+            "cs-e2e-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
@@ -75,7 +81,12 @@ impl Stack {
         let graph = graph_emulator::App::build(gconfig).await?;
         let graph_url = graph.base_url();
         let stop = shutdown.clone();
-        tasks.spawn(async move { ("graph-emulator", graph.run_until_stopped(stop).await.map_err(Into::into)) });
+        tasks.spawn(async move {
+            (
+                "graph-emulator",
+                graph.run_until_stopped(stop).await.map_err(Into::into),
+            )
+        });
 
         let sconfig = salesforce_emulator::Config {
             listen: any_port(),
@@ -84,7 +95,12 @@ impl Stack {
         let salesforce = salesforce_emulator::App::build(sconfig).await?;
         let salesforce_url = salesforce.base_url();
         let stop = shutdown.clone();
-        tasks.spawn(async move { ("salesforce-emulator", salesforce.run_until_stopped(stop).await.map_err(Into::into)) });
+        tasks.spawn(async move {
+            (
+                "salesforce-emulator",
+                salesforce.run_until_stopped(stop).await.map_err(Into::into),
+            )
+        });
 
         let pairs = [
             ("DATABASE_URL", database.url.as_str()),
@@ -100,14 +116,23 @@ impl Stack {
             ("LOG_FORMAT", "pretty"),
             (
                 "GRAPH_NOTIFICATIONS",
-                if options.notifications { "true" } else { "false" },
+                if options.notifications {
+                    "true"
+                } else {
+                    "false"
+                },
             ),
         ];
         let env = Env::from_pairs(pairs);
         let gateway = gateway::App::build(gateway::Settings::from_source(&env)?).await?;
         let gateway_url = format!("http://{}", gateway.local_addr());
         let stop = shutdown.clone();
-        tasks.spawn(async move { ("gateway", gateway.run_until_stopped(stop).await.map_err(Into::into)) });
+        tasks.spawn(async move {
+            (
+                "gateway",
+                gateway.run_until_stopped(stop).await.map_err(Into::into),
+            )
+        });
         let env = env.with_overrides([("PUBLIC_BASE_URL", gateway_url.as_str())]);
         let mut child_env: Vec<(String, String)> = pairs
             .iter()
@@ -118,13 +143,16 @@ impl Stack {
         macro_rules! start {
             ($service:ident) => {{
                 if !options.skip.contains(&$service::SERVICE) {
-                let app = $service::App::build($service::Settings::from_source(&env)?)
-                    .await
-                    .with_context(|| format!("starting {}", $service::SERVICE))?;
-                let stop = shutdown.clone();
-                tasks.spawn(async move {
-                    ($service::SERVICE, app.run_until_stopped(stop).await.map_err(Into::into))
-                });
+                    let app = $service::App::build($service::Settings::from_source(&env)?)
+                        .await
+                        .with_context(|| format!("starting {}", $service::SERVICE))?;
+                    let stop = shutdown.clone();
+                    tasks.spawn(async move {
+                        (
+                            $service::SERVICE,
+                            app.run_until_stopped(stop).await.map_err(Into::into),
+                        )
+                    });
                 }
             }};
         }
@@ -233,8 +261,13 @@ impl Stack {
     /// Zeroes both emulators' traffic counters.
     pub async fn reset_counters(&self) -> anyhow::Result<()> {
         for base in [&self.graph_url, &self.salesforce_url] {
-            self.call(reqwest::Method::DELETE, &format!("{base}/_emulator/requests"), None, None)
-                .await?;
+            self.call(
+                reqwest::Method::DELETE,
+                &format!("{base}/_emulator/requests"),
+                None,
+                None,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -242,10 +275,20 @@ impl Stack {
     /// Both emulators' traffic since the last reset: (graph, salesforce).
     pub async fn counters(&self) -> anyhow::Result<(Value, Value)> {
         let (_, graph) = self
-            .call(reqwest::Method::GET, &format!("{}/_emulator/requests", self.graph_url), None, None)
+            .call(
+                reqwest::Method::GET,
+                &format!("{}/_emulator/requests", self.graph_url),
+                None,
+                None,
+            )
             .await?;
         let (_, salesforce) = self
-            .call(reqwest::Method::GET, &format!("{}/_emulator/requests", self.salesforce_url), None, None)
+            .call(
+                reqwest::Method::GET,
+                &format!("{}/_emulator/requests", self.salesforce_url),
+                None,
+                None,
+            )
             .await?;
         Ok((graph, salesforce))
     }
@@ -292,7 +335,10 @@ impl Drop for Stack {
         self.tasks.abort_all();
         let prefix = self.prefix.clone();
         let _ = std::thread::spawn(move || {
-            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 runtime.block_on(cleanup(&prefix, Some(database)));
             }
         })

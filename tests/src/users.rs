@@ -56,7 +56,9 @@ impl Stack {
             .admin(
                 Method::POST,
                 "/api/v1/users",
-                Some(json!({"id": id, "mailbox": mailbox, "salesforce_user_id": salesforce_user_id})),
+                Some(
+                    json!({"id": id, "mailbox": mailbox, "salesforce_user_id": salesforce_user_id}),
+                ),
             )
             .await?;
         if status >= 300 {
@@ -87,7 +89,10 @@ impl Stack {
                 Some(json!({})),
             )
             .await?;
-        let graph_token = token["access_token"].as_str().context("graph token")?.to_owned();
+        let graph_token = token["access_token"]
+            .as_str()
+            .context("graph token")?
+            .to_owned();
         let (_, token) = self
             .call(
                 Method::POST,
@@ -118,7 +123,11 @@ impl Stack {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let (_, status) = self
-                .admin(Method::GET, &format!("/api/v1/users/{}/status", user.id), None)
+                .admin(
+                    Method::GET,
+                    &format!("/api/v1/users/{}/status", user.id),
+                    None,
+                )
                 .await?;
             if status["running"] == false && status["pending_trigger"] == false {
                 return Ok(());
@@ -134,7 +143,11 @@ impl Stack {
     /// session is all it takes).
     pub async fn sync(&self, user: &TestUser) -> anyhow::Result<Value> {
         let (status, body) = self
-            .admin(Method::POST, &format!("/api/v1/users/{}/sync?wait=60", user.id), None)
+            .admin(
+                Method::POST,
+                &format!("/api/v1/users/{}/sync?wait=60", user.id),
+                None,
+            )
             .await?;
         if status != 200 {
             bail!("sync did not finish: {status} {body}");
@@ -183,7 +196,10 @@ impl Stack {
         let (status, body) = self
             .call(
                 Method::GET,
-                &format!("{}/_emulator/mailboxes/{}/contacts", self.graph_url, user.mailbox),
+                &format!(
+                    "{}/_emulator/mailboxes/{}/contacts",
+                    self.graph_url, user.mailbox
+                ),
                 None,
                 None,
             )
@@ -221,7 +237,9 @@ impl Stack {
 
     /// The id of a contact folder by name (the sync folder once B1 made it).
     pub async fn folder_id(&self, user: &TestUser, name: &str) -> anyhow::Result<String> {
-        let folders = self.graph(user, Method::GET, "/contactFolders", None).await?;
+        let folders = self
+            .graph(user, Method::GET, "/contactFolders", None)
+            .await?;
         list(folders)
             .into_iter()
             .find(|f| f["displayName"] == name)
@@ -241,7 +259,10 @@ impl Stack {
             None => "/contacts".to_owned(),
         };
         let created = self.graph(user, Method::POST, &path, Some(contact)).await?;
-        Ok(created["id"].as_str().context("created contact id")?.to_owned())
+        Ok(created["id"]
+            .as_str()
+            .context("created contact id")?
+            .to_owned())
     }
 
     // ----- Salesforce, as the user sees it -----
@@ -269,7 +290,11 @@ impl Stack {
     }
 
     /// Creates a Contact owned by the user; returns its Id.
-    pub async fn create_in_salesforce(&self, user: &TestUser, fields: Value) -> anyhow::Result<String> {
+    pub async fn create_in_salesforce(
+        &self,
+        user: &TestUser,
+        fields: Value,
+    ) -> anyhow::Result<String> {
         let mut fields = fields;
         if fields.get("OwnerId").is_none() {
             fields["OwnerId"] = json!(user.salesforce_user_id);
@@ -277,7 +302,10 @@ impl Stack {
         let created = self
             .salesforce(user, Method::POST, "/sobjects/Contact", Some(fields))
             .await?;
-        Ok(created["id"].as_str().context("created Contact id")?.to_owned())
+        Ok(created["id"]
+            .as_str()
+            .context("created Contact id")?
+            .to_owned())
     }
 
     /// Every Contact row in the org (deleted ones included), from the control API.

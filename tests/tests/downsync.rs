@@ -58,7 +58,12 @@ async fn b5_b6_a_contact_created_changed_and_deleted_in_salesforce_follows_in_on
 
     // B6 create, with an Account for companyName and Graph's birthday form.
     let account = stack
-        .salesforce(&user, Method::POST, "/sobjects/Account", Some(json!({"Name": "Analytical Engines"})))
+        .salesforce(
+            &user,
+            Method::POST,
+            "/sobjects/Account",
+            Some(json!({"Name": "Analytical Engines"})),
+        )
         .await
         .expect("account");
     let id = stack
@@ -83,13 +88,26 @@ async fn b5_b6_a_contact_created_changed_and_deleted_in_salesforce_follows_in_on
     assert_eq!(mirror["emailAddresses"][0]["address"], "ada@example.com");
     assert_eq!(mirror["businessPhones"][0], "+44 20 1234");
     assert_eq!(mirror["businessAddress"]["city"], "London");
-    assert!(mirror["birthday"].as_str().unwrap_or_default().starts_with("1815-12-10"));
+    assert!(
+        mirror["birthday"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("1815-12-10")
+    );
     assert!(has_category(mirror), "B5: the category is set: {mirror}");
-    stack.assert_quiet_session(&user).await.expect("C3 after create");
+    stack
+        .assert_quiet_session(&user)
+        .await
+        .expect("C3 after create");
 
     // B6 update.
     stack
-        .salesforce(&user, Method::PATCH, &format!("/sobjects/Contact/{id}"), Some(json!({"Title": "Mathematician", "Phone": null})))
+        .salesforce(
+            &user,
+            Method::PATCH,
+            &format!("/sobjects/Contact/{id}"),
+            Some(json!({"Title": "Mathematician", "Phone": null})),
+        )
         .await
         .expect("update");
     let summary = stack.sync(&user).await.expect("session");
@@ -98,21 +116,34 @@ async fn b5_b6_a_contact_created_changed_and_deleted_in_salesforce_follows_in_on
     let mirror = in_folder(&mailbox)[0].clone();
     assert_eq!(mirror["jobTitle"], "Mathematician");
     assert!(
-        mirror["businessPhones"].as_array().is_none_or(|p| p.is_empty()),
+        mirror["businessPhones"]
+            .as_array()
+            .is_none_or(|p| p.is_empty()),
         "a cleared phone is cleared: {mirror}"
     );
-    stack.assert_quiet_session(&user).await.expect("C3 after update");
+    stack
+        .assert_quiet_session(&user)
+        .await
+        .expect("C3 after update");
 
     // B6 delete.
     stack
-        .salesforce(&user, Method::DELETE, &format!("/sobjects/Contact/{id}"), None)
+        .salesforce(
+            &user,
+            Method::DELETE,
+            &format!("/sobjects/Contact/{id}"),
+            None,
+        )
         .await
         .expect("delete");
     let summary = stack.sync(&user).await.expect("session");
     assert_eq!(summary["writes"]["exchange"]["deleted"], 1, "{summary}");
     let mailbox = stack.mailbox_contacts(&user).await.expect("mailbox");
     assert!(in_folder(&mailbox).is_empty(), "{mailbox:?}");
-    stack.assert_quiet_session(&user).await.expect("C3 after delete");
+    stack
+        .assert_quiet_session(&user)
+        .await
+        .expect("C3 after delete");
     stack.stop().await.expect("stop");
 }
 
@@ -120,7 +151,10 @@ async fn b5_b6_a_contact_created_changed_and_deleted_in_salesforce_follows_in_on
 async fn b2_b7_scope_mine_excludes_others_and_an_owner_change_removes_the_mirror_only() {
     let stack = Stack::start().await.expect("stack");
     let user = stack.add_user("cy", json!({})).await.expect("user");
-    let other = stack.add_user("di", json!({"enabled": false})).await.expect("other");
+    let other = stack
+        .add_user("di", json!({"enabled": false}))
+        .await
+        .expect("other");
     let mine = stack
         .create_in_salesforce(&user, json!({"LastName": "Mine"}))
         .await
@@ -131,13 +165,24 @@ async fn b2_b7_scope_mine_excludes_others_and_an_owner_change_removes_the_mirror
         .expect("theirs");
     stack.sync(&user).await.expect("session");
     let mailbox = stack.mailbox_contacts(&user).await.expect("mailbox");
-    let names: Vec<_> = in_folder(&mailbox).iter().map(|c| c["surname"].clone()).collect();
-    assert_eq!(names, vec![json!("Mine")], "B2 mine: only the user's Contacts");
+    let names: Vec<_> = in_folder(&mailbox)
+        .iter()
+        .map(|c| c["surname"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec![json!("Mine")],
+        "B2 mine: only the user's Contacts"
+    );
 
     // B7: the owner changes → the mirror goes; Salesforce is untouched.
     stack
-        .salesforce(&user, Method::PATCH, &format!("/sobjects/Contact/{mine}"),
-                    Some(json!({"OwnerId": other.salesforce_user_id})))
+        .salesforce(
+            &user,
+            Method::PATCH,
+            &format!("/sobjects/Contact/{mine}"),
+            Some(json!({"OwnerId": other.salesforce_user_id})),
+        )
         .await
         .expect("reassign");
     let summary = stack.sync(&user).await.expect("session");
@@ -146,7 +191,10 @@ async fn b2_b7_scope_mine_excludes_others_and_an_owner_change_removes_the_mirror
     let mailbox = stack.mailbox_contacts(&user).await.expect("mailbox");
     assert!(in_folder(&mailbox).is_empty());
     let live = stack.live_salesforce_contacts().await.expect("contacts");
-    assert!(live.iter().any(|c| c["Id"] == mine.as_str()), "Salesforce untouched");
+    assert!(
+        live.iter().any(|c| c["Id"] == mine.as_str()),
+        "Salesforce untouched"
+    );
     stack.assert_quiet_session(&user).await.expect("C3");
 
     // B2 all: a scope change reads everything in one session.

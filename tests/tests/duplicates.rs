@@ -18,11 +18,18 @@ async fn c4_a_write_batch_published_twice_creates_nothing_twice() {
         .expect("contact");
     let summary = stack.sync(&user).await.expect("session");
     assert_eq!(summary["writes"]["exchange"]["created"], 1, "{summary}");
-    let job_id: uuid::Uuid = summary["job_id"].as_str().expect("job id").parse().expect("uuid");
+    let job_id: uuid::Uuid = summary["job_id"]
+        .as_str()
+        .expect("job id")
+        .parse()
+        .expect("uuid");
     let graph_id = {
         let client = stack.pool.get().await.expect("db");
         let row = client
-            .query_one("SELECT graph_id FROM contact_links WHERE user_id = $1", &[&user.id])
+            .query_one(
+                "SELECT graph_id FROM contact_links WHERE user_id = $1",
+                &[&user.id],
+            )
             .await
             .expect("link");
         row.get::<_, String>(0)
@@ -65,7 +72,11 @@ async fn c4_a_write_batch_published_twice_creates_nothing_twice() {
     .expect("broker");
     let publisher = broker.publisher().await.expect("publisher");
     publisher
-        .publish(messaging::Route::ExchangeWrite, &duplicate.header().message_id, &duplicate)
+        .publish(
+            messaging::Route::ExchangeWrite,
+            &duplicate.header().message_id,
+            &duplicate,
+        )
         .await
         .expect("publish");
 

@@ -15,9 +15,17 @@ async fn b3_a_contact_created_in_outlook_reaches_salesforce_on_its_change_notifi
     .await
     .expect("stack");
     let user = stack.add_user("nia", json!({})).await.expect("user");
-    let folder = stack.folder_id(&user, "Salesforce Contacts").await.expect("folder");
+    let folder = stack
+        .folder_id(&user, "Salesforce Contacts")
+        .await
+        .expect("folder");
     let (_, subscriptions) = stack
-        .call(Method::GET, &format!("{}/_emulator/subscriptions", stack.graph_url), None, None)
+        .call(
+            Method::GET,
+            &format!("{}/_emulator/subscriptions", stack.graph_url),
+            None,
+            None,
+        )
         .await
         .expect("subscriptions");
     assert!(
@@ -25,12 +33,18 @@ async fn b3_a_contact_created_in_outlook_reaches_salesforce_on_its_change_notifi
         "the folder is subscribed: {subscriptions}"
     );
     stack
-        .create_in_mailbox(&user, Some(&folder), json!({"givenName": "Swift", "surname": "Notified"}))
+        .create_in_mailbox(
+            &user,
+            Some(&folder),
+            json!({"givenName": "Swift", "surname": "Notified"}),
+        )
         .await
         .expect("contact");
     eventually(20, "the notified change to reach Salesforce", || async {
         let live = stack.live_salesforce_contacts().await.ok()?;
-        live.iter().any(|c| c["LastName"] == "Notified").then_some(())
+        live.iter()
+            .any(|c| c["LastName"] == "Notified")
+            .then_some(())
     })
     .await;
     stack.stop().await.expect("stop");
@@ -45,8 +59,10 @@ async fn b3_a_contact_created_in_salesforce_reaches_the_mailbox_on_its_outbound_
             Method::POST,
             &format!("{}/_emulator/outbound", stack.salesforce_url),
             None,
-            Some(json!({"endpoint_url": format!("{}/webhooks/salesforce", stack.gateway_url),
-                        "fields": ["Id", "OwnerId", "LastName"]})),
+            Some(
+                json!({"endpoint_url": format!("{}/webhooks/salesforce", stack.gateway_url),
+                        "fields": ["Id", "OwnerId", "LastName"]}),
+            ),
         )
         .await
         .expect("outbound");
@@ -55,13 +71,17 @@ async fn b3_a_contact_created_in_salesforce_reaches_the_mailbox_on_its_outbound_
         .create_in_salesforce(&user, json!({"FirstName": "Out", "LastName": "Bound"}))
         .await
         .expect("contact");
-    eventually(20, "the Outbound Message to bring the Contact down", || async {
-        let contacts = stack.mailbox_contacts(&user).await.ok()?;
-        contacts
-            .iter()
-            .any(|c| c["surname"] == "Bound" && c["folderDisplayName"] == "Salesforce Contacts")
-            .then_some(())
-    })
+    eventually(
+        20,
+        "the Outbound Message to bring the Contact down",
+        || async {
+            let contacts = stack.mailbox_contacts(&user).await.ok()?;
+            contacts
+                .iter()
+                .any(|c| c["surname"] == "Bound" && c["folderDisplayName"] == "Salesforce Contacts")
+                .then_some(())
+        },
+    )
     .await;
     stack.stop().await.expect("stop");
 }

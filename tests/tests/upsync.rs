@@ -21,17 +21,30 @@ fn has_category(c: &Value) -> bool {
 async fn ready(stack: &Stack, id: &str, settings: Value) -> (TestUser, String) {
     let user = stack.add_user(id, settings).await.expect("user");
     stack.sync(&user).await.expect("setup session");
-    let folder = stack.folder_id(&user, "Salesforce Contacts").await.expect("B1 folder");
+    let folder = stack
+        .folder_id(&user, "Salesforce Contacts")
+        .await
+        .expect("B1 folder");
     (user, folder)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b8_b14_a_contact_created_in_the_folder_reaches_salesforce_owned_by_the_user_with_its_account() {
+async fn b8_b14_a_contact_created_in_the_folder_reaches_salesforce_owned_by_the_user_with_its_account()
+ {
     let stack = Stack::start().await.expect("stack");
     let (user, folder) = ready(&stack, "eve", json!({})).await;
-    for (name, created_hint) in [("Globex Corporation", "2020"), ("Globex", "2021"), ("Initech", "2022")] {
+    for (name, created_hint) in [
+        ("Globex Corporation", "2020"),
+        ("Globex", "2021"),
+        ("Initech", "2022"),
+    ] {
         stack
-            .salesforce(&user, Method::POST, "/sobjects/Account", Some(json!({"Name": name, "Description": created_hint})))
+            .salesforce(
+                &user,
+                Method::POST,
+                "/sobjects/Account",
+                Some(json!({"Name": name, "Description": created_hint})),
+            )
             .await
             .expect("account");
     }
@@ -42,31 +55,48 @@ async fn b8_b14_a_contact_created_in_the_folder_reaches_salesforce_owned_by_the_
         .await
         .expect("contact");
     stack
-        .create_in_mailbox(&user, Some(&folder), json!({"givenName": "Bill", "surname": "Lumbergh",
-            "companyName": "nitec"}))
+        .create_in_mailbox(
+            &user,
+            Some(&folder),
+            json!({"givenName": "Bill", "surname": "Lumbergh",
+            "companyName": "nitec"}),
+        )
         .await
         .expect("contact");
     let summary = stack.sync(&user).await.expect("session");
     assert_eq!(summary["writes"]["salesforce"]["created"], 2, "{summary}");
     let live = stack.live_salesforce_contacts().await.expect("contacts");
-    let hank = live.iter().find(|c| c["LastName"] == "Scorpio").expect("Hank created");
+    let hank = live
+        .iter()
+        .find(|c| c["LastName"] == "Scorpio")
+        .expect("Hank created");
     assert_eq!(hank["FirstName"], "Hank");
     assert_eq!(hank["Email"], "hank@globex.test");
     assert_eq!(hank["Phone"], "+1 555 0100");
-    assert_eq!(hank["OwnerId"], user.salesforce_user_id.as_str(), "B8: owned by the user");
+    assert_eq!(
+        hank["OwnerId"],
+        user.salesforce_user_id.as_str(),
+        "B8: owned by the user"
+    );
     assert_eq!(
         stack.account_name(hank).await.expect("account").as_deref(),
         Some("Globex"),
         "B14 (1): the exact match, not the substring one: {hank}"
     );
-    let bill = live.iter().find(|c| c["LastName"] == "Lumbergh").expect("Bill created");
+    let bill = live
+        .iter()
+        .find(|c| c["LastName"] == "Lumbergh")
+        .expect("Bill created");
     assert_eq!(
         stack.account_name(bill).await.expect("account").as_deref(),
         Some("Initech"),
         "B14 (2): the one Account containing it"
     );
     let mailbox = stack.mailbox_contacts(&user).await.expect("mailbox");
-    assert!(in_folder(&mailbox).iter().all(|c| has_category(c)), "B8: the category is set: {mailbox:?}");
+    assert!(
+        in_folder(&mailbox).iter().all(|c| has_category(c)),
+        "B8: the category is set: {mailbox:?}"
+    );
     stack.assert_quiet_session(&user).await.expect("C3");
     stack.stop().await.expect("stop");
 }
@@ -76,25 +106,49 @@ async fn b4_b9_only_categorized_contacts_elsewhere_move_into_the_folder_and_reac
     let stack = Stack::start().await.expect("stack");
     let (user, _folder) = ready(&stack, "fay", json!({})).await;
     stack
-        .create_in_mailbox(&user, None, json!({"givenName": "Personal", "surname": "Friend"}))
+        .create_in_mailbox(
+            &user,
+            None,
+            json!({"givenName": "Personal", "surname": "Friend"}),
+        )
         .await
         .expect("personal");
     stack
-        .create_in_mailbox(&user, None, json!({"givenName": "Work", "surname": "Contact",
-            "categories": ["Salesforce"]}))
+        .create_in_mailbox(
+            &user,
+            None,
+            json!({"givenName": "Work", "surname": "Contact",
+            "categories": ["Salesforce"]}),
+        )
         .await
         .expect("categorized");
     let summary = stack.sync(&user).await.expect("session");
     assert_eq!(summary["writes"]["salesforce"]["created"], 1, "{summary}");
     let live = stack.live_salesforce_contacts().await.expect("contacts");
-    assert!(live.iter().any(|c| c["LastName"] == "Contact"), "B9 created in Salesforce");
-    assert!(!live.iter().any(|c| c["LastName"] == "Friend"), "B4: personal contacts stay private");
+    assert!(
+        live.iter().any(|c| c["LastName"] == "Contact"),
+        "B9 created in Salesforce"
+    );
+    assert!(
+        !live.iter().any(|c| c["LastName"] == "Friend"),
+        "B4: personal contacts stay private"
+    );
     let mailbox = stack.mailbox_contacts(&user).await.expect("mailbox");
-    let work: Vec<_> = mailbox.iter().filter(|c| c["surname"] == "Contact").collect();
-    assert_eq!(work.len(), 1, "B9: moved (copy + delete), never duplicated: {mailbox:?}");
+    let work: Vec<_> = mailbox
+        .iter()
+        .filter(|c| c["surname"] == "Contact")
+        .collect();
+    assert_eq!(
+        work.len(),
+        1,
+        "B9: moved (copy + delete), never duplicated: {mailbox:?}"
+    );
     assert_eq!(work[0]["folderDisplayName"], "Salesforce Contacts");
     assert!(has_category(work[0]));
-    let friend: Vec<_> = mailbox.iter().filter(|c| c["surname"] == "Friend").collect();
+    let friend: Vec<_> = mailbox
+        .iter()
+        .filter(|c| c["surname"] == "Friend")
+        .collect();
     assert_eq!(friend.len(), 1);
     assert_ne!(friend[0]["folderDisplayName"], "Salesforce Contacts");
     stack.assert_quiet_session(&user).await.expect("C3");
@@ -106,24 +160,38 @@ async fn b10_b13_a_removed_category_comes_back_and_edits_reach_salesforce() {
     let stack = Stack::start().await.expect("stack");
     let (user, folder) = ready(&stack, "gus", json!({})).await;
     let id = stack
-        .create_in_mailbox(&user, Some(&folder), json!({"givenName": "Nora", "surname": "Batty"}))
+        .create_in_mailbox(
+            &user,
+            Some(&folder),
+            json!({"givenName": "Nora", "surname": "Batty"}),
+        )
         .await
         .expect("contact");
     stack.sync(&user).await.expect("session");
     // The user strips the category and edits the job title in Outlook.
     stack
-        .graph(&user, Method::PATCH, &format!("/contacts/{id}"),
-               Some(json!({"categories": [], "jobTitle": "Knitter"})))
+        .graph(
+            &user,
+            Method::PATCH,
+            &format!("/contacts/{id}"),
+            Some(json!({"categories": [], "jobTitle": "Knitter"})),
+        )
         .await
         .expect("edit");
     let summary = stack.sync(&user).await.expect("session");
     assert_eq!(summary["writes"]["salesforce"]["updated"], 1, "{summary}");
     let live = stack.live_salesforce_contacts().await.expect("contacts");
-    let nora = live.iter().find(|c| c["LastName"] == "Batty").expect("Nora");
+    let nora = live
+        .iter()
+        .find(|c| c["LastName"] == "Batty")
+        .expect("Nora");
     assert_eq!(nora["Title"], "Knitter", "B13");
     let mailbox = stack.mailbox_contacts(&user).await.expect("mailbox");
     let mirror = in_folder(&mailbox)[0];
-    assert!(has_category(mirror), "B10: the category is restored: {mirror}");
+    assert!(
+        has_category(mirror),
+        "B10: the category is restored: {mirror}"
+    );
     stack.assert_quiet_session(&user).await.expect("C3");
     stack.stop().await.expect("stop");
 }
@@ -138,7 +206,10 @@ async fn b12_deleted_in_folder_with_auto_removal_off_recreates_the_mirror() {
         .expect("contact");
     stack.sync(&user).await.expect("session");
     let mailbox = stack.mailbox_contacts(&user).await.expect("mailbox");
-    let id = in_folder(&mailbox)[0]["id"].as_str().expect("id").to_owned();
+    let id = in_folder(&mailbox)[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     stack
         .graph(&user, Method::DELETE, &format!("/contacts/{id}"), None)
         .await
@@ -150,8 +221,16 @@ async fn b12_deleted_in_folder_with_auto_removal_off_recreates_the_mirror() {
     let mirrors = in_folder(&mailbox);
     assert_eq!(mirrors.len(), 1);
     assert_eq!(mirrors[0]["surname"], "Me");
-    assert_eq!(stack.live_salesforce_contacts().await.expect("contacts").iter()
-        .filter(|c| c["LastName"] == "Me").count(), 1);
+    assert_eq!(
+        stack
+            .live_salesforce_contacts()
+            .await
+            .expect("contacts")
+            .iter()
+            .filter(|c| c["LastName"] == "Me")
+            .count(),
+        1
+    );
     stack.assert_quiet_session(&user).await.expect("C3");
     stack.stop().await.expect("stop");
 }
@@ -166,15 +245,24 @@ async fn b12_deleted_in_folder_with_auto_removal_on_deletes_the_salesforce_conta
         .expect("contact");
     stack.sync(&user).await.expect("session");
     let mailbox = stack.mailbox_contacts(&user).await.expect("mailbox");
-    let id = in_folder(&mailbox)[0]["id"].as_str().expect("id").to_owned();
+    let id = in_folder(&mailbox)[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     stack
         .graph(&user, Method::DELETE, &format!("/contacts/{id}"), None)
         .await
         .expect("delete");
     let summary = stack.sync(&user).await.expect("session");
     assert_eq!(summary["writes"]["salesforce"]["deleted"], 1, "{summary}");
-    assert!(!stack.live_salesforce_contacts().await.expect("contacts").iter()
-        .any(|c| c["LastName"] == "Soon"));
+    assert!(
+        !stack
+            .live_salesforce_contacts()
+            .await
+            .expect("contacts")
+            .iter()
+            .any(|c| c["LastName"] == "Soon")
+    );
     assert!(in_folder(&stack.mailbox_contacts(&user).await.expect("mailbox")).is_empty());
     stack.assert_quiet_session(&user).await.expect("C3");
     stack.stop().await.expect("stop");
@@ -190,12 +278,21 @@ async fn b11_a_synced_contact_moved_out_loses_its_category_and_counts_as_removed
         .expect("contact");
     stack.sync(&user).await.expect("session");
     let mailbox = stack.mailbox_contacts(&user).await.expect("mailbox");
-    let id = in_folder(&mailbox)[0]["id"].as_str().expect("id").to_owned();
+    let id = in_folder(&mailbox)[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     // The user drags it to the default Contacts folder in Outlook.
     let (status, body) = stack
-        .call(Method::POST,
-              &format!("{}/_emulator/mailboxes/{}/contacts/{id}/move", stack.graph_url, user.mailbox),
-              None, Some(json!({"destinationId": "contacts"})))
+        .call(
+            Method::POST,
+            &format!(
+                "{}/_emulator/mailboxes/{}/contacts/{id}/move",
+                stack.graph_url, user.mailbox
+            ),
+            None,
+            Some(json!({"destinationId": "contacts"})),
+        )
         .await
         .expect("move");
     assert!(status < 300, "{status} {body}");
@@ -206,10 +303,27 @@ async fn b11_a_synced_contact_moved_out_loses_its_category_and_counts_as_removed
         .filter(|c| c["surname"] == "Away" && c["folderDisplayName"] != "Salesforce Contacts")
         .collect();
     assert_eq!(moved.len(), 1, "{mailbox:?}");
-    assert!(!has_category(moved[0]), "B11: the category is removed: {}", moved[0]);
-    assert_eq!(in_folder(&mailbox).len(), 1, "B12 (auto-removal off): the mirror is back");
-    assert_eq!(stack.live_salesforce_contacts().await.expect("contacts").iter()
-        .filter(|c| c["LastName"] == "Away").count(), 1, "nothing deleted in Salesforce");
+    assert!(
+        !has_category(moved[0]),
+        "B11: the category is removed: {}",
+        moved[0]
+    );
+    assert_eq!(
+        in_folder(&mailbox).len(),
+        1,
+        "B12 (auto-removal off): the mirror is back"
+    );
+    assert_eq!(
+        stack
+            .live_salesforce_contacts()
+            .await
+            .expect("contacts")
+            .iter()
+            .filter(|c| c["LastName"] == "Away")
+            .count(),
+        1,
+        "nothing deleted in Salesforce"
+    );
     stack.assert_quiet_session(&user).await.expect("C3");
     stack.stop().await.expect("stop");
 }

@@ -75,6 +75,34 @@ fn scenarios() -> Vec<Scenario> {
             better: Better::Lower,
             measure: || Box::pin(async { reconcile_median_ms() }),
         },
+        Scenario {
+            name: "first_sync_1000_contacts_throughput",
+            unit: "contacts/s",
+            // A new user's first session mirrors 1,000 Contacts: at 100/s that is ten seconds, a
+            // wait a user accepts once.
+            floor: 100.0,
+            better: Better::Higher,
+            measure: || {
+                Box::pin(async { Ok(crate::bench_sync::first_sync().await?.contacts_per_second) })
+            },
+        },
+        Scenario {
+            name: "first_sync_1000_contacts_api_requests",
+            unit: "requests",
+            // The floor is the least possible (batches of 20, one query page per 2,000, one delta
+            // round per folder, two logins): the ratio says how close to it the pipeline gets.
+            floor: crate::bench_sync::LEAST_FIRST_SYNC_REQUESTS,
+            better: Better::Lower,
+            measure: || Box::pin(async { Ok(crate::bench_sync::first_sync().await?.api_requests) }),
+        },
+        Scenario {
+            name: "graph_notification_to_salesforce_write",
+            unit: "ms",
+            // B3: "within seconds" of a change notification.
+            floor: 5000.0,
+            better: Better::Lower,
+            measure: || Box::pin(crate::bench_sync::notification_latency_ms()),
+        },
     ]
 }
 
@@ -84,7 +112,10 @@ fn reconcile_median_ms() -> anyhow::Result<f64> {
     let input = sync_core::bench::bench_fixture(10_000, 1_000);
     // Warm up caches and the allocator before measuring.
     let warm = input.run();
-    anyhow::ensure!(!warm.has_no_writes(), "the fixture must make reconcile decide something");
+    anyhow::ensure!(
+        !warm.has_no_writes(),
+        "the fixture must make reconcile decide something"
+    );
     let mut times: Vec<f64> = (0..21)
         .map(|_| {
             let started = Instant::now();

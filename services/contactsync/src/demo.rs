@@ -45,7 +45,13 @@ struct Demo<'a> {
 }
 
 impl Demo<'_> {
-    async fn call(&self, method: Method, url: String, bearer: Option<&str>, body: Value) -> anyhow::Result<Value> {
+    async fn call(
+        &self,
+        method: Method,
+        url: String,
+        bearer: Option<&str>,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let mut request = self.http.request(method, &url).json(&body);
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
@@ -61,14 +67,23 @@ impl Demo<'_> {
 
     async fn admin(&self, method: Method, path: &str, body: Value) -> anyhow::Result<Value> {
         let token = self.stack.settings.admin_token.expose().clone();
-        self.call(method, format!("{}{path}", self.stack.gateway_url), Some(&token), body)
-            .await
+        self.call(
+            method,
+            format!("{}{path}", self.stack.gateway_url),
+            Some(&token),
+            body,
+        )
+        .await
     }
 
     async fn salesforce_token(&self, username: &str) -> anyhow::Result<String> {
         let token = self
-            .call(Method::POST, format!("{}/_emulator/tokens", self.stack.salesforce_url), None,
-                  json!({"username": username}))
+            .call(
+                Method::POST,
+                format!("{}/_emulator/tokens", self.stack.salesforce_url),
+                None,
+                json!({"username": username}),
+            )
             .await?;
         Ok(token["access_token"].as_str().context("token")?.to_owned())
     }
@@ -78,28 +93,60 @@ impl Demo<'_> {
 /// categorized contact in her default Contacts folder (B9) and a personal one (B4); registers them
 /// and enables sync, then waits for their first sessions and prints what they did.
 pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
-    let demo = Demo { stack, http: reqwest::Client::new() };
+    let demo = Demo {
+        stack,
+        http: reqwest::Client::new(),
+    };
     let api = format!("{}/services/data/v60.0", stack.salesforce_url);
     let mut users = Vec::new();
     for (name, contacts) in [
-        ("alice", vec![("Ada", "Lovelace", "Analytical Engines"), ("Grace", "Hopper", "Navy Labs"),
-                       ("Alan", "Turing", "Bletchley Park"), ("Katherine", "Johnson", "NASA")]),
-        ("bob", vec![("Edsger", "Dijkstra", "Eindhoven"), ("Barbara", "Liskov", "MIT")]),
+        (
+            "alice",
+            vec![
+                ("Ada", "Lovelace", "Analytical Engines"),
+                ("Grace", "Hopper", "Navy Labs"),
+                ("Alan", "Turing", "Bletchley Park"),
+                ("Katherine", "Johnson", "NASA"),
+            ],
+        ),
+        (
+            "bob",
+            vec![
+                ("Edsger", "Dijkstra", "Eindhoven"),
+                ("Barbara", "Liskov", "MIT"),
+            ],
+        ),
     ] {
         let mailbox = format!("{name}@contoso.example");
-        demo.call(Method::POST, format!("{}/_emulator/mailboxes", stack.graph_url), None,
-                  json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": mailbox}))
-            .await?;
+        demo.call(
+            Method::POST,
+            format!("{}/_emulator/mailboxes", stack.graph_url),
+            None,
+            json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": mailbox}),
+        )
+        .await?;
         let username = format!("{name}@acme.example");
         let sf_user = demo
-            .call(Method::POST, format!("{}/_emulator/users", stack.salesforce_url), None,
-                  json!({"Username": username}))
+            .call(
+                Method::POST,
+                format!("{}/_emulator/users", stack.salesforce_url),
+                None,
+                json!({"Username": username}),
+            )
             .await?;
-        let sf_user_id = sf_user["Id"].as_str().context("Salesforce user id")?.to_owned();
+        let sf_user_id = sf_user["Id"]
+            .as_str()
+            .context("Salesforce user id")?
+            .to_owned();
         let token = demo.salesforce_token(&username).await?;
         for (first, last, company) in contacts {
             let account = demo
-                .call(Method::POST, format!("{api}/sobjects/Account"), Some(&token), json!({"Name": company}))
+                .call(
+                    Method::POST,
+                    format!("{api}/sobjects/Account"),
+                    Some(&token),
+                    json!({"Name": company}),
+                )
                 .await?;
             demo.call(Method::POST, format!("{api}/sobjects/Contact"), Some(&token),
                       json!({"FirstName": first, "LastName": last, "OwnerId": sf_user_id,
@@ -111,7 +158,12 @@ pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
     }
     // Alice's own contacts: one marked for Salesforce in her default folder (B9), one personal (B4).
     let graph_token = demo
-        .call(Method::POST, format!("{}/_emulator/tokens", stack.graph_url), None, json!({}))
+        .call(
+            Method::POST,
+            format!("{}/_emulator/tokens", stack.graph_url),
+            None,
+            json!({}),
+        )
         .await?["access_token"]
         .as_str()
         .context("graph token")?
@@ -122,22 +174,39 @@ pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
                "categories": ["Salesforce"]}),
         json!({"givenName": "Mum", "surname": "Personal"}),
     ] {
-        demo.call(Method::POST, format!("{}/v1.0/users/alice@contoso.example/contacts", stack.graph_url),
-                  Some(&graph_token), contact)
-            .await?;
+        demo.call(
+            Method::POST,
+            format!(
+                "{}/v1.0/users/alice@contoso.example/contacts",
+                stack.graph_url
+            ),
+            Some(&graph_token),
+            contact,
+        )
+        .await?;
     }
     for (name, mailbox, sf_user_id) in &users {
-        demo.admin(Method::POST, "/api/v1/users",
-                   json!({"id": name, "mailbox": mailbox, "salesforce_user_id": sf_user_id}))
-            .await?;
-        demo.admin(Method::PUT, &format!("/api/v1/users/{name}/settings/contacts"),
-                   json!({"enabled": true, "scope": "mine", "auto_removal": false,
-                          "conflict_winner": "salesforce"}))
-            .await?;
+        demo.admin(
+            Method::POST,
+            "/api/v1/users",
+            json!({"id": name, "mailbox": mailbox, "salesforce_user_id": sf_user_id}),
+        )
+        .await?;
+        demo.admin(
+            Method::PUT,
+            &format!("/api/v1/users/{name}/settings/contacts"),
+            json!({"enabled": true, "scope": "mine", "auto_removal": false,
+                          "conflict_winner": "salesforce"}),
+        )
+        .await?;
     }
     for (name, _, _) in &users {
         let summary = demo
-            .admin(Method::POST, &format!("/api/v1/users/{name}/sync?wait=60"), Value::Null)
+            .admin(
+                Method::POST,
+                &format!("/api/v1/users/{name}/sync?wait=60"),
+                Value::Null,
+            )
             .await?;
         println!("demo user {name}: {summary}");
     }

@@ -155,7 +155,9 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         .await
         .context("creating the dev org")?;
     if args.seed == Seed::Demo {
-        crate::demo::seed_demo(&stack).await.context("seeding demo data")?;
+        crate::demo::seed_demo(&stack)
+            .await
+            .context("seeding demo data")?;
     }
 
     println!("Contactsync dev stack is running (Ctrl-C to stop):");

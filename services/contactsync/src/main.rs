@@ -4,6 +4,7 @@
 //! SIGTERM or Ctrl-C; all the wiring lives in the service crates.
 
 mod bench;
+mod bench_sync;
 mod dead_letters;
 mod demo;
 mod dev;

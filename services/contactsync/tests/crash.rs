@@ -49,7 +49,11 @@ async fn c4_a_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_lose
     }
     let mut first = writer(&stack);
     let (status, body) = stack
-        .admin(Method::POST, &format!("/api/v1/users/{}/sync?wait=0", user.id), None)
+        .admin(
+            Method::POST,
+            &format!("/api/v1/users/{}/sync?wait=0", user.id),
+            None,
+        )
         .await
         .expect("sync");
     assert!(status == 200 || status == 202, "{status} {body}");
@@ -63,7 +67,10 @@ async fn c4_a_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_lose
     first.start_kill().expect("kill");
     first.wait().await.expect("killed");
     let at_kill = mirrors(&stack.mailbox_contacts(&user).await.expect("mailbox")).len();
-    assert!(at_kill < N, "the kill must land mid-batch (had {written}, then {at_kill})");
+    assert!(
+        at_kill < N,
+        "the kill must land mid-batch (had {written}, then {at_kill})"
+    );
 
     // Restart: the unacknowledged batch comes back and is finished without duplicates.
     let mut second = writer(&stack);
@@ -80,13 +87,20 @@ async fn c4_a_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_lose
     // The session completes, and the next one has nothing left to do (C3).
     eventually(60, "the session to finish", || async {
         let (_, status) = stack
-            .admin(Method::GET, &format!("/api/v1/users/{}/status", user.id), None)
+            .admin(
+                Method::GET,
+                &format!("/api/v1/users/{}/status", user.id),
+                None,
+            )
             .await
             .ok()?;
         (status["running"] == false || status["active_session"].is_null()).then_some(())
     })
     .await;
-    stack.assert_quiet_session(&user).await.expect("C3 after the crash");
+    stack
+        .assert_quiet_session(&user)
+        .await
+        .expect("C3 after the crash");
     second.start_kill().expect("kill");
     let _ = second.wait().await;
     stack.stop().await.expect("stop");

@@ -106,7 +106,8 @@ async fn write_batch(
 async fn mark_seen(ctx: &Ctx, message_id: &str) -> Result<bool, StateError> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    let first = sync_state::sessions::first_delivery(&tx, &format!("exchange-writer:{message_id}")).await?;
+    let first =
+        sync_state::sessions::first_delivery(&tx, &format!("exchange-writer:{message_id}")).await?;
     tx.commit().await?;
     Ok(first)
 }

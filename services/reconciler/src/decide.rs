@@ -3,9 +3,7 @@
 
 use chrono::Utc;
 use contracts::{ChangeBatch, Commands, Header, Message, SideRead, WriteBatch};
-use sync_core::{
-    ConflictWinner, Decisions, GuardOutcome, SalesforceUserId, Scope, Settings,
-};
+use sync_core::{ConflictWinner, Decisions, GuardOutcome, SalesforceUserId, Scope, Settings};
 use sync_state::sessions::{self, ItemError, Progress, SessionState};
 use sync_state::users::{self, ContactSettings, Winner};
 use sync_state::{StateError, links, outbox};
@@ -78,7 +76,9 @@ async fn decide_session(
     let (SideRead::Exchange(exchange_read), SideRead::Salesforce(salesforce_read)) =
         (&exchange.read, &salesforce.read)
     else {
-        return Err(StateError::Invalid("a session's reads are of the wrong sides".into()));
+        return Err(StateError::Invalid(
+            "a session's reads are of the wrong sides".into(),
+        ));
     };
 
     let user = users::get_user(tx, user_id).await?;
@@ -145,8 +145,17 @@ async fn decide_session(
         "Decided the session."
     );
     if batches == 0 {
-        return finish::complete(tx, user_id, job_id, &decisions, &cursors, &[], progress, held)
-            .await;
+        return finish::complete(
+            tx,
+            user_id,
+            job_id,
+            &decisions,
+            &cursors,
+            &[],
+            progress,
+            held,
+        )
+        .await;
     }
     sessions::begin_writing(
         tx,

@@ -48,7 +48,10 @@ pub async fn on_write_results(ctx: &Ctx, results: WriteResults) -> Result<(), St
         let decisions: Decisions = serde_json::from_value(session.decisions)?;
         let mut all: Vec<WriteResult> = serde_json::from_value(session.results)?;
         all.extend(results.results);
-        let held = progress.errors.iter().any(|e| e.code == "mass_delete_guard");
+        let held = progress
+            .errors
+            .iter()
+            .any(|e| e.code == "mass_delete_guard");
         complete(
             &tx,
             &session.user_id,
@@ -88,7 +91,9 @@ pub(crate) async fn complete(
             links::store_cursor(tx, user_id, side, cursor).await?;
         }
     }
-    progress.errors.extend(applied.errors.iter().map(item_error));
+    progress
+        .errors
+        .extend(applied.errors.iter().map(item_error));
     let state = if progress.errors.is_empty() && !held {
         SessionState::Succeeded
     } else {
@@ -106,7 +111,10 @@ pub(crate) async fn close(
     progress: &Progress,
 ) -> Result<(), StateError> {
     let user_id: Option<String> = tx
-        .query_opt("SELECT user_id FROM sync_sessions WHERE job_id = $1", &[&job_id])
+        .query_opt(
+            "SELECT user_id FROM sync_sessions WHERE job_id = $1",
+            &[&job_id],
+        )
         .await?
         .map(|r| r.get(0));
     let pending = sessions::finish(tx, job_id, state, progress).await?;

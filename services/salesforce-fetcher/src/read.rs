@@ -58,9 +58,8 @@ pub async fn read_salesforce(
     let scope = scope_condition(&sf, &settings, &user.salesforce_user_id).await?;
     let owner = salesforce_client::soql::quote(&user.salesforce_user_id);
     // B7: Contacts created from the mailbox stay linked whatever the scope; they are the user's.
-    let membership = scope.map(|w| {
-        format!("(({w}) OR (OwnerId = {owner} AND {SYNC_KEY_FIELD} != null))")
-    });
+    let membership =
+        scope.map(|w| format!("(({w}) OR (OwnerId = {owner} AND {SYNC_KEY_FIELD} != null))"));
     let fields = SfContact::soql_fields();
     let overlap = Duration::seconds(ctx.settings.overlap_secs);
 
@@ -68,7 +67,9 @@ pub async fn read_salesforce(
         Some(high_water) if stored.is_some() => {
             let since = salesforce_client::soql::datetime(high_water - overlap);
             let changed = match &membership {
-                Some(m) => format!("SELECT {fields} FROM Contact WHERE {m} AND SystemModstamp >= {since}"),
+                Some(m) => {
+                    format!("SELECT {fields} FROM Contact WHERE {m} AND SystemModstamp >= {since}")
+                }
                 None => format!("SELECT {fields} FROM Contact WHERE SystemModstamp >= {since}"),
             };
             let contacts: Vec<SfContact> = sf.query(&changed).await?;
@@ -132,7 +133,10 @@ pub async fn read_salesforce(
         high_water,
         scope_version: settings.scope_version,
     };
-    Ok((changes, serde_json::to_value(cursor).map_err(StateError::from)?))
+    Ok((
+        changes,
+        serde_json::to_value(cursor).map_err(StateError::from)?,
+    ))
 }
 
 /// The user's scope as a SOQL condition (B2); `None` for every Contact.
@@ -148,13 +152,15 @@ async fn scope_condition(
             salesforce_client::soql::quote(salesforce_user_id)
         ))),
         Scope::ListView => {
-            let id = settings
-                .list_view_id
-                .as_deref()
-                .ok_or_else(|| ReadError::Invalid("scope list_view without a list view id".into()))?;
+            let id = settings.list_view_id.as_deref().ok_or_else(|| {
+                ReadError::Invalid("scope list_view without a list view id".into())
+            })?;
             let view = sf.describe_list_view("Contact", id).await?;
             let mine = view.is_mine_scope().then(|| {
-                format!("OwnerId = {}", salesforce_client::soql::quote(salesforce_user_id))
+                format!(
+                    "OwnerId = {}",
+                    salesforce_client::soql::quote(salesforce_user_id)
+                )
             });
             Ok(match (view.where_clause(), mine) {
                 (Some(w), Some(m)) => Some(format!("({w}) AND {m}")),

@@ -139,7 +139,9 @@ async fn renew_subscriptions(ctx: &Ctx, now: DateTime<Utc>) -> usize {
         .await;
         match result {
             Ok(()) => renewed += 1,
-            Err(e) => tracing::warn!(subscription_id = %subscription.id, error = %e, "Could not renew a subscription."),
+            Err(e) => {
+                tracing::warn!(subscription_id = %subscription.id, error = %e, "Could not renew a subscription.")
+            }
         }
     }
     renewed

@@ -45,7 +45,11 @@ impl OrgClients {
             }
         })?;
         let mut graph_api_url = common.graph_api_url.clone();
-        if !graph_api_url.path().trim_end_matches('/').ends_with("/v1.0") {
+        if !graph_api_url
+            .path()
+            .trim_end_matches('/')
+            .ends_with("/v1.0")
+        {
             let path = format!("{}/v1.0", graph_api_url.path().trim_end_matches('/'));
             graph_api_url.set_path(&path);
         }

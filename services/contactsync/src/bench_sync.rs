@@ -1,0 +1,113 @@
+//! Pipeline scenarios of `contactsync bench`: the whole stack in this process (both emulators,
+//! every service, the real RabbitMQ and PostgreSQL), measuring what a user and the APIs' owners
+//! see: how fast a first sync goes, how many API calls it costs against the least possible, and
+//! how soon a change notified by Graph reaches Salesforce.
+
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use contactsync_e2e::{Options, Stack};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Contacts in the first-sync scenarios.
+const CONTACTS: usize = 1000;
+
+/// What one first sync of `CONTACTS` Salesforce Contacts into an empty mailbox cost.
+pub struct FirstSync {
+    pub contacts_per_second: f64,
+    pub api_requests: f64,
+}
+
+/// The least a first sync of `CONTACTS` can cost in API requests: one `$batch` per 20 creates,
+/// one delta round per contact folder (ours and the default one), one query page per 2,000
+/// Contacts, and one Graph and one Salesforce login.
+pub const LEAST_FIRST_SYNC_REQUESTS: f64 = 50.0 + 2.0 + 1.0 + 2.0;
+
+/// Seeds `CONTACTS` Contacts owned by a new user (through the control API, which is not counted),
+/// then times one session that mirrors them all.
+pub async fn first_sync() -> anyhow::Result<FirstSync> {
+    let stack = Stack::start().await?;
+    let user = stack.add_user("bench", json!({})).await?;
+    for chunk in (0..CONTACTS).collect::<Vec<_>>().chunks(200) {
+        let records: Vec<Value> = chunk
+            .iter()
+            .map(|i| {
+                json!({"FirstName": format!("Bench{i}"), "LastName": format!("Contact{i:05}"),
+                       "Email": format!("bench{i}@example.com"), "Phone": "+1 555 0100",
+                       "OwnerId": user.salesforce_user_id})
+            })
+            .collect();
+        let (status, body) = stack
+            .call(
+                Method::POST,
+                &format!("{}/_emulator/sobjects/Contact", stack.salesforce_url),
+                None,
+                Some(json!({"as_user": user.salesforce_user_id, "records": records})),
+            )
+            .await?;
+        if status >= 300 {
+            bail!("seeding Contacts: {status} {body}");
+        }
+    }
+    stack.reset_counters().await?;
+    let started = Instant::now();
+    let summary = stack.sync(&user).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let created = summary["writes"]["exchange"]["created"]
+        .as_u64()
+        .unwrap_or(0);
+    if created != CONTACTS as u64 {
+        bail!("the first sync created {created} of {CONTACTS} mirrors: {summary}");
+    }
+    let (graph, salesforce) = stack.counters().await?;
+    let requests = |c: &Value| c["http_requests"].as_f64().unwrap_or(0.0);
+    let result = FirstSync {
+        contacts_per_second: CONTACTS as f64 / elapsed,
+        api_requests: requests(&graph) + requests(&salesforce),
+    };
+    stack.stop().await?;
+    Ok(result)
+}
+
+/// Milliseconds from a contact created in the user's Outlook folder to its Salesforce Contact,
+/// carried by Graph's change notification alone (no session requested); the median of 5.
+pub async fn notification_latency_ms() -> anyhow::Result<f64> {
+    let stack = Stack::start_with(Options {
+        notifications: true,
+        ..Options::default()
+    })
+    .await?;
+    let user = stack.add_user("latency", json!({})).await?;
+    let folder = stack.folder_id(&user, "Salesforce Contacts").await?;
+    let mut samples = Vec::new();
+    for i in 0..5 {
+        stack.settle(&user).await?;
+        let name = format!("Latency{i}");
+        let started = Instant::now();
+        stack
+            .create_in_mailbox(
+                &user,
+                Some(&folder),
+                json!({"givenName": "Quick", "surname": name}),
+            )
+            .await?;
+        loop {
+            let live = stack.live_salesforce_contacts().await?;
+            if live.iter().any(|c| c["LastName"] == name.as_str()) {
+                break;
+            }
+            if started.elapsed().as_secs() > 60 {
+                bail!("the change never reached Salesforce");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    stack.stop().await?;
+    samples.sort_by(f64::total_cmp);
+    samples
+        .get(samples.len() / 2)
+        .copied()
+        .context("no samples")
+}
