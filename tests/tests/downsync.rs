@@ -214,3 +214,71 @@ async fn b2_b7_scope_mine_excludes_others_and_an_owner_change_removes_the_mirror
     stack.assert_quiet_session(&user).await.expect("C3");
     stack.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn b2_b7_a_list_view_scope_mirrors_its_members_and_a_contact_leaving_the_view_leaves_the_folder()
+ {
+    let stack = Stack::start().await.expect("stack");
+    let (status, view) = stack
+        .call(
+            Method::POST,
+            &format!("{}/_emulator/listviews", stack.salesforce_url),
+            None,
+            Some(json!({"label": "Key accounts", "where": "Department = 'Key'"})),
+        )
+        .await
+        .expect("list view");
+    assert!(status < 300, "{status} {view}");
+    let view_id = view["id"].as_str().expect("view id").to_owned();
+    let user = stack
+        .add_user("vi", json!({"scope": "list_view", "list_view_id": view_id}))
+        .await
+        .expect("user");
+    let member = stack
+        .create_in_salesforce(&user, json!({"LastName": "Member", "Department": "Key"}))
+        .await
+        .expect("member");
+    stack
+        .create_in_salesforce(
+            &user,
+            json!({"LastName": "Outsider", "Department": "Other"}),
+        )
+        .await
+        .expect("outsider");
+    stack.sync(&user).await.expect("session");
+    let mailbox = stack.mailbox_contacts(&user).await.expect("mailbox");
+    let names: Vec<_> = in_folder(&mailbox)
+        .iter()
+        .map(|c| c["surname"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec![json!("Member")],
+        "B2 list view: only its members"
+    );
+    stack.assert_quiet_session(&user).await.expect("C3");
+
+    // B7: the view's filter no longer matches → the mirror leaves; Salesforce is untouched.
+    stack
+        .salesforce(
+            &user,
+            Method::PATCH,
+            &format!("/sobjects/Contact/{member}"),
+            Some(json!({"Department": "Former"})),
+        )
+        .await
+        .expect("edit");
+    let summary = stack.sync(&user).await.expect("session");
+    assert_eq!(summary["writes"]["exchange"]["deleted"], 1, "{summary}");
+    assert!(in_folder(&stack.mailbox_contacts(&user).await.expect("mailbox")).is_empty());
+    assert!(
+        stack
+            .live_salesforce_contacts()
+            .await
+            .expect("contacts")
+            .iter()
+            .any(|c| c["Id"] == member.as_str())
+    );
+    stack.assert_quiet_session(&user).await.expect("C3");
+    stack.stop().await.expect("stop");
+}
