@@ -10,6 +10,9 @@ use sync_state::secrets::Cipher;
 
 use crate::dev::DevStack;
 
+/// The mailbox folder mirrors live in (B1).
+const FOLDER: &str = sync_core::SYNC_FOLDER_NAME;
+
 /// The org every user registered without `org` joins (SPEC §4).
 pub const DEV_ORG: &str = "dev";
 
@@ -30,6 +33,17 @@ pub async fn ensure_dev_org(stack: &DevStack) -> anyhow::Result<()> {
     };
     let client = stack.pool.get().await?;
     sync_state::orgs::put_org(&**client, &cipher, &org).await?;
+    // The emulators start empty every time: what an earlier run stored for the dev org's users
+    // (links, cursors, the folder id) points at mailboxes and Contacts that no longer exist.
+    let forgotten = client
+        .execute("DELETE FROM users WHERE org_id = $1", &[&DEV_ORG])
+        .await?;
+    if forgotten > 0 {
+        tracing::info!(
+            users = forgotten,
+            "Forgot the dev org's users of an earlier run."
+        );
+    }
     // The integration user the JWT bearer flow logs in as (ignored if it exists).
     let http = reqwest::Client::new();
     http.post(format!("{}/_emulator/users", stack.salesforce_url))
@@ -91,7 +105,7 @@ impl Demo<'_> {
 
 /// Loads the demo: two users (alice, bob) with Salesforce Contacts and Accounts, and for alice a
 /// categorized contact in her default Contacts folder (B9) and a personal one (B4); registers them
-/// and enables sync, then waits for their first sessions and prints what they did.
+/// and enables sync, waits for their first sessions and prints what each side holds then.
 pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
     let demo = Demo {
         stack,
@@ -200,15 +214,66 @@ pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
         )
         .await?;
     }
-    for (name, _, _) in &users {
-        let summary = demo
-            .admin(
-                Method::POST,
-                &format!("/api/v1/users/{name}/sync?wait=60"),
+    // Enabling started each user's first session; wait for it (and any follow-up) to finish,
+    // then show what reached each side.
+    for (name, mailbox, sf_user_id) in &users {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let status = demo
+                .admin(
+                    Method::GET,
+                    &format!("/api/v1/users/{name}/status"),
+                    Value::Null,
+                )
+                .await?;
+            if status["running"] == false && status["pending_trigger"] == false {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("{name}'s first session did not finish: {status}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let contacts = demo
+            .call(
+                Method::GET,
+                format!("{}/_emulator/mailboxes/{mailbox}/contacts", stack.graph_url),
+                None,
                 Value::Null,
             )
             .await?;
-        println!("demo user {name}: {summary}");
+        let mirrored: Vec<String> = contacts
+            .as_array()
+            .or_else(|| contacts["value"].as_array())
+            .into_iter()
+            .flatten()
+            .filter(|c| c["folderDisplayName"] == crate::demo::FOLDER)
+            .filter_map(|c| c["displayName"].as_str().map(str::to_owned))
+            .collect();
+        let token = demo
+            .salesforce_token(&format!("{name}@acme.example"))
+            .await?;
+        let owned = demo
+            .call(
+                Method::GET,
+                format!("{api}/query?q=SELECT+Name+FROM+Contact+WHERE+OwnerId+=+'{sf_user_id}'"),
+                Some(&token),
+                Value::Null,
+            )
+            .await?;
+        let owned: Vec<String> = owned["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["Name"].as_str().map(str::to_owned))
+            .collect();
+        println!("demo user {name}:");
+        println!(
+            "  mailbox folder \"{}\": {}",
+            crate::demo::FOLDER,
+            mirrored.join(", ")
+        );
+        println!("  Salesforce Contacts owned: {}", owned.join(", "));
     }
     Ok(())
 }
