@@ -294,16 +294,30 @@ impl Stack {
     }
 
     /// Stops everything and drops the database and queues.
+    /// A component that failed while the test ran fails the test; one that reports an error
+    /// while being stopped (a handler cut short by the shutdown grace) is only logged.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        let mut failed = None;
+        while let Some(ended) = self.tasks.try_join_next() {
+            let (name, result) = ended?;
+            if let Err(e) = result {
+                failed.get_or_insert(e.context(format!("{name} failed while the test ran")));
+            }
+        }
         self.shutdown.cancel();
         while let Some(ended) = self.tasks.join_next().await {
             let (name, result) = ended?;
-            result.with_context(|| format!("{name} failed"))?;
+            if let Err(e) = result {
+                tracing::warn!(component = name, error = %format!("{e:#}"), "A component failed while stopping.");
+            }
         }
         if let Some(database) = self.database.take() {
             cleanup(&self.prefix, Some(database)).await;
         }
-        Ok(())
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 

@@ -1,22 +1,18 @@
 //! The exchange-writer service: executes write commands against the mailbox through Microsoft Graph and reports the results.
 //!
-//! Wiring only: `App::build` connects the infrastructure, `run_until_stopped` runs the ops server
-//! and the consumer loop(s) until shutdown. What the service does lives in `handler`.
+//! Wiring only (the shared `pipeline::ConsumerApp`): `App::build` connects the infrastructure,
+//! `run_until_stopped` runs the ops server and the consumer loop(s) until shutdown. What the
+//! service does lives in `handler`.
 
 pub mod execute;
 pub mod handler;
 pub mod mapping;
 mod settings;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
-use messaging::{Broker, Publisher, Queue};
-use service_kit::{Infra, Readiness, Tasks};
-use telemetry::Metrics;
-use tokio::net::TcpListener;
+use messaging::Queue;
 use tokio_util::sync::CancellationToken;
 
+pub use pipeline::AppError;
 pub use settings::Settings;
 
 /// The service's name: its telemetry `service.name` and its broker connection name.
@@ -25,108 +21,43 @@ pub const SERVICE: &str = "exchange-writer";
 pub const QUEUES: &[Queue] = &[Queue::ExchangeWriterCommands];
 
 /// Everything the service's logic needs, shared by every delivery.
-pub struct Ctx {
-    pub broker: Broker,
-    pub publisher: Publisher,
-    pub pool: store::Pool,
-    pub metrics: Metrics,
-    pub settings: Settings,
-    /// Graph and Salesforce clients per org, built from the org's sealed credentials.
-    pub clients: pipeline::OrgClients,
-}
+pub type Ctx = pipeline::Ctx<Settings>;
 
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error(transparent)]
-    Boot(#[from] service_kit::BootError),
-    #[error(transparent)]
-    Run(#[from] service_kit::TaskError),
-    #[error(transparent)]
-    Clients(#[from] pipeline::ClientError),
+impl pipeline::ServiceSettings for Settings {
+    fn common(&self) -> &config::CommonSettings {
+        &self.common
+    }
 }
 
 /// The built service, ready to run.
-pub struct App {
-    ctx: Arc<Ctx>,
-    listener: TcpListener,
-    local_addr: SocketAddr,
-    readiness: Readiness,
-}
+pub struct App(pipeline::ConsumerApp<Settings>);
 
 impl App {
     /// Connects the broker (declaring the topology) and the database (applying migrations) and
     /// binds the HTTP listener (port 0 picks a free one).
     pub async fn build(settings: Settings) -> Result<App, AppError> {
-        let infra = Infra::connect(SERVICE, &settings.common).await?;
-        let readiness = infra.readiness();
-        let local_addr = infra.local_addr()?;
-        let Infra {
-            broker,
-            publisher,
-            pool,
-            metrics,
-            listener,
-        } = infra;
-        let clients = pipeline::OrgClients::new(pool.clone(), &settings.common)?;
-        let ctx = Arc::new(Ctx {
-            broker,
-            publisher,
-            pool,
-            metrics,
-            settings,
-            clients,
-        });
-        Ok(App {
-            ctx,
-            listener,
-            local_addr,
-            readiness,
-        })
+        pipeline::ConsumerApp::build(SERVICE, QUEUES, settings)
+            .await
+            .map(App)
     }
 
     /// Where the HTTP server listens.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.0.local_addr()
     }
 
     /// The shared context, for tests that drive the logic directly.
-    pub fn ctx(&self) -> Arc<Ctx> {
-        Arc::clone(&self.ctx)
+    pub fn ctx(&self) -> std::sync::Arc<Ctx> {
+        self.0.ctx()
     }
 
     /// Runs until `shutdown`, then stops taking work, lets in-flight work finish (within the
     /// shutdown grace) and returns. Also returns, with the error, if a loop fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
-        let mut tasks = Tasks::new(&shutdown);
-        let grace = self.ctx.settings.common.shutdown_grace;
-        tasks.spawn(
-            "http server",
-            service_kit::serve(
-                self.listener,
-                service_kit::Router::new(),
-                self.readiness,
-                self.ctx.metrics.clone(),
-                tasks.shutdown(),
-            ),
-        );
-        for &queue in QUEUES {
-            let ctx = Arc::clone(&self.ctx);
-            let stop = tasks.shutdown();
-            tasks.spawn(queue.suffix(), async move {
-                let broker = ctx.broker.clone();
-                messaging::consume(
-                    &broker,
-                    queue,
-                    move |delivery| {
-                        let ctx = Arc::clone(&ctx);
-                        async move { handler::handle(&ctx, delivery).await }
-                    },
-                    stop,
-                )
-                .await
-            });
-        }
-        tasks.run(grace).await?;
-        Ok(())
+        self.0
+            .run_until_stopped(shutdown, |ctx, delivery| async move {
+                handler::handle(&ctx, delivery).await
+            })
+            .await
     }
 }
