@@ -1,6 +1,6 @@
 //! The reconciler service: merges both sides' changes against the baseline and publishes write commands; records write results.
 //!
-//! Wiring only (the shared `pipeline::ConsumerApp`): `App::build` connects the infrastructure,
+//! Wiring only (the shared `pipeline::ServiceApp`): `App::build` connects the infrastructure,
 //! `run_until_stopped` runs the ops server and the consumer loop(s) until shutdown. What the
 //! service does lives in `handler`.
 
@@ -30,13 +30,13 @@ impl pipeline::ServiceSettings for Settings {
 }
 
 /// The built service, ready to run.
-pub struct App(pipeline::ConsumerApp<Settings>);
+pub struct App(pipeline::ServiceApp<Settings>);
 
 impl App {
     /// Connects the broker (declaring the topology) and the database (applying migrations) and
     /// binds the HTTP listener (port 0 picks a free one).
     pub async fn build(settings: Settings) -> Result<App, AppError> {
-        pipeline::ConsumerApp::build(SERVICE, QUEUES, settings)
+        pipeline::ServiceApp::build(SERVICE, settings)
             .await
             .map(App)
     }
@@ -55,7 +55,7 @@ impl App {
     /// shutdown grace) and returns. Also returns, with the error, if a loop fails.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
         self.0
-            .run_until_stopped(shutdown, |ctx, delivery| async move {
+            .run_consumers(shutdown, QUEUES, |ctx, delivery| async move {
                 handler::handle(&ctx, delivery).await
             })
             .await

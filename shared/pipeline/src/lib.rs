@@ -10,4 +10,4 @@ mod service;
 
 pub use clients::{ClientError, OrgClients};
 pub use relay::{publish_message, relay, route_for, start_session};
-pub use service::{AppError, ConsumerApp, Ctx, ServiceSettings};
+pub use service::{AppError, Ctx, ServiceApp, ServiceSettings};

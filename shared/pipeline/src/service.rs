@@ -1,6 +1,6 @@
-//! The wiring every consuming service shares: connect the infrastructure, serve the ops endpoints,
-//! run one consumer loop per queue handing each delivery to the service's handler, and stop as
-//! one unit. A service supplies its name, its queues, its settings and its handler.
+//! The wiring every service shares: connect the infrastructure, serve the ops endpoints (and the
+//! service's own routes), run the service's loops — one consumer per queue handing each delivery
+//! to its handler, or its own — and stop as one unit.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,23 +42,18 @@ pub enum AppError {
     Clients(#[from] ClientError),
 }
 
-/// A built consuming service, ready to run.
-pub struct ConsumerApp<S> {
+/// A built service, ready to run.
+pub struct ServiceApp<S> {
     ctx: Arc<Ctx<S>>,
-    queues: &'static [Queue],
     listener: TcpListener,
     local_addr: SocketAddr,
     readiness: Readiness,
 }
 
-impl<S: ServiceSettings> ConsumerApp<S> {
+impl<S: ServiceSettings> ServiceApp<S> {
     /// Connects the broker (declaring the topology) and the database (applying migrations) and
     /// binds the HTTP listener (port 0 picks a free one).
-    pub async fn build(
-        service: &'static str,
-        queues: &'static [Queue],
-        settings: S,
-    ) -> Result<Self, AppError> {
+    pub async fn build(service: &'static str, settings: S) -> Result<Self, AppError> {
         let infra = Infra::connect(service, settings.common()).await?;
         let readiness = infra.readiness();
         let local_addr = infra.local_addr()?;
@@ -78,9 +73,8 @@ impl<S: ServiceSettings> ConsumerApp<S> {
             settings,
             clients,
         });
-        Ok(ConsumerApp {
+        Ok(ServiceApp {
             ctx,
-            queues,
             listener,
             local_addr,
             readiness,
@@ -97,17 +91,17 @@ impl<S: ServiceSettings> ConsumerApp<S> {
         Arc::clone(&self.ctx)
     }
 
-    /// Runs the ops server and a consumer loop per queue, each delivery going to `handler`, until
+    /// Serves the ops endpoints merged with `routes` and runs what `work` spawns, until
     /// `shutdown`; then stops taking work, lets in-flight work finish (within the shutdown grace)
     /// and returns. Also returns, with the error, if a loop fails.
-    pub async fn run_until_stopped<H, Fut>(
+    pub async fn run<W>(
         self,
         shutdown: CancellationToken,
-        handler: H,
+        routes: service_kit::Router,
+        work: W,
     ) -> Result<(), AppError>
     where
-        H: Fn(Arc<Ctx<S>>, Delivery) -> Fut + Clone + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+        W: FnOnce(&mut Tasks, Arc<Ctx<S>>),
     {
         let mut tasks = Tasks::new(&shutdown);
         let grace = self.ctx.settings.common().shutdown_grace;
@@ -115,28 +109,45 @@ impl<S: ServiceSettings> ConsumerApp<S> {
             "http server",
             service_kit::serve(
                 self.listener,
-                service_kit::Router::new(),
+                routes,
                 self.readiness,
                 self.ctx.metrics.clone(),
                 tasks.shutdown(),
             ),
         );
-        for &queue in self.queues {
-            let ctx = Arc::clone(&self.ctx);
-            let stop = tasks.shutdown();
-            let handler = handler.clone();
-            tasks.spawn(queue.suffix(), async move {
-                let broker = ctx.broker.clone();
-                messaging::consume(
-                    &broker,
-                    queue,
-                    move |delivery| handler(Arc::clone(&ctx), delivery),
-                    stop,
-                )
-                .await
-            });
-        }
+        work(&mut tasks, Arc::clone(&self.ctx));
         tasks.run(grace).await?;
         Ok(())
+    }
+
+    /// Runs a consumer loop per queue, each delivery going to `handler` (see [`Self::run`]).
+    pub async fn run_consumers<H, Fut>(
+        self,
+        shutdown: CancellationToken,
+        queues: &'static [Queue],
+        handler: H,
+    ) -> Result<(), AppError>
+    where
+        H: Fn(Arc<Ctx<S>>, Delivery) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HandlerError>> + Send + 'static,
+    {
+        self.run(shutdown, service_kit::Router::new(), |tasks, ctx| {
+            for &queue in queues {
+                let ctx = Arc::clone(&ctx);
+                let stop = tasks.shutdown();
+                let handler = handler.clone();
+                tasks.spawn(queue.suffix(), async move {
+                    let broker = ctx.broker.clone();
+                    messaging::consume(
+                        &broker,
+                        queue,
+                        move |delivery| handler(Arc::clone(&ctx), delivery),
+                        stop,
+                    )
+                    .await
+                });
+            }
+        })
+        .await
     }
 }
