@@ -8,7 +8,7 @@
 use contracts::Message;
 use messaging::{Delivery, HandlerError};
 use sync_state::StateError;
-use sync_state::sessions::{self, Progress, SessionState};
+use sync_state::sessions::{Progress, SessionState};
 use uuid::Uuid;
 
 use crate::Ctx;
@@ -60,6 +60,3 @@ pub(crate) async fn fail_session(ctx: &Ctx, job_id: Uuid, reason: &str) -> Resul
     tx.commit().await?;
     Ok(())
 }
-
-/// Re-exported for tests that drive a session step by step.
-pub use sessions::SessionState as State;

@@ -40,20 +40,6 @@ pub async fn linked_graph_ids(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
-/// How many links a user has.
-pub async fn count_links(
-    client: &(impl GenericClient + Sync),
-    user_id: &str,
-) -> Result<i64, StateError> {
-    Ok(client
-        .query_one(
-            "SELECT count(*) FROM contact_links WHERE user_id = $1",
-            &[&user_id],
-        )
-        .await?
-        .get(0))
-}
-
 /// Applies a session's link updates. Ids move between rows within one session (a re-created
 /// mirror, a moved contact), so the rows being rewritten first let go of their ids; a final state
 /// that still gives one id to two links violates the unique indexes and fails the transaction

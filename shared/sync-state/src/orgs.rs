@@ -148,9 +148,3 @@ pub async fn get_org(
         .ok_or_else(|| StateError::NotFound(format!("org {id}")))?;
     open_org(cipher, &row)
 }
-
-/// Every org's id and the time it was last written, cheap enough to poll for cache invalidation.
-pub async fn list_org_ids(client: &(impl GenericClient + Sync)) -> Result<Vec<String>, StateError> {
-    let rows = client.query("SELECT id FROM orgs ORDER BY id", &[]).await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}

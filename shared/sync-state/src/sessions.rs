@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{GenericClient, Row, Transaction};
+use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::StateError;
@@ -28,23 +28,6 @@ impl SessionState {
             SessionState::Partial => "partial",
             SessionState::Failed => "failed",
         }
-    }
-    fn parse(s: &str) -> Result<Self, StateError> {
-        Ok(match s {
-            "fetching" => SessionState::Fetching,
-            "writing" => SessionState::Writing,
-            "succeeded" => SessionState::Succeeded,
-            "partial" => SessionState::Partial,
-            "failed" => SessionState::Failed,
-            other => {
-                return Err(StateError::Invalid(format!(
-                    "unknown session state {other:?}"
-                )));
-            }
-        })
-    }
-    pub fn is_finished(self) -> bool {
-        !matches!(self, SessionState::Fetching | SessionState::Writing)
     }
 }
 
@@ -73,19 +56,6 @@ pub struct ItemError {
     pub message: String,
 }
 
-/// The summary the admin API serves for a session (SPEC §4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionSummary {
-    pub job_id: Uuid,
-    pub user_id: String,
-    pub trigger: String,
-    pub state: SessionState,
-    pub writes: Writes,
-    pub errors: Vec<ItemError>,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
 /// The accumulating part of a summary, stored as JSON on the session row.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
@@ -103,26 +73,6 @@ pub enum StartOutcome {
     Started(Uuid),
     /// One is already in flight; the trigger is remembered and runs right after it (B3).
     Coalesced(Uuid),
-}
-
-const SUMMARY_COLUMNS: &str = "job_id, user_id, trigger, state, summary, created_at, finished_at";
-
-fn summary_from_row(row: &Row) -> Result<SessionSummary, StateError> {
-    let progress: Option<serde_json::Value> = row.get("summary");
-    let progress: Progress = match progress {
-        Some(v) => serde_json::from_value(v)?,
-        None => Progress::default(),
-    };
-    Ok(SessionSummary {
-        job_id: row.get("job_id"),
-        user_id: row.get("user_id"),
-        trigger: row.get("trigger"),
-        state: SessionState::parse(row.get("state"))?,
-        writes: progress.writes,
-        errors: progress.errors,
-        created_at: row.get("created_at"),
-        finished_at: row.get("finished_at"),
-    })
 }
 
 /// Starts a session for a user unless one is in flight, in which case the trigger is remembered.
@@ -329,39 +279,6 @@ pub async fn fail_stale(
         )
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// Reads one session's summary.
-pub async fn get_session(
-    client: &(impl GenericClient + Sync),
-    job_id: Uuid,
-) -> Result<SessionSummary, StateError> {
-    let row = client
-        .query_opt(
-            &format!("SELECT {SUMMARY_COLUMNS} FROM sync_sessions WHERE job_id = $1"),
-            &[&job_id],
-        )
-        .await?
-        .ok_or_else(|| StateError::NotFound(format!("session {job_id}")))?;
-    summary_from_row(&row)
-}
-
-/// The user's most recent sessions, newest first.
-pub async fn recent_sessions(
-    client: &(impl GenericClient + Sync),
-    user_id: &str,
-    limit: i64,
-) -> Result<Vec<SessionSummary>, StateError> {
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {SUMMARY_COLUMNS} FROM sync_sessions WHERE user_id = $1
-                 ORDER BY created_at DESC LIMIT $2"
-            ),
-            &[&user_id, &limit],
-        )
-        .await?;
-    rows.iter().map(summary_from_row).collect()
 }
 
 /// Records that a message's effect is being applied in this transaction; false when it was
