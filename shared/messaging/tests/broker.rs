@@ -579,12 +579,14 @@ async fn dead_letters_can_be_inspected_and_replayed_once_the_cause_is_fixed() {
         seen[0].headers().get(ERROR_HEADER).map(String::as_str),
         Some("a bug")
     );
-    assert_eq!(
+    // Peeking hands the message back (a requeueing nack the broker applies asynchronously), so
+    // the count is polled rather than read once.
+    eventually("the peeked message to be back in the queue", || async {
         messaging::testing::ready_count(&broker, Queue::DeadLetters)
             .await
-            .expect("count"),
-        1
-    );
+            .is_ok_and(|count| count == 1)
+    })
+    .await;
 
     // ... the fix ships, and the replay delivers it as a first attempt.
     fixed.store(true, Ordering::SeqCst);
