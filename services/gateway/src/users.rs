@@ -210,7 +210,10 @@ pub async fn save_settings(
     let tx = client.transaction().await?;
     // Serialises concurrent updates of one user, so each compares against what it replaces.
     let known = tx
-        .query_opt("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&user_id])
+        .query_opt(
+            "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
+            &[&user_id],
+        )
         .await?
         .is_some();
     if !known {

@@ -24,6 +24,7 @@ pub async fn on_change_batch(ctx: &Ctx, batch: ChangeBatch) -> Result<(), StateE
     let job_id = batch.header.job_id;
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
+    sessions::lock_user(&tx, &batch.header.user_id).await?;
     let Some((user_id, exchange_in, salesforce_in)) =
         sessions::lock_fetching_session(&tx, job_id).await?
     else {

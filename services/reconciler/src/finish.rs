@@ -19,6 +19,7 @@ pub async fn on_write_results(ctx: &Ctx, results: WriteResults) -> Result<(), St
     let job_id = results.header.job_id;
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
+    sessions::lock_user(&tx, &results.header.user_id).await?;
     // A redelivered or republished copy must not count twice.
     if !sessions::first_delivery(&tx, &results.header.message_id).await? {
         tracing::info!("Duplicate write results; already applied.");

@@ -20,6 +20,7 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
         .decode()
         .map_err(|e| HandlerError::Reject(format!("not a Contactsync message: {e}")))?;
     let job_id = message.header().job_id;
+    let user_id = message.header().user_id.clone();
     let outcome = match message {
         Message::ChangeBatch(batch) => decide::on_change_batch(ctx, batch).await,
         Message::WriteResults(results) => finish::on_write_results(ctx, results).await,
@@ -37,7 +38,7 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
         // leaving it hanging, and take the message off the queue.
         Err(e) => {
             tracing::warn!(%job_id, error = %e, "The session cannot go on; failing it.");
-            fail_session(ctx, job_id, &e.to_string())
+            fail_session(ctx, job_id, &user_id, &e.to_string())
                 .await
                 .map_err(|e| HandlerError::Retry(e.to_string()))?;
         }
@@ -49,9 +50,15 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
 }
 
 /// Ends a session as failed with `reason`; a trigger that arrived meanwhile starts the next one.
-pub(crate) async fn fail_session(ctx: &Ctx, job_id: Uuid, reason: &str) -> Result<(), StateError> {
+pub(crate) async fn fail_session(
+    ctx: &Ctx,
+    job_id: Uuid,
+    user_id: &str,
+    reason: &str,
+) -> Result<(), StateError> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
+    sync_state::sessions::lock_user(&tx, user_id).await?;
     let progress = Progress {
         failure: Some(reason.to_owned()),
         ..Progress::default()

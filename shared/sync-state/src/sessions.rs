@@ -75,12 +75,31 @@ pub enum StartOutcome {
     Coalesced(Uuid),
 }
 
+/// Locks the user's scheduling row for the rest of the transaction.
+///
+/// Every transaction that touches a user's sessions takes this lock first (starting a session,
+/// taking a read, folding in results, the scheduler's claim): one lock order everywhere, so two
+/// of them never deadlock, and one user's session steps run one at a time.
+pub async fn lock_user(tx: &Transaction<'_>, user_id: &str) -> Result<(), StateError> {
+    let found = tx
+        .query_opt(
+            "SELECT 1 FROM user_sync_state WHERE user_id = $1 FOR UPDATE",
+            &[&user_id],
+        )
+        .await?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StateError::NotFound(format!("user {user_id}"))),
+    }
+}
+
 /// Starts a session for a user unless one is in flight, in which case the trigger is remembered.
 pub async fn start_session(
     tx: &Transaction<'_>,
     user_id: &str,
     trigger: &str,
 ) -> Result<StartOutcome, StateError> {
+    lock_user(tx, user_id).await?;
     let job_id = Uuid::now_v7();
     let inserted = tx
         .query_opt(
