@@ -1,6 +1,6 @@
-//! C4 under crashes: a writer killed (SIGKILL) in the middle of its batch, after some of its
-//! writes reached the mailbox and before its acknowledgement, is restarted; the redelivered batch
-//! must neither duplicate what was written nor lose what was not.
+//! C4 under crashes: a service killed (SIGKILL) in the middle of a session — after some of the
+//! session's writes reached the mailbox and before everything was acknowledged — is restarted; the
+//! session must finish with nothing duplicated and nothing lost.
 
 use std::process::Stdio;
 
@@ -9,9 +9,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-fn writer(stack: &Stack) -> Child {
+fn service(stack: &Stack, name: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_contactsync"))
-        .arg("exchange-writer")
+        .arg(name)
         .envs(stack.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("HTTP_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
@@ -29,25 +29,27 @@ fn mirrors(contacts: &[Value]) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn c4_a_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_loses_nothing() {
+/// Runs a first sync of `N` Contacts with `killed` as a child process, SIGKILLs it once some
+/// mirrors exist, restarts it, and checks every Contact is mirrored exactly once and that the
+/// next session has nothing left to do (C3).
+async fn killed_mid_session_and_restarted(killed: &'static str, user_id: &str) {
+    const N: usize = 60;
     let stack = Stack::start_with(Options {
-        skip: vec!["exchange-writer"],
-        // Slow Graph down so the kill lands in the middle of the batch.
+        skip: vec![killed],
+        // Slow Graph down so the kill lands in the middle of the session.
         graph: Some(Box::new(|config| config.knobs.latency_ms = 60)),
         ..Options::default()
     })
     .await
     .expect("stack");
-    let user = stack.add_user("crash", json!({})).await.expect("user");
-    const N: usize = 60;
+    let mut first = service(&stack, killed);
+    let user = stack.add_user(user_id, json!({})).await.expect("user");
     for i in 0..N {
         stack
             .create_in_salesforce(&user, json!({"LastName": format!("Crash{i:02}")}))
             .await
             .expect("contact");
     }
-    let mut first = writer(&stack);
     let (status, body) = stack
         .admin(
             Method::POST,
@@ -58,7 +60,6 @@ async fn c4_a_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_lose
         .expect("sync");
     assert!(status == 200 || status == 202, "{status} {body}");
 
-    // Kill the writer once some, not all, of its creates reached the mailbox.
     let written = eventually(60, "the first creates", || async {
         let n = mirrors(&stack.mailbox_contacts(&user).await.ok()?).len();
         (n >= 5).then_some(n)
@@ -69,11 +70,10 @@ async fn c4_a_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_lose
     let at_kill = mirrors(&stack.mailbox_contacts(&user).await.expect("mailbox")).len();
     assert!(
         at_kill < N,
-        "the kill must land mid-batch (had {written}, then {at_kill})"
+        "the kill must land mid-session (had {written}, then {at_kill})"
     );
 
-    // Restart: the unacknowledged batch comes back and is finished without duplicates.
-    let mut second = writer(&stack);
+    let mut second = service(&stack, killed);
     let names = eventually(120, "all mirrors", || async {
         let names = mirrors(&stack.mailbox_contacts(&user).await.ok()?);
         (names.len() >= N).then_some(names)
@@ -84,19 +84,7 @@ async fn c4_a_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_lose
     unique.dedup();
     assert_eq!(names.len(), N, "no duplicate mirror: {names:?}");
     assert_eq!(unique.len(), N, "every Contact mirrored once");
-    // The session completes, and the next one has nothing left to do (C3).
-    eventually(60, "the session to finish", || async {
-        let (_, status) = stack
-            .admin(
-                Method::GET,
-                &format!("/api/v1/users/{}/status", user.id),
-                None,
-            )
-            .await
-            .ok()?;
-        (status["running"] == false || status["active_session"].is_null()).then_some(())
-    })
-    .await;
+    stack.settle(&user).await.expect("the session finishes");
     stack
         .assert_quiet_session(&user)
         .await
@@ -104,4 +92,15 @@ async fn c4_a_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_lose
     second.start_kill().expect("kill");
     let _ = second.wait().await;
     stack.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c4_the_exchange_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_loses_nothing()
+ {
+    killed_mid_session_and_restarted("exchange-writer", "crash-writer").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c4_the_reconciler_killed_mid_session_and_restarted_finishes_it_without_duplicates() {
+    killed_mid_session_and_restarted("reconciler", "crash-reconciler").await;
 }
