@@ -38,17 +38,26 @@ pub async fn on_change_batch(ctx: &Ctx, batch: ChangeBatch) -> Result<(), StateE
         )));
     }
     let is_exchange = batch.read.is_exchange();
-    let value = serde_json::to_value(&batch)?;
-    sessions::store_input(&tx, job_id, is_exchange, &value).await?;
-    let (exchange, salesforce) = if is_exchange {
-        (Some(value), salesforce_in)
+    let other = if is_exchange {
+        salesforce_in
     } else {
-        (exchange_in, Some(value))
+        exchange_in
     };
-    if let (Some(exchange), Some(salesforce)) = (exchange, salesforce) {
-        let exchange: ChangeBatch = serde_json::from_value(exchange)?;
-        let salesforce: ChangeBatch = serde_json::from_value(salesforce)?;
-        decide_session(&tx, &user_id, job_id, exchange, salesforce).await?;
+    match other {
+        // The first side in: keep it on the session until the other arrives.
+        None => {
+            let value = serde_json::to_value(&batch)?;
+            sessions::store_input(&tx, job_id, is_exchange, &value).await?;
+        }
+        Some(other) => {
+            let other: ChangeBatch = serde_json::from_value(other)?;
+            let (exchange, salesforce) = if is_exchange {
+                (batch, other)
+            } else {
+                (other, batch)
+            };
+            decide_session(&tx, &user_id, job_id, exchange, salesforce).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
