@@ -96,6 +96,15 @@ fn scenarios() -> Vec<Scenario> {
             measure: || Box::pin(async { Ok(crate::bench_sync::first_sync().await?.api_requests) }),
         },
         Scenario {
+            name: "first_sync_1000_contacts_resident_memory",
+            unit: "MiB",
+            // The whole stack in one process (both emulators holding the data, all seven
+            // services) after mirroring 1,000 contacts: a small pod's 512 MiB is the ceiling.
+            floor: 512.0,
+            better: Better::Lower,
+            measure: || Box::pin(async { Ok(crate::bench_sync::first_sync().await?.resident_mib) }),
+        },
+        Scenario {
             name: "graph_notification_to_salesforce_write",
             unit: "ms",
             // B3: "within seconds" of a change notification.

@@ -17,6 +17,9 @@ const CONTACTS: usize = 1000;
 pub struct FirstSync {
     pub contacts_per_second: f64,
     pub api_requests: f64,
+    /// This process's resident memory after the sync, in MiB: both emulators and all seven
+    /// services, as `contactsync dev` runs them.
+    pub resident_mib: f64,
 }
 
 /// The least a first sync of `CONTACTS` can cost in API requests: one `$batch` per 20 creates,
@@ -65,6 +68,7 @@ pub async fn first_sync() -> anyhow::Result<FirstSync> {
     let result = FirstSync {
         contacts_per_second: CONTACTS as f64 / elapsed,
         api_requests: requests(&graph) + requests(&salesforce),
+        resident_mib: resident_mib()?,
     };
     stack.stop().await?;
     Ok(result)
@@ -110,4 +114,16 @@ pub async fn notification_latency_ms() -> anyhow::Result<f64> {
         .get(samples.len() / 2)
         .copied()
         .context("no samples")
+}
+
+/// This process's resident set size in MiB, from `/proc/self/status` (Linux).
+fn resident_mib() -> anyhow::Result<f64> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS in /proc/self/status")?;
+    Ok(kib / 1024.0)
 }
