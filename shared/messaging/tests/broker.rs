@@ -307,7 +307,7 @@ async fn shutdown_lets_an_in_flight_handler_finish_and_ack() {
     let (release_tx, release) = tokio::sync::watch::channel(false);
     let finished = Arc::new(AtomicU32::new(0));
     let shutdown = CancellationToken::new();
-    let task = {
+    let mut task = {
         let broker = broker.clone();
         let shutdown = shutdown.clone();
         let finished = Arc::clone(&finished);
@@ -333,10 +333,11 @@ async fn shutdown_lets_an_in_flight_handler_finish_and_ack() {
     };
     next(&mut started).await;
     shutdown.cancel();
-    // The loop must wait for the handler rather than return at once.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The loop must wait for the handler rather than return at once: give it the chance to
+    // return and check it did not.
+    let returned = tokio::time::timeout(Duration::from_millis(200), &mut task).await;
     assert!(
-        !task.is_finished(),
+        returned.is_err(),
         "consume returned while a handler was running"
     );
     release_tx.send(true).expect("release");
