@@ -19,7 +19,9 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/contactsync /usr/local/bin/contactsync
 USER 10001
 ENV LOG_FORMAT=json HTTP_LISTEN=0.0.0.0:8080
-EXPOSE 8080
+# 8080: every service's HTTP port (the workers' ops endpoints, the gateway's public API);
+# 9090: the gateway's ops port (OPS_LISTEN: /healthz, /readyz, /metrics).
+EXPOSE 8080 9090
 # Exec form: the process is PID 1's only child, so SIGTERM reaches it and shutdown is graceful.
 ENTRYPOINT ["/usr/local/bin/contactsync"]
 CMD ["gateway"]

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use contactsync_e2e::{Options, Stack};
+use contactsync::harness::{Options, Stack};
 use reqwest::Method;
 use serde_json::{Value, json};
 

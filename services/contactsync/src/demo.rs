@@ -13,12 +13,24 @@ use crate::dev::DevStack;
 /// The mailbox folder mirrors live in (B1).
 const FOLDER: &str = sync_core::SYNC_FOLDER_NAME;
 
+/// The fields the package's Outbound Message sends (deploy/salesforce).
+const OUTBOUND_FIELDS: [&str; 8] = [
+    "Id",
+    "OwnerId",
+    "AccountId",
+    "Contactsync_Key__c",
+    "SystemModstamp",
+    "FirstName",
+    "LastName",
+    "Email",
+];
+
 /// The org every user registered without `org` joins (SPEC §4).
 pub const DEV_ORG: &str = "dev";
 
 /// Creates or refreshes the org `dev` with the emulators' default credentials.
 pub async fn ensure_dev_org(stack: &DevStack) -> anyhow::Result<()> {
-    let cipher = Cipher::from_base64(stack.settings.encryption_key.expose())?;
+    let cipher = Cipher::from_base64(stack.credential_key.expose())?;
     let org = Org {
         id: DEV_ORG.into(),
         name: "Dev org (emulators)".into(),
@@ -30,14 +42,13 @@ pub async fn ensure_dev_org(stack: &DevStack) -> anyhow::Result<()> {
         salesforce_private_key_pem: salesforce_emulator::DEV_PRIVATE_KEY_PEM.into(),
         salesforce_username: salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME.into(),
         salesforce_org_id: salesforce_emulator::config::DEFAULT_ORG_ID.into(),
+        salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
     };
     let client = stack.pool.get().await?;
     sync_state::orgs::put_org(&**client, &cipher, &org).await?;
     // The emulators start empty every time: what an earlier run stored for the dev org's users
     // (links, cursors, the folder id) points at mailboxes and Contacts that no longer exist.
-    let forgotten = client
-        .execute("DELETE FROM users WHERE org_id = $1", &[&DEV_ORG])
-        .await?;
+    let forgotten = sync_state::users::delete_org_users(&**client, DEV_ORG).await?;
     if forgotten > 0 {
         tracing::info!(
             users = forgotten,
@@ -50,6 +61,43 @@ pub async fn ensure_dev_org(stack: &DevStack) -> anyhow::Result<()> {
         .json(&json!({"Username": salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME}))
         .send()
         .await?;
+    // What an admin sets up in Salesforce with the package (deploy/salesforce): the Outbound
+    // Message on Contact create and update to the gateway, so Salesforce-side changes reach the
+    // mailbox within seconds (SPEC §4, B3) instead of waiting for the periodic session.
+    let outbound = http
+        .post(format!("{}/_emulator/outbound", stack.salesforce_url))
+        .json(&json!({
+            "endpoint_url": format!("{}/webhooks/salesforce", stack.gateway_url),
+            "fields": OUTBOUND_FIELDS,
+        }))
+        .send()
+        .await?;
+    if !outbound.status().is_success() {
+        bail!(
+            "configuring the emulator's Outbound Message: {} {}",
+            outbound.status(),
+            outbound.text().await.unwrap_or_default()
+        );
+    }
+    // The check an operator's registration runs (SPEC §4), so a dev org that cannot work (an
+    // emulator started without the sync key field) says why at once.
+    let check: Value = http
+        .post(format!("{}/api/v1/orgs/{DEV_ORG}/check", stack.gateway_url))
+        .bearer_auth(&stack.admin_token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    if check["ready"] == true {
+        tracing::info!("The dev org passed its check.");
+    } else {
+        for problem in check["problems"].as_array().into_iter().flatten() {
+            tracing::warn!(
+                check = %problem["check"], message = %problem["message"], fix = %problem["fix"],
+                "The dev org failed its check; its users' sessions wait until it passes."
+            );
+        }
+    }
     Ok(())
 }
 
@@ -80,7 +128,7 @@ impl Demo<'_> {
     }
 
     async fn admin(&self, method: Method, path: &str, body: Value) -> anyhow::Result<Value> {
-        let token = self.stack.settings.admin_token.expose().clone();
+        let token = self.stack.admin_token.clone();
         self.call(
             method,
             format!("{}{path}", self.stack.gateway_url),
@@ -102,6 +150,9 @@ impl Demo<'_> {
         Ok(token["access_token"].as_str().context("token")?.to_owned())
     }
 }
+
+/// The demo's users, as `seed_demo` registers them.
+pub const USERS: [&str; 2] = ["alice", "bob"];
 
 /// Loads the demo: two users (alice, bob) with Salesforce Contacts and Accounts, and for alice a
 /// categorized contact in her default Contacts folder (B9) and a personal one (B4); registers them

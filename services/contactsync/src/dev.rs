@@ -8,14 +8,20 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use config::{CommonSettings, Env};
+use config::{CommonSettings, CredentialKey, Env};
 use tokio::task::JoinSet;
 
-use crate::emulators;
+use contactsync::compose::{Composition, Service};
+use contactsync::emulators;
 
 /// Used when the environment does not set them; never use these outside `dev`.
-const DEV_DEFAULTS: [(&str, &str); 5] = [
+const DEV_DEFAULTS: [(&str, &str); 7] = [
     ("ADMIN_TOKEN", "dev-admin-token"),
+    // base64 of "dev-link-key-do-not-use-in-prod!" (32 bytes): signs settings links.
+    (
+        "SETTINGS_LINK_KEY",
+        "ZGV2LWxpbmsta2V5LWRvLW5vdC11c2UtaW4tcHJvZCE=",
+    ),
     // base64 of "dev-key-do-not-use-in-production" (32 bytes).
     (
         "CONTACTSYNC_ENCRYPTION_KEY",
@@ -25,6 +31,9 @@ const DEV_DEFAULTS: [(&str, &str); 5] = [
     // Seven pools in one process: keep the total well under PostgreSQL's 100 connections.
     ("DATABASE_POOL_SIZE", "4"),
     ("SHUTDOWN_GRACE_SECS", "10"),
+    // The gateway serves plain HTTP on a laptop: Graph notifications to it are allowed here
+    // only, with the Graph emulator's https rule relaxed to match (said at start-up).
+    ("ALLOW_HTTP_NOTIFICATION_URL", "true"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -47,7 +56,8 @@ pub struct DevArgs {
     graph_listen: SocketAddr,
     #[arg(long, env = "DEV_SALESFORCE_LISTEN", default_value = "127.0.0.1:8092")]
     salesforce_listen: SocketAddr,
-    /// First ops port of the six other services (they take six consecutive ports);
+    /// First ops port of the six other services (they take six consecutive ports, the gateway's
+    /// ops port the seventh);
     /// 0 lets each pick a free port.
     #[arg(long, env = "DEV_OPS_PORT_BASE", default_value_t = 8081)]
     ops_port_base: u16,
@@ -55,16 +65,56 @@ pub struct DevArgs {
 
 /// What the seeding hooks get: the running stack.
 pub struct DevStack {
-    pub settings: CommonSettings,
+    /// The admin API's token (`ADMIN_TOKEN`).
+    pub admin_token: String,
+    /// The key sealing org credentials (`CONTACTSYNC_ENCRYPTION_KEY`).
+    pub credential_key: CredentialKey,
     pub pool: store::Pool,
     pub gateway_url: String,
     pub graph_url: String,
     pub salesforce_url: String,
 }
 
+/// The pages a newcomer looks at first: the dashboard and, with the demo, each demo user's Sync
+/// Settings link (from the admin API, as an operator would hand it out).
+async fn print_pages(stack: &DevStack, demo: bool) {
+    println!(
+        "  dashboard            {}/dashboard  (sign in with the admin token)",
+        stack.gateway_url
+    );
+    if !demo {
+        return;
+    }
+    let http = reqwest::Client::new();
+    for user in crate::demo::USERS {
+        let link = http
+            .get(format!(
+                "{}/api/v1/users/{user}/settings-link",
+                stack.gateway_url
+            ))
+            .bearer_auth(&stack.admin_token)
+            .send()
+            .await;
+        let url = match link {
+            Ok(resp) => resp
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|v| v["url"].as_str().map(str::to_owned)),
+            Err(_) => None,
+        };
+        match url {
+            Some(url) => println!("  settings of {user:<8}   {url}"),
+            None => println!("  settings of {user:<8}   (the gateway gave no link)"),
+        }
+    }
+}
+
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let env = Env::process().with_defaults(DEV_DEFAULTS);
     let common = CommonSettings::from_source(&env)?;
+    let admin_token = env.require("ADMIN_TOKEN")?;
+    let credential_key = CredentialKey::from_source(&env)?;
     let _telemetry = telemetry::init("contactsync-dev", &common.telemetry)?;
     let shutdown = service_kit::shutdown_on_signals();
 
@@ -74,7 +124,16 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let pool = store::connect(common.database_url.expose(), 2).await?;
     store::migrate(&pool).await.context("applying migrations")?;
 
-    let graph = emulators::start_graph_on(args.graph_listen, shutdown.clone()).await?;
+    let graph = emulators::start_graph_on(args.graph_listen, shutdown.clone(), |knobs| {
+        // The one check relaxed for the laptop: the gateway has no TLS here.
+        knobs.require_https = false;
+    })
+    .await?;
+    tracing::warn!(
+        "Dev only: Graph change notifications go to the gateway over plain http \
+         (ALLOW_HTTP_NOTIFICATION_URL=true, the Graph emulator's require_https off); a real \
+         tenant needs an https PUBLIC_BASE_URL."
+    );
     let salesforce =
         emulators::start_salesforce_on(args.salesforce_listen, shutdown.clone()).await?;
 
@@ -83,69 +142,49 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         ("graph-emulator", graph.base_url.clone()),
         ("salesforce-emulator", salesforce.base_url.clone()),
     ];
-    running.spawn(async move { ("graph-emulator", flatten(graph.task.await)) });
-    running.spawn(async move { ("salesforce-emulator", flatten(salesforce.task.await)) });
+    let graph_url = graph.base_url.clone();
+    graph.spawn_into(&mut running, "graph-emulator");
+    salesforce.spawn_into(&mut running, "salesforce-emulator");
 
-    let service_env = |listen: SocketAddr, public: &str| {
-        env.clone().with_overrides([
-            ("HTTP_LISTEN", listen.to_string().as_str()),
-            ("GRAPH_API_URL", graph.base_url.as_str()),
-            ("GRAPH_LOGIN_URL", graph.base_url.as_str()),
-            ("PUBLIC_BASE_URL", public),
-        ])
+    // The gateway on its address; the six other services on consecutive ops ports from the base
+    // in start order, the gateway's ops port after them (8087 by default); 0 lets each pick.
+    let ip = args.gateway_listen.ip();
+    let port = move |offset: u16| match args.ops_port_base {
+        0 => 0,
+        base => base.saturating_add(offset),
     };
-
-    // The gateway first: its real address is every other service's PUBLIC_BASE_URL.
-    let gateway = gateway::App::build(gateway::Settings::from_source(&service_env(
-        args.gateway_listen,
-        &format!("http://{}", args.gateway_listen),
-    ))?)
-    .await
-    .context("starting gateway")?;
-    let gateway_url = format!("http://{}", loopback(gateway.local_addr()));
-    table.push(("gateway", gateway_url.clone()));
-    spawn_app(
-        &mut running,
-        "gateway",
-        gateway.run_until_stopped(shutdown.clone()),
-    );
-
-    let mut ports = (0u16..).map(|offset| {
-        if args.ops_port_base == 0 {
-            0
-        } else {
-            args.ops_port_base.saturating_add(offset)
+    let gateway_ops = SocketAddr::new(ip, port(6));
+    let gateway_listen = args.gateway_listen;
+    let gateway_public = format!("http://{gateway_listen}");
+    let started = Composition::new(env.clone().with_overrides([
+        ("GRAPH_API_URL", graph_url.as_str()),
+        ("GRAPH_LOGIN_URL", graph_url.as_str()),
+    ]))
+    .listen(move |service| match service {
+        Service::Gateway => gateway_listen,
+        other => {
+            let index = Service::ALL
+                .iter()
+                .position(|s| *s == other)
+                .unwrap_or_default();
+            SocketAddr::new(
+                ip,
+                port(u16::try_from(index).unwrap_or(0).saturating_sub(1)),
+            )
         }
-    });
-    let mut next_listen = || SocketAddr::new(args.gateway_listen.ip(), ports.next().unwrap_or(0));
-
-    macro_rules! start {
-        ($service:ident) => {{
-            let settings =
-                $service::Settings::from_source(&service_env(next_listen(), &gateway_url))?;
-            let app = $service::App::build(settings)
-                .await
-                .with_context(|| format!("starting {}", $service::SERVICE))?;
-            table.push((
-                $service::SERVICE,
-                format!("http://{}", loopback(app.local_addr())),
-            ));
-            spawn_app(
-                &mut running,
-                $service::SERVICE,
-                app.run_until_stopped(shutdown.clone()),
-            );
-        }};
-    }
-    start!(scheduler);
-    start!(exchange_fetcher);
-    start!(salesforce_fetcher);
-    start!(reconciler);
-    start!(exchange_writer);
-    start!(salesforce_writer);
+    })
+    .gateway_env([
+        ("OPS_LISTEN", gateway_ops.to_string().as_str()),
+        ("PUBLIC_BASE_URL", gateway_public.as_str()),
+    ])
+    .start(&shutdown, &mut running)
+    .await?;
+    let gateway_url = started.gateway_url;
+    table.extend(started.table);
 
     let stack = DevStack {
-        settings: common.clone(),
+        admin_token,
+        credential_key,
         pool,
         gateway_url: gateway_url.clone(),
         graph_url: table[0].1.clone(),
@@ -166,12 +205,13 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     }
     println!(
         "  admin API            {gateway_url}/api/v1  (Authorization: Bearer {})",
-        common.admin_token.expose()
+        stack.admin_token
     );
     println!(
         "  broker prefix        {}   database {}",
         common.queue_prefix, common.database_url
     );
+    print_pages(&stack, args.seed == Seed::Demo).await;
 
     // Everything stops together: on a signal, or when any part fails.
     let mut failure = None;
@@ -197,29 +237,5 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
             println!("Contactsync dev stack stopped.");
             Ok(())
         }
-    }
-}
-
-fn spawn_app<F, E>(
-    running: &mut JoinSet<(&'static str, anyhow::Result<()>)>,
-    name: &'static str,
-    run: F,
-) where
-    F: std::future::Future<Output = Result<(), E>> + Send + 'static,
-    E: Into<anyhow::Error>,
-{
-    running.spawn(async move { (name, run.await.map_err(Into::into)) });
-}
-
-fn flatten(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
-    joined.map_err(|error| anyhow::anyhow!("panicked: {error}"))?
-}
-
-/// A wildcard listen address is reachable on loopback; print that, which a browser can open.
-fn loopback(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
     }
 }

@@ -6,10 +6,25 @@ use anyhow::Context as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::compose::Tasks;
+
 /// A running emulator: where it answers and the task serving it.
 pub struct Running {
     pub base_url: String,
     pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Hands the emulator's task to a stack's `tasks`, under `name`.
+    pub fn spawn_into(self, tasks: &mut Tasks, name: &'static str) {
+        let task = self.task;
+        tasks.spawn(async move {
+            let ended = task
+                .await
+                .map_err(|error| anyhow::anyhow!("panicked: {error}"));
+            (name, ended.and_then(|result| result))
+        });
+    }
 }
 
 pub async fn run_graph_standalone(shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -26,13 +41,16 @@ pub async fn run_salesforce_standalone(shutdown: CancellationToken) -> anyhow::R
     running.task.await?
 }
 
-/// The Graph emulator with its defaults (and `GRAPH_EMULATOR_*`), listening on `listen`.
+/// The Graph emulator with its defaults (and `GRAPH_EMULATOR_*`), knobs adjusted by `adjust`,
+/// listening on `listen`.
 pub async fn start_graph_on(
     listen: SocketAddr,
     shutdown: CancellationToken,
+    adjust: impl FnOnce(&mut graph_emulator::Knobs),
 ) -> anyhow::Result<Running> {
     let mut config = graph_emulator::Config::from_env()?;
     config.listen = listen;
+    adjust(&mut config.knobs);
     start_graph(config, shutdown).await
 }
 
@@ -46,7 +64,8 @@ pub async fn start_salesforce_on(
     start_salesforce(config, shutdown).await
 }
 
-async fn start_graph(
+/// Starts the Graph emulator as `config` says.
+pub async fn start_graph(
     config: graph_emulator::Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
@@ -59,7 +78,8 @@ async fn start_graph(
     Ok(Running { base_url, task })
 }
 
-async fn start_salesforce(
+/// Starts the Salesforce emulator as `config` says.
+pub async fn start_salesforce(
     config: salesforce_emulator::Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {

@@ -1,17 +1,18 @@
 //! The one Contactsync binary: a subcommand per service, the emulators, migrations and `dev`.
 //!
-//! Every service subcommand is config → telemetry → `App::build` → `run_until_stopped` until
-//! SIGTERM or Ctrl-C; all the wiring lives in the service crates.
+//! Every service subcommand is config → telemetry → build → run until SIGTERM or Ctrl-C, through
+//! the one composition root (`contactsync::compose`); the wiring of each service lives in its crate.
 
 mod bench;
 mod bench_sync;
 mod dead_letters;
 mod demo;
 mod dev;
-mod emulators;
+mod users_import;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use contactsync::compose::Service;
+use contactsync::emulators;
 
 #[derive(Parser)]
 #[command(
@@ -52,33 +53,34 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Lists or replays dead-lettered messages (`AMQP_URL`, `QUEUE_PREFIX`).
     DeadLetters(dead_letters::DeadLettersArgs),
+    /// Bulk onboarding through the gateway (`GATEWAY_URL`, `ADMIN_TOKEN`): `users import FILE`.
+    Users(users_import::UsersArgs),
 }
 
-/// Runs one service crate's App until a signal arrives.
-macro_rules! run_service {
-    ($service:ident) => {{
-        let settings = $service::Settings::from_env()?;
-        let _telemetry = telemetry::init($service::SERVICE, &settings.common.telemetry)?;
-        let app = $service::App::build(settings)
-            .await
-            .with_context(|| format!("starting {}", $service::SERVICE))?;
-        tracing::info!(service = $service::SERVICE, addr = %app.local_addr(), "Service started");
-        app.run_until_stopped(service_kit::shutdown_on_signals()).await?;
-        tracing::info!(service = $service::SERVICE, "Service stopped");
-    }};
+/// Runs one service until a signal arrives.
+async fn run_service(service: Service) -> anyhow::Result<()> {
+    let env = config::Env::process();
+    let _telemetry = telemetry::init(service.name(), &config::TelemetrySettings::from_env(&env)?)?;
+    let built = service.build(&env).await?;
+    tracing::info!(service = service.name(), addr = %built.local_addr, "Service started");
+    built
+        .run_until_stopped(service_kit::shutdown_on_signals())
+        .await?;
+    tracing::info!(service = service.name(), "Service stopped");
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Scheduler => run_service!(scheduler),
-        Command::ExchangeFetcher => run_service!(exchange_fetcher),
-        Command::SalesforceFetcher => run_service!(salesforce_fetcher),
-        Command::Reconciler => run_service!(reconciler),
-        Command::ExchangeWriter => run_service!(exchange_writer),
-        Command::SalesforceWriter => run_service!(salesforce_writer),
-        Command::Gateway => run_service!(gateway),
+        Command::Scheduler => run_service(Service::Scheduler).await?,
+        Command::ExchangeFetcher => run_service(Service::ExchangeFetcher).await?,
+        Command::SalesforceFetcher => run_service(Service::SalesforceFetcher).await?,
+        Command::Reconciler => run_service(Service::Reconciler).await?,
+        Command::ExchangeWriter => run_service(Service::ExchangeWriter).await?,
+        Command::SalesforceWriter => run_service(Service::SalesforceWriter).await?,
+        Command::Gateway => run_service(Service::Gateway).await?,
         Command::GraphEmulator => {
             let _telemetry = telemetry::init("graph-emulator", &telemetry_settings()?)?;
             emulators::run_graph_standalone(service_kit::shutdown_on_signals()).await?;
@@ -94,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dev(args) => dev::run(args).await?,
         Command::Bench(args) => bench::run(args).await?,
         Command::DeadLetters(args) => dead_letters::run(args).await?,
+        Command::Users(args) => users_import::run(args).await?,
     }
     Ok(())
 }

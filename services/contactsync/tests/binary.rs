@@ -64,7 +64,7 @@ async fn dev_starts_every_service_and_stops_on_sigterm() {
     // The table printed once everything runs: "  <name>  <url>".
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut urls = Vec::new();
-    while urls.len() < 9 {
+    while urls.len() < 10 {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let line = output
             .recv_timeout(remaining)
@@ -81,6 +81,7 @@ async fn dev_starts_every_service_and_stops_on_sigterm() {
         "graph-emulator",
         "salesforce-emulator",
         "gateway",
+        "gateway-ops",
         "scheduler",
         "exchange-fetcher",
         "salesforce-fetcher",
@@ -94,9 +95,48 @@ async fn dev_starts_every_service_and_stops_on_sigterm() {
         );
     }
 
+    // Then where a newcomer looks first: the dashboard (and, with the demo, users' links).
+    let public_url = urls
+        .iter()
+        .find(|(name, _)| name == "gateway")
+        .map(|(_, url)| url.clone())
+        .expect("gateway");
+    let dashboard = loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let line = output
+            .recv_timeout(remaining)
+            .expect("dev printed the dashboard's address before the deadline");
+        if line.trim_start().starts_with("dashboard ") {
+            break line;
+        }
+    };
+    assert!(
+        dashboard.contains(&format!("{public_url}/dashboard")),
+        "{dashboard}"
+    );
+
     // Every service (not the emulators) answers /readyz with 200: broker and database reachable.
+    // The gateway answers on its ops port, never on its public one.
     let client = reqwest::Client::new();
-    for (name, url) in urls.iter().filter(|(name, _)| !name.ends_with("emulator")) {
+    let public = &urls
+        .iter()
+        .find(|(name, _)| name == "gateway")
+        .expect("gateway")
+        .1;
+    let on_public = client
+        .get(format!("{public}/metrics"))
+        .send()
+        .await
+        .expect("the gateway answers");
+    assert_eq!(
+        on_public.status().as_u16(),
+        404,
+        "no /metrics on the public port"
+    );
+    for (name, url) in urls
+        .iter()
+        .filter(|(name, _)| !name.ends_with("emulator") && name != "gateway")
+    {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let status = client
@@ -112,6 +152,43 @@ async fn dev_starts_every_service_and_stops_on_sigterm() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    // The Salesforce emulator sends Outbound Messages to the gateway, as the package does, and
+    // the dev org passed its check.
+    let salesforce = &urls
+        .iter()
+        .find(|(name, _)| name == "salesforce-emulator")
+        .expect("salesforce emulator")
+        .1;
+    let gateway = &urls
+        .iter()
+        .find(|(name, _)| name == "gateway")
+        .expect("gateway")
+        .1;
+    let outbound: serde_json::Value = client
+        .get(format!("{salesforce}/_emulator/outbound"))
+        .send()
+        .await
+        .expect("outbound")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        outbound
+            .to_string()
+            .contains(&format!("{gateway}/webhooks/salesforce")),
+        "{outbound}"
+    );
+    let org: serde_json::Value = client
+        .get(format!("{gateway}/api/v1/orgs/dev"))
+        .bearer_auth("dev-admin-token")
+        .send()
+        .await
+        .expect("org")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(org["check"]["ready"], true, "{org}");
 
     sigterm(&running.0);
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -229,7 +306,7 @@ async fn dead_letters_are_listed_and_replayed_from_the_command_line() {
             messaging::consume(
                 &broker,
                 Queue::ExchangeWriterCommands,
-                |_delivery| async { Err(HandlerError::Reject("unknown command kind".to_owned())) },
+                |_delivery| async { Err(HandlerError::reject("unknown command kind")) },
                 shutdown,
             )
             .await

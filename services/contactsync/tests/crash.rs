@@ -4,9 +4,10 @@
 
 use std::process::Stdio;
 
-use contactsync_e2e::{Options, Stack, eventually};
+use contactsync::harness::{Options, Stack};
 use reqwest::Method;
 use serde_json::{Value, json};
+use test_support::eventually;
 use tokio::process::{Child, Command};
 
 fn service(stack: &Stack, name: &str) -> Child {

@@ -1,26 +1,21 @@
 //! The mailbox read of one session (B1, B4, B8, B9, B11): ensure the folder and category, run the
-//! Graph delta of every contact folder from its stored deltaLink, keep the sync folder's items and
+//! Graph delta of every contact folder (nested ones included) from its stored deltaLink, keep the sync folder's items and
 //! only those of other folders that carry the category or are linked, and look up our stamp on
 //! items we do not know yet.
 
 use std::collections::{BTreeMap, HashSet};
 
-use chrono::Utc;
 use contracts::SyncJob;
-use graph_client::{
-    CategoryColor, DeltaItem, DeltaLink, GraphClient, GraphError, NewSubscription,
-    SubscriptionResource,
-};
+use graph_client::{CategoryColor, DeltaItem, DeltaLink, GraphClient, GraphError};
 use serde::{Deserialize, Serialize};
 use sync_core::{
     ExchangeChanges, ExchangeItem, FolderKind, GraphItemId, ReadKind, SALESFORCE_CATEGORY,
-    SYNC_FOLDER_NAME,
 };
 use sync_state::StateError;
 use sync_state::links::{self, CursorSide};
 use sync_state::users;
 
-use crate::Ctx;
+use crate::{Ctx, setup};
 
 /// The well-known name of the default contact folder (it is not in the folder list).
 pub const DEFAULT_FOLDER: &str = "contacts";
@@ -34,6 +29,13 @@ pub enum ReadError {
     State(#[from] StateError),
     #[error(transparent)]
     Clients(#[from] pipeline::ClientError),
+    /// An item's stamp could not be read: the item cannot be told from a new one, so the read
+    /// fails rather than guess (C4: guessing "new" turns a lost link into a duplicate).
+    #[error("reading the sync key of item {id}: {error}")]
+    Stamp {
+        id: String,
+        error: graph_client::ItemError,
+    },
     #[error("{0}")]
     Invalid(String),
 }
@@ -53,36 +55,69 @@ pub async fn read_mailbox(
 ) -> Result<(ExchangeChanges, serde_json::Value), ReadError> {
     let client = ctx.pool.get().await.map_err(StateError::from)?;
     let user = users::get_user(&**client, &job.header.user_id).await?;
-    let graph = ctx.clients.graph(&user.org_id).await?;
-    let mailbox = user.mailbox.as_str();
-
-    let folder_id = ensure_setup(ctx, &graph, &user.id, mailbox).await?;
+    let known_folder = sync_state::mailbox::sync_folder(&**client, &user.id).await?;
     let stored: Option<ExchangeCursor> =
         links::load_cursor(&**client, &user.id, CursorSide::Exchange)
             .await?
             .map(serde_json::from_value)
             .transpose()
-            .map_err(StateError::from)?
-            .filter(|c: &ExchangeCursor| c.folder_id == folder_id);
+            .map_err(StateError::from)?;
     let linked = links::linked_graph_ids(&**client, &user.id).await?;
     drop(client);
+    let graph = ctx.clients.graph(&user.org_id).await?;
+    let mailbox = user.mailbox.as_str();
 
-    // Every contact folder: ours, the default one, and the user's others (B9 looks there).
-    let mut folders = vec![folder_id.clone(), DEFAULT_FOLDER.to_owned()];
-    for folder in graph.list_contact_folders(mailbox).await? {
-        if folder.id != folder_id {
-            folders.push(folder.id);
+    // Every contact folder of the mailbox, at any depth (B9 looks for categorized contacts in
+    // all of them, `childFolders` included); meanwhile the master category is checked and
+    // re-created if the user deleted it (B1).
+    let (all_folders, _category) = tokio::try_join!(
+        graph.list_all_contact_folders(mailbox),
+        graph.ensure_category(mailbox, SALESFORCE_CATEGORY, CategoryColor::Preset(7)),
+    )?;
+    let mut folder_id = setup::ensure_folder(
+        ctx,
+        &graph,
+        &user.id,
+        mailbox,
+        known_folder.as_deref(),
+        &all_folders,
+    )
+    .await?;
+    setup::ensure_subscription(ctx, &graph, &user.id, mailbox, &folder_id).await;
+    let mut retried = false;
+    let (rounds, complete) = loop {
+        // A cursor of another folder is one of a folder that is gone: everything is read anew.
+        let resume = stored.as_ref().filter(|c| c.folder_id == folder_id);
+        let mut folders = vec![folder_id.clone(), DEFAULT_FOLDER.to_owned()];
+        folders.extend(
+            all_folders
+                .iter()
+                .filter(|f| f.id != folder_id)
+                .map(|f| f.id.clone()),
+        );
+        match read_rounds(&graph, mailbox, &folders, &folder_id, resume).await {
+            Ok(read) => break read,
+            // Deleted for good since it was listed: set up again, once.
+            Err(RoundsError::SyncFolderGone) if !retried => {
+                retried = true;
+                folder_id =
+                    setup::establish_folder(ctx, &graph, &user.id, mailbox, Some(&folder_id))
+                        .await?;
+                setup::ensure_subscription(ctx, &graph, &user.id, mailbox, &folder_id).await;
+            }
+            Err(RoundsError::SyncFolderGone) => {
+                return Err(ReadError::Invalid(
+                    "the Salesforce Contacts folder vanished again as soon as it was set up"
+                        .to_owned(),
+                ));
+            }
+            Err(RoundsError::Graph(e)) => return Err(e.into()),
         }
-    }
-    let (rounds, complete) = match delta_all(&graph, mailbox, &folders, stored.as_ref()).await {
-        Ok(rounds) => (rounds, stored.is_none()),
-        // A token expired: every folder starts over, and the read is a complete listing.
-        Err(GraphError::SyncStateNotFound { .. }) => {
-            tracing::info!("A delta token expired; reading the whole mailbox again.");
-            (delta_all(&graph, mailbox, &folders, None).await?, true)
-        }
-        Err(e) => return Err(e.into()),
     };
+    // B1: the folder the last completed session read is gone (the user deleted it). Until a
+    // session that knows it completes, its mirrors count as removed together (C5 holds the
+    // Salesforce deletions that would follow with Auto-removal on).
+    let folder_lost = stored.as_ref().is_some_and(|c| c.folder_id != folder_id);
 
     let mut items = Vec::new();
     let mut removed = Vec::new();
@@ -132,7 +167,22 @@ pub async fn read_mailbox(
         }
         cursor.delta_links.insert(folder, round.delta_link);
     }
-    stamp_unknown(&graph, mailbox, &mut items, &unknown).await;
+    stamp_unknown(&graph, mailbox, &mut items, &unknown).await?;
+    if folder_lost {
+        // The lost folder's mirrors are in Deleted Items or purged: every linked item the full
+        // listing did not show is gone, even when the listing is empty (which alone would
+        // delete nothing, C5).
+        let listed: HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        let already: HashSet<String> = removed.iter().map(|id| id.as_str().to_owned()).collect();
+        let mut gone: Vec<&String> = linked
+            .keys()
+            .filter(|id| !listed.contains(id.as_str()) && !already.contains(*id))
+            .collect();
+        gone.sort();
+        for id in gone {
+            removed.push(to_item_id(id.clone())?);
+        }
+    }
 
     let changes = ExchangeChanges {
         kind: if complete {
@@ -142,44 +192,87 @@ pub async fn read_mailbox(
         },
         items,
         removed,
+        folder_lost,
     };
     tracing::info!(
         items = changes.items.len(),
         removed = changes.removed.len(),
         complete,
+        folder_lost,
         "Read the mailbox."
     );
     let cursor = serde_json::to_value(&cursor).map_err(StateError::from)?;
     Ok((changes, cursor))
 }
 
-/// One delta round per folder, each from its stored link (or from scratch).
+/// Why the delta rounds of a session could not be read.
+enum RoundsError {
+    /// The sync folder's delta answered 404: the folder was deleted for good.
+    SyncFolderGone,
+    Graph(GraphError),
+}
+
+/// Every folder's delta round, resumed from `resume` when given; returns the rounds and whether
+/// they are a complete listing. An expired token restarts every folder (a complete listing).
+async fn read_rounds(
+    graph: &GraphClient,
+    mailbox: &str,
+    folders: &[String],
+    sync_folder: &str,
+    resume: Option<&ExchangeCursor>,
+) -> Result<(Vec<(String, graph_client::DeltaRound)>, bool), RoundsError> {
+    match delta_all(graph, mailbox, folders, sync_folder, resume).await {
+        Ok(rounds) => Ok((rounds, resume.is_none())),
+        Err(RoundsError::Graph(GraphError::SyncStateNotFound { .. })) if resume.is_some() => {
+            tracing::info!("A delta token expired; reading the whole mailbox again.");
+            Ok((
+                delta_all(graph, mailbox, folders, sync_folder, None).await?,
+                true,
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// One delta round per folder, each from its stored link (or from scratch). A user's folder
+/// deleted since it was listed is left out (its contacts are gone with it).
 async fn delta_all(
     graph: &GraphClient,
     mailbox: &str,
     folders: &[String],
+    sync_folder: &str,
     stored: Option<&ExchangeCursor>,
-) -> Result<Vec<(String, graph_client::DeltaRound)>, GraphError> {
+) -> Result<Vec<(String, graph_client::DeltaRound)>, RoundsError> {
     let mut rounds = Vec::with_capacity(folders.len());
     for folder in folders {
         let resume = stored.and_then(|c| c.delta_links.get(folder));
-        let round = graph.delta_round(mailbox, folder, resume).await?;
-        rounds.push((folder.clone(), round));
+        match graph.delta_round(mailbox, folder, resume).await {
+            Ok(round) => rounds.push((folder.clone(), round)),
+            Err(GraphError::Api(e)) if e.is_not_found() && folder == sync_folder => {
+                return Err(RoundsError::SyncFolderGone);
+            }
+            Err(GraphError::Api(e)) if e.is_not_found() && folder != DEFAULT_FOLDER => {
+                tracing::info!(folder_id = %folder, "A contact folder was deleted while it was read.");
+            }
+            Err(e) => return Err(RoundsError::Graph(e)),
+        }
     }
     Ok(rounds)
 }
 
 /// Fills in the sync key of items seen for the first time (a contact we created and whose link
-/// was lost in a crash, a moved-out synced contact, B11), through `$batch` GETs. An item whose
-/// lookup fails keeps no stamp, which only means it is treated as new.
+/// was lost in a crash, a moved-out synced contact, B11), through `$batch` GETs. A lookup that
+/// fails fails the read (C4): an item whose stamp is unknown cannot be told from a new contact,
+/// and treating it as new would make a second Salesforce Contact and a second mirror. An item
+/// gone since the delta (404) has no stamp to find and is kept as read.
 async fn stamp_unknown(
     graph: &GraphClient,
     mailbox: &str,
     items: &mut [ExchangeItem],
     unknown: &[String],
-) {
+) -> Result<(), ReadError> {
     if unknown.is_empty() {
-        return;
+        return Ok(());
     }
     let wanted: HashSet<&str> = unknown.iter().map(String::as_str).collect();
     let results = graph.get_contacts(mailbox, unknown).await;
@@ -192,7 +285,12 @@ async fn stamp_unknown(
                 }
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "Could not read an item's stamp."),
+            Err(error) => {
+                return Err(ReadError::Stamp {
+                    id: id.clone(),
+                    error,
+                });
+            }
         }
     }
     for item in items.iter_mut() {
@@ -202,88 +300,7 @@ async fn stamp_unknown(
                 .and_then(|k| sync_core::SyncKey::try_from(k.as_str()).ok());
         }
     }
-}
-
-/// B1: the folder and the category, created once and remembered; plus the change-notification
-/// subscription on the folder when the gateway is reachable for Graph.
-async fn ensure_setup(
-    ctx: &Ctx,
-    graph: &GraphClient,
-    user_id: &str,
-    mailbox: &str,
-) -> Result<String, ReadError> {
-    let client = ctx.pool.get().await.map_err(StateError::from)?;
-    let known: Option<String> = client
-        .query_one(
-            "SELECT graph_folder_id FROM user_sync_state WHERE user_id = $1",
-            &[&user_id],
-        )
-        .await
-        .map_err(StateError::from)?
-        .get(0);
-    if let Some(folder_id) = known {
-        return Ok(folder_id);
-    }
-    let folder = graph.ensure_folder(mailbox, SYNC_FOLDER_NAME).await?;
-    graph
-        .ensure_category(mailbox, SALESFORCE_CATEGORY, CategoryColor::Preset(7))
-        .await?;
-    client
-        .execute(
-            "UPDATE user_sync_state SET graph_folder_id = $2 WHERE user_id = $1",
-            &[&user_id, &folder.id],
-        )
-        .await
-        .map_err(StateError::from)?;
-    tracing::info!(folder_id = %folder.id, "Created the Salesforce Contacts folder and category.");
-    if ctx.settings.notifications {
-        subscribe(ctx, graph, user_id, mailbox, &folder.id).await;
-    }
-    Ok(folder.id)
-}
-
-/// Subscribes to changes in the folder so the gateway hears of them within seconds (B3). A
-/// failure only costs latency: the periodic session still runs.
-async fn subscribe(ctx: &Ctx, graph: &GraphClient, user_id: &str, mailbox: &str, folder_id: &str) {
-    let base = ctx
-        .settings
-        .common
-        .public_base_url
-        .as_str()
-        .trim_end_matches('/');
-    let client_state = format!("cs-{}", uuid::Uuid::new_v4().simple());
-    let new = NewSubscription {
-        resource: SubscriptionResource::Folder {
-            mailbox: mailbox.to_owned(),
-            folder_id: folder_id.to_owned(),
-        },
-        notification_url: format!("{base}/webhooks/graph"),
-        lifecycle_notification_url: Some(format!("{base}/webhooks/graph")),
-        client_state: client_state.clone(),
-        expiration: Utc::now() + chrono::Duration::minutes(4200),
-    };
-    match graph.create_subscription(&new).await {
-        Ok(subscription) => {
-            let stored = async {
-                let client = ctx.pool.get().await.map_err(StateError::from)?;
-                sync_state::subscriptions::store(
-                    &**client,
-                    &subscription.id,
-                    user_id,
-                    &new.resource.to_resource(),
-                    &client_state,
-                    subscription.expiration_date_time,
-                )
-                .await
-            };
-            if let Err(e) = stored.await {
-                tracing::warn!(error = %e, "Could not store the Graph subscription.");
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "Could not subscribe to mailbox changes; periodic sessions still run.")
-        }
-    }
+    Ok(())
 }
 
 fn to_item_id(id: String) -> Result<GraphItemId, ReadError> {

@@ -1,19 +1,19 @@
 //! Carries out one batch of mailbox commands through Graph: one `$batch` round for the writes
 //! (chunks of 20 inside the client), B9 moves as copy-then-delete, and the key lookups that keep a
-//! redelivered or timed-out create from making a second contact (C4).
+//! redelivered, timed-out or 5xx-answered create from making a second contact (C4): such a create
+//! is sent again only once its stamp shows it did not happen.
 
+use contracts::{Failure, FailureCode};
 use graph_client::{ContactWrite, GraphClient, GraphError, SYNC_KEY_PROPERTY_ID};
 use sync_core::{ExchangeCommand, SyncKey, WriteResult};
 
 use crate::mapping::{self, Verdict};
 
-/// What became of a batch: one result per command, in order, unless Graph could not be reached
-/// for some of them, in which case `failure` says why and the session must run again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Executed {
-    pub results: Vec<WriteResult>,
-    pub failure: Option<String>,
-}
+/// How many times one create is sent at most, each after a lookup showed the last did not land.
+const CREATE_ROUNDS: usize = 3;
+
+/// What became of a batch (the one shape every writer reports).
+pub use pipeline::Executed;
 
 /// Where a batch is written.
 pub struct Target<'a> {
@@ -77,9 +77,14 @@ pub async fn execute(
         }
     }
 
-    if !writes.is_empty() {
+    // Writes go out in rounds: a create whose answer was lost or a 5xx may have been carried out,
+    // so it is looked up by its stamp, and only sent again (in the next round) when the lookup
+    // shows it did not happen (C4).
+    let mut round = 1;
+    while !writes.is_empty() {
         let batch: Vec<ContactWrite> = writes.iter().map(|(_, w)| w.clone()).collect();
         let outcomes = target.graph.write_contacts(target.mailbox, &batch).await;
+        let mut again = Vec::new();
         for ((index, write), outcome) in writes.into_iter().zip(outcomes) {
             let command = &commands[index];
             let is_create = matches!(
@@ -91,9 +96,13 @@ pub async fn execute(
                 (is_create, &verdict, &outcome)
                 && mapping::may_have_created(error)
             {
-                // The create may have landed even though its answer did not: look before failing.
                 verdict = match lookup(target, command.sync_key()).await {
                     Ok(Some(found)) => mapping::created(command.sync_key(), &found),
+                    // Not made: worth another create while Graph's trouble looks passing.
+                    Ok(None) if round < CREATE_ROUNDS && mapping::worth_resending(error) => {
+                        again.push((index, write));
+                        continue;
+                    }
                     Ok(None) => Verdict::Unavailable(reason.clone()),
                     Err(lookup_failure) => Verdict::Unavailable(lookup_failure),
                 };
@@ -109,6 +118,8 @@ pub async fn execute(
                 (_, verdict) => Slot::Settled(verdict),
             };
         }
+        writes = again;
+        round += 1;
     }
 
     delete_originals(target, &mut slots).await;
@@ -237,12 +248,14 @@ fn finish(slots: Vec<Slot>) -> Executed {
         }
     }
     let failure = (!unavailable.is_empty()).then(|| {
-        format!(
+        // The service could not be reached for these commands after the retries.
+        let message = format!(
             "Graph could not carry out {} of {} writes: {}",
             unavailable.len(),
             results.len() + unavailable.len(),
             unavailable[0]
-        )
+        );
+        Failure::new(FailureCode::Unavailable, message)
     });
     Executed { results, failure }
 }

@@ -126,6 +126,13 @@ pub fn may_have_created(error: &ItemError) -> bool {
     !is_item_failure(error)
 }
 
+/// Whether a create that failed this way, and was then found not to have happened, is worth
+/// sending again in the same batch: Graph's trouble looked passing (a 5xx, a lost answer), not a
+/// refusal of the mailbox or the app.
+pub fn worth_resending(error: &ItemError) -> bool {
+    matches!(error.disposition(), Disposition::Retry { .. })
+}
+
 /// `ExchangeCreated` for an item Graph returned (a create, a copy, or a lookup by key).
 pub fn created(sync_key: &SyncKey, contact: &GraphContact) -> Verdict {
     match GraphItemId::try_from(contact.id.as_str()) {
@@ -415,6 +422,21 @@ mod tests {
             400,
             "ErrorInvalidProperty",
             Disposition::PermanentItem
+        )));
+    }
+
+    #[test]
+    fn only_passing_trouble_makes_a_create_found_missing_worth_sending_again() {
+        assert!(worth_resending(&api(
+            500,
+            "generalException",
+            Disposition::Retry { after: None }
+        )));
+        assert!(worth_resending(&ItemError::Missing));
+        assert!(!worth_resending(&api(
+            403,
+            "ErrorAccessDenied",
+            Disposition::Fatal
         )));
     }
 

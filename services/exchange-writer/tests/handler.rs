@@ -4,11 +4,12 @@
 //! be loaded ends the session with a failure instead of leaving it hanging.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use pipeline::ServiceSettings as _;
 use std::time::Duration;
 
 use contracts::{Commands, Header, Message, WriteBatch, WriteResults};
 use exchange_writer::{App, Settings, handler};
-use messaging::{Delivery, HandlerError, Queue, Route};
+use messaging::{Delivery, HandlerError, Handling, Queue, Route};
 use serde_json::json;
 use sync_core::fields::GraphContactFields;
 use sync_core::{ExchangeCommand, SalesforceCommand, SyncKey, WriteResult};
@@ -102,14 +103,21 @@ impl Stack {
                 salesforce_private_key_pem: salesforce_emulator::DEV_PRIVATE_KEY_PEM.into(),
                 salesforce_username: "unused@contoso.example".into(),
                 salesforce_org_id: "00D000000000001AAA".into(),
+                salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
             },
         )
         .await
         .unwrap();
         let tx = client.transaction().await.unwrap();
-        users::create_user(&tx, "user-1", "org-1", MAILBOX, "005000000000001AAA")
-            .await
-            .unwrap();
+        users::create_user(
+            &tx,
+            "user-1",
+            "org-1",
+            MAILBOX,
+            &"005000000000001AAA".parse().expect("a Salesforce id"),
+        )
+        .await
+        .unwrap();
         tx.execute(
             "UPDATE user_sync_state SET graph_folder_id = $2 WHERE user_id = $1",
             &[&"user-1", &folder_id],
@@ -134,7 +142,7 @@ impl Stack {
                                 let _ = sender.send(results);
                                 Ok(())
                             }
-                            other => Err(HandlerError::Reject(format!("unexpected {other:?}"))),
+                            other => Err(HandlerError::reject(format!("unexpected {other:?}"))),
                         }
                     }
                 },
@@ -245,7 +253,10 @@ async fn poison_and_misrouted_messages_are_rejected_and_an_unknown_user_fails_th
         Delivery::for_tests(Route::ExchangeWrite, "m-2", b"{not json".to_vec()),
     )
     .await;
-    assert!(matches!(poison, Err(HandlerError::Reject(_))), "{poison:?}");
+    assert!(
+        matches!(&poison, Err(e) if e.handling() == Handling::Reject),
+        "{poison:?}"
+    );
 
     let misrouted = batch(
         Uuid::new_v4(),
@@ -259,7 +270,7 @@ async fn poison_and_misrouted_messages_are_rejected_and_an_unknown_user_fails_th
     )
     .await;
     assert!(
-        matches!(misrouted, Err(HandlerError::Reject(_))),
+        matches!(&misrouted, Err(e) if e.handling() == Handling::Reject),
         "{misrouted:?}"
     );
 
@@ -279,7 +290,7 @@ async fn poison_and_misrouted_messages_are_rejected_and_an_unknown_user_fails_th
     let results = stack.next_results().await;
     assert_eq!(results.header.job_id, job_id);
     let failure = results.failure.expect("the batch failed");
-    assert!(failure.contains("no-such-user"), "{failure}");
+    assert!(failure.message.contains("no-such-user"), "{failure}");
     assert!(results.results.is_empty());
     stack.stop().await;
 }

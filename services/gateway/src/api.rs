@@ -11,7 +11,8 @@ use axum::routing::{get, post};
 use crate::error::ApiError;
 use crate::metrics::WebhookMetrics;
 use crate::{
-    Ctx, dashboard, graph_webhook, orgs, salesforce_webhook, sessions, settings_page, users,
+    Ctx, dashboard, deletions, graph_webhook, import, links, login, orgs, salesforce_webhook,
+    sessions, settings_page, users,
 };
 
 /// Admin API bodies are small JSON documents; an org with its PEM key is the largest.
@@ -22,13 +23,14 @@ pub const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// The settings form is a handful of short fields.
 pub const FORM_BODY_LIMIT: usize = 16 * 1024;
 
-/// The gateway's routes, merged with `/healthz`, `/readyz` and `/metrics`.
+/// The gateway's public routes (the ops endpoints are served apart, on `OPS_LISTEN`).
 /// Registers the gateway's own metrics, so call it once per process.
 pub fn router(ctx: Arc<Ctx>) -> Router {
     let webhook_metrics = WebhookMetrics::register(&ctx.metrics);
     let admin = Router::new()
         .route("/api/v1/orgs", post(orgs::put_org).get(orgs::list_orgs))
         .route("/api/v1/orgs/{id}", get(orgs::get_org))
+        .route("/api/v1/orgs/{id}/check", post(orgs::check_org))
         .route("/api/v1/users", post(users::create_user))
         .route("/api/v1/users/{id}", get(users::get_user))
         .route(
@@ -37,7 +39,11 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         )
         .route(
             "/api/v1/users/{id}/settings-link",
-            get(users::get_settings_link),
+            get(links::get_settings_link),
+        )
+        .route(
+            "/api/v1/users/{id}/settings-link:revoke",
+            post(links::revoke_settings_links),
         )
         .route("/api/v1/users/{id}/sync", post(sessions::sync))
         .route("/api/v1/users/{id}/status", get(sessions::status))
@@ -46,6 +52,10 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             post(sessions::confirm_deletions),
         )
         .layer(DefaultBodyLimit::max(ADMIN_BODY_LIMIT));
+    // Bulk onboarding takes thousands of rows: its own, larger limit.
+    let import = Router::new()
+        .route("/api/v1/users:import", post(import::import))
+        .layer(DefaultBodyLimit::max(import::IMPORT_BODY_LIMIT));
     let webhooks = Router::new()
         .route("/webhooks/graph", post(graph_webhook::graph))
         .route("/webhooks/salesforce", post(salesforce_webhook::salesforce))
@@ -56,7 +66,19 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             "/settings/{user_id}",
             get(settings_page::show).post(settings_page::submit),
         )
+        .route("/settings/{user_id}/sync", post(settings_page::sync_now))
+        .route(
+            "/settings/{user_id}/status",
+            get(settings_page::status_panel),
+        )
+        .route(
+            "/settings/{user_id}/confirm-deletions",
+            post(deletions::confirm),
+        )
+        .route(settings_page::SCRIPT_PATH, get(settings_page::script))
         .route("/dashboard", get(dashboard::show))
+        .route("/dashboard/login", get(login::show).post(login::submit))
+        .route("/dashboard/logout", post(login::logout))
         .route(
             "/dashboard/users/{user_id}/confirm-deletions",
             post(dashboard::confirm),
@@ -65,6 +87,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     Router::new()
         .route("/", get(|| async { "Contactsync gateway" }))
         .merge(admin)
+        .merge(import)
         .merge(webhooks)
         .merge(pages)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -1,56 +1,60 @@
-//! Who may call what: the operator token (admin API, dashboard) and the user's signed settings
-//! link, both checked in constant time.
+//! Who may call what: the operator token (admin API, in `Authorization: Bearer`), the operator's
+//! dashboard session cookie, and the user's signed settings link, all checked in constant time.
+//!
+//! Links and session cookies are HMAC-SHA256 tags under the link key (`SETTINGS_LINK_KEY`), never
+//! the credential encryption key. A link names its expiry and is signed for the user's current
+//! link generation, which revoking bumps. A session cookie names its expiry and is bound to the
+//! operator token, so rotating `ADMIN_TOKEN` signs every operator out. No secret ever travels in
+//! a URL but the link's own signature.
 
+use aws_lc_rs::{constant_time, hmac};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
 use std::sync::Arc;
 
-use aws_lc_rs::hmac;
 use axum::extract::FromRequestParts;
-use axum::http::HeaderMap;
-use axum::http::request::Parts;
-use base64::Engine as _;
 
 use crate::Ctx;
 use crate::error::ApiError;
 
-/// Compares two secrets without an early exit, so response timing says nothing about how much
-/// of a guess was right (only its length may leak, which a token's length is not worth hiding).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
-}
+/// The operator's dashboard session cookie.
+pub const OPERATOR_COOKIE: &str = "contactsync_operator";
 
 /// The token of an `Authorization: Bearer …` header.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Whether `token` is the operator's admin token.
 pub fn is_operator_token(ctx: &Ctx, token: &str) -> bool {
-    let expected = ctx.settings.common.admin_token.expose();
-    // An empty configured token must never let an empty header in.
-    !expected.is_empty() && constant_time_eq(token.as_bytes(), expected.as_bytes())
+    let expected = ctx.settings.admin_token.expose();
+    // An empty configured token must never let an empty header in. Compared in constant time
+    // (only the length may leak, which a token's length is not worth hiding).
+    !expected.is_empty()
+        && constant_time::verify_slices_are_equal(token.as_bytes(), expected.as_bytes()).is_ok()
 }
 
-/// Whether the request carries the operator token, in the header or (for pages opened from a
-/// browser) in `?token=`.
-pub fn is_operator(ctx: &Ctx, headers: &HeaderMap, query_token: Option<&str>) -> bool {
-    bearer(headers)
-        .or(query_token)
-        .is_some_and(|token| is_operator_token(ctx, token))
+/// Whether a page request comes from the operator: the token in `Authorization: Bearer` (scripts)
+/// or a live session cookie (a browser that signed in).
+pub fn is_operator(ctx: &Ctx, headers: &HeaderMap) -> bool {
+    if let Some(token) = bearer(headers) {
+        return is_operator_token(ctx, token);
+    }
+    cookie(headers, OPERATOR_COOKIE).is_some_and(|value| {
+        verify_operator_session(
+            ctx.settings.pages.link_key.expose(),
+            ctx.settings.admin_token.expose(),
+            value,
+            chrono::Utc::now().timestamp(),
+        )
+    })
 }
 
 /// Extractor of the admin API: the request carries `Authorization: Bearer <ADMIN_TOKEN>`, else a
-/// 401 JSON error.
+/// 401 JSON error. (Never the session cookie: the API takes no ambient credential.)
 pub struct Operator;
 
 impl FromRequestParts<Arc<Ctx>> for Operator {
@@ -64,51 +68,142 @@ impl FromRequestParts<Arc<Ctx>> for Operator {
     }
 }
 
-/// The key of settings-link signatures: the configured encryption key's 32 bytes.
-fn link_key(encryption_key_b64: &str) -> Result<hmac::Key, ApiError> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encryption_key_b64.trim())
-        .map_err(|_| ApiError::Internal("the encryption key is not base64".into()))?;
-    Ok(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
 }
 
-/// The `sig` of a user's settings link: hex HMAC-SHA256 of the user id, keyed with the
-/// encryption key (`CONTACTSYNC_ENCRYPTION_KEY`, base64-decoded).
-pub fn settings_signature(encryption_key_b64: &str, user_id: &str) -> Result<String, ApiError> {
-    let key = link_key(encryption_key_b64)?;
-    Ok(hex::encode(hmac::sign(&key, user_id.as_bytes()).as_ref()))
+fn tag(key: &[u8], message: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    hex::encode(hmac::sign(&key, message).as_ref())
 }
 
-/// Whether `sig` is the user's settings-link signature (verified in constant time).
-pub fn verify_settings_signature(encryption_key_b64: &str, user_id: &str, sig: &str) -> bool {
-    let (Ok(key), Ok(tag)) = (link_key(encryption_key_b64), hex::decode(sig.trim())) else {
+fn verify_tag(key: &[u8], message: &[u8], tag_hex: &str) -> bool {
+    let Ok(tag) = hex::decode(tag_hex.trim()) else {
         return false;
     };
-    hmac::verify(&key, user_id.as_bytes(), &tag).is_ok()
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    hmac::verify(&key, message, &tag).is_ok()
+}
+
+/// What a settings link signs: its kind (so no link tag is ever a valid cookie tag), the user's
+/// link generation, the expiry and the user.
+fn link_message(user_id: &str, expires_at: i64, generation: i64) -> Vec<u8> {
+    format!("settings-link\n{generation}\n{expires_at}\n{user_id}").into_bytes()
+}
+
+/// The `sig` of a user's settings link expiring at `expires_at` (Unix seconds).
+pub fn settings_signature(key: &[u8], user_id: &str, expires_at: i64, generation: i64) -> String {
+    tag(key, &link_message(user_id, expires_at, generation))
+}
+
+/// What a settings link's `exp` and `sig` say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkCheck {
+    Valid,
+    /// Signed for this user, but past its expiry: the user needs a new link.
+    Expired,
+    /// Not signed for this user and generation (forged, another user's, or revoked).
+    Invalid,
+}
+
+/// Checks a settings link's `exp` and `sig` for `user_id` at `now` (Unix seconds); the signature
+/// is verified in constant time before the expiry is looked at.
+pub fn check_settings_link(
+    key: &[u8],
+    user_id: &str,
+    expires_at: i64,
+    generation: i64,
+    sig: &str,
+    now: i64,
+) -> LinkCheck {
+    if !verify_tag(key, &link_message(user_id, expires_at, generation), sig) {
+        LinkCheck::Invalid
+    } else if now >= expires_at {
+        LinkCheck::Expired
+    } else {
+        LinkCheck::Valid
+    }
+}
+
+fn session_message(admin_token: &str, expires_at: i64) -> Vec<u8> {
+    let mut message = format!("operator-session\n{expires_at}\n").into_bytes();
+    message.extend_from_slice(admin_token.as_bytes());
+    message
+}
+
+/// The operator session cookie's value: `<expiry>.<tag>`.
+pub fn operator_session(key: &[u8], admin_token: &str, expires_at: i64) -> String {
+    format!(
+        "{expires_at}.{}",
+        tag(key, &session_message(admin_token, expires_at))
+    )
+}
+
+/// Whether a session cookie's value is live at `now` for the current operator token.
+pub fn verify_operator_session(key: &[u8], admin_token: &str, value: &str, now: i64) -> bool {
+    let Some((expiry, tag_hex)) = value.split_once('.') else {
+        return false;
+    };
+    let Ok(expires_at) = expiry.parse::<i64>() else {
+        return false;
+    };
+    !admin_token.is_empty()
+        && verify_tag(key, &session_message(admin_token, expires_at), tag_hex)
+        && now < expires_at
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     #[test]
-    fn constant_time_eq_is_plain_equality() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(!constant_time_eq(b"", b"a"));
+    fn a_link_works_for_its_user_generation_and_time_only() {
+        let sig = settings_signature(KEY, "alice", 1_000, 0);
+        assert_eq!(sig.len(), 64);
+        let check = |user, exp, generation, sig: &str, now| {
+            check_settings_link(KEY, user, exp, generation, sig, now)
+        };
+        assert_eq!(check("alice", 1_000, 0, &sig, 999), LinkCheck::Valid);
+        assert_eq!(check("alice", 1_000, 0, &sig, 1_000), LinkCheck::Expired);
+        assert_eq!(check("bob", 1_000, 0, &sig, 999), LinkCheck::Invalid);
+        // A longer life written into the link breaks its signature.
+        assert_eq!(check("alice", 9_000, 0, &sig, 999), LinkCheck::Invalid);
+        // Revoked: the user's generation moved on.
+        assert_eq!(check("alice", 1_000, 1, &sig, 999), LinkCheck::Invalid);
+        assert_eq!(check("alice", 1_000, 0, "zz", 999), LinkCheck::Invalid);
+        assert_eq!(check("alice", 1_000, 0, "", 999), LinkCheck::Invalid);
+        let other_key = b"another key, not the link key!!!";
+        let forged = settings_signature(other_key, "alice", 1_000, 0);
+        assert_eq!(check("alice", 1_000, 0, &forged, 999), LinkCheck::Invalid);
     }
 
     #[test]
-    fn a_signature_verifies_for_its_user_only() {
-        let sig = settings_signature(KEY, "alice").expect("sign");
-        assert_eq!(sig.len(), 64);
-        assert!(verify_settings_signature(KEY, "alice", &sig));
-        assert!(!verify_settings_signature(KEY, "bob", &sig));
-        assert!(!verify_settings_signature(KEY, "alice", "zz"));
-        assert!(!verify_settings_signature(KEY, "alice", ""));
+    fn an_operator_session_lasts_until_its_expiry_and_the_token_it_was_made_for() {
+        let value = operator_session(KEY, "token-1", 500);
+        assert!(verify_operator_session(KEY, "token-1", &value, 499));
+        assert!(!verify_operator_session(KEY, "token-1", &value, 500));
+        assert!(!verify_operator_session(KEY, "token-2", &value, 499));
+        assert!(!verify_operator_session(KEY, "", &value, 499));
+        let stretched = value.replacen("500", "900", 1);
+        assert!(!verify_operator_session(KEY, "token-1", &stretched, 499));
+        assert!(!verify_operator_session(KEY, "token-1", "garbage", 0));
+        // A link's signature is never a session.
+        let link = settings_signature(KEY, "x", 500, 0);
+        assert!(!verify_operator_session(
+            KEY,
+            "token-1",
+            &format!("500.{link}"),
+            0
+        ));
     }
 
     #[test]
@@ -118,5 +213,15 @@ mod tests {
         assert_eq!(bearer(&headers), Some("t0k"));
         headers.insert("authorization", "Basic abc".parse().expect("header"));
         assert_eq!(bearer(&headers), None);
+    }
+
+    #[test]
+    fn cookies_are_found_by_name_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, "a=1; contactsync_operator=9.ab".parse().expect("h"));
+        headers.append(COOKIE, "b=2".parse().expect("h"));
+        assert_eq!(cookie(&headers, OPERATOR_COOKIE), Some("9.ab"));
+        assert_eq!(cookie(&headers, "b"), Some("2"));
+        assert_eq!(cookie(&headers, "c"), None);
     }
 }

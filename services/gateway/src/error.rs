@@ -31,6 +31,14 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("{0}")]
     TooLarge(String),
+    /// Understood but refused on what it was checked against (an org failing its onboarding
+    /// check): `details` go into the error object beside code and message.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        details: serde_json::Map<String, serde_json::Value>,
+    },
     /// Trouble with the database, the broker or an upstream: retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -57,6 +65,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -71,6 +80,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict { code, .. } => code,
             ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::Unprocessable { code, .. } => code,
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -89,11 +99,13 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let mut response = (
-            status,
-            Json(json!({ "error": { "code": self.code(), "message": self.to_string() } })),
-        )
-            .into_response();
+        let mut error = serde_json::Map::new();
+        error.insert("code".into(), json!(self.code()));
+        error.insert("message".into(), json!(self.to_string()));
+        if let ApiError::Unprocessable { details, .. } = self {
+            error.extend(details);
+        }
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

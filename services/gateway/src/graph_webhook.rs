@@ -1,5 +1,7 @@
 //! `POST /webhooks/graph`: Graph's validation handshake, change notifications (clientState
-//! checked, one session per user, B3) and lifecycle events (renew, re-subscribe, resync).
+//! checked, one session per user, B3) and lifecycle events: `reauthorizationRequired` renews;
+//! `subscriptionRemoved` forgets the subscription and starts the user's session, which subscribes
+//! again (the exchange fetcher is the one place subscriptions are made); `missed` starts a session.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -13,8 +15,6 @@ use axum::{Extension, Json};
 use chrono::Utc;
 use contracts::Trigger;
 use graph_client::notifications::{ChangeNotificationCollection, LifecycleEvent};
-use graph_client::{NewSubscription, SubscriptionResource};
-use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use serde_json::json;
 use sync_state::StateError;
@@ -39,13 +39,11 @@ pub struct GraphQuery {
 }
 
 /// Lifecycle work that calls Graph: done after the reply, since Graph wants an answer within
-/// seconds and re-creating a subscription makes Graph call this very endpoint to validate it.
+/// seconds.
 #[derive(Debug, Clone)]
 pub enum LifecycleAction {
     /// `reauthorizationRequired`: extend (which also reauthorizes) the subscription.
     Renew(StoredSubscription),
-    /// `subscriptionRemoved`: subscribe again on the same resource with a fresh clientState.
-    Recreate(StoredSubscription),
 }
 
 /// What a notification batch led to (also the 202 body, for operators reading logs).
@@ -139,12 +137,12 @@ pub async fn handle_notifications(
                 handled.lifecycle.push(LifecycleAction::Renew(stored));
             }
             Some(LifecycleEvent::SubscriptionRemoved) => {
-                // Forget it now (its clientState is void), resync now, re-subscribe after.
+                // Forget it now (its clientState is void) and resync now: the session finds the
+                // user without a subscription and subscribes again (B3). A repeat later in the
+                // batch finds nothing to forget.
                 subscriptions::delete(&**client, &stored.id).await?;
-                // A repeat later in the batch must not re-create it twice.
                 known.insert(stored.id.clone(), None);
                 handled.users.insert(stored.user_id.clone());
-                handled.lifecycle.push(LifecycleAction::Recreate(stored));
             }
             Some(LifecycleEvent::Unknown) => {
                 tracing::info!(subscription_id = %id, "Unknown lifecycle event; ignored.");
@@ -175,21 +173,17 @@ pub enum LifecycleError {
     Clients(#[from] pipeline::ClientError),
     #[error("graph: {0}")]
     Graph(#[from] graph_client::GraphError),
-    #[error("stored resource {0:?} is not a contacts resource")]
-    Resource(String),
 }
 
 /// Runs one lifecycle action, logging the outcome.
 pub async fn run_lifecycle(ctx: &Ctx, action: LifecycleAction) {
-    let (kind, subscription_id, user_id) = match &action {
-        LifecycleAction::Renew(s) => ("renew", s.id.clone(), s.user_id.clone()),
-        LifecycleAction::Recreate(s) => ("recreate", s.id.clone(), s.user_id.clone()),
-    };
+    let LifecycleAction::Renew(stored) = &action;
+    let (subscription_id, user_id) = (stored.id.clone(), stored.user_id.clone());
     match lifecycle(ctx, action).await {
-        Ok(new_id) => {
-            tracing::info!(kind, %subscription_id, %new_id, %user_id, "Handled a subscription lifecycle event.")
+        Ok(id) => {
+            tracing::info!(kind = "renew", subscription_id = %id, %user_id, "Handled a subscription lifecycle event.")
         }
-        Err(error) => tracing::warn!(kind, %subscription_id, %user_id, %error,
+        Err(error) => tracing::warn!(kind = "renew", %subscription_id, %user_id, %error,
             "A subscription lifecycle event could not be handled; periodic sessions still run."),
     }
 }
@@ -197,55 +191,43 @@ pub async fn run_lifecycle(ctx: &Ctx, action: LifecycleAction) {
 /// Carries out one lifecycle action; returns the subscription id now stored.
 pub async fn lifecycle(ctx: &Ctx, action: LifecycleAction) -> Result<String, LifecycleError> {
     let expiration = Utc::now() + chrono::Duration::minutes(SUBSCRIPTION_MINUTES);
-    match action {
-        LifecycleAction::Renew(stored) => {
-            let graph = graph_of(ctx, &stored.user_id).await?;
-            let renewed = graph.renew_subscription(&stored.id, expiration).await?;
-            let client = ctx.pool.get().await.map_err(StateError::from)?;
-            subscriptions::store(
-                &**client,
-                &stored.id,
-                &stored.user_id,
-                &stored.resource,
-                &stored.client_state,
-                renewed.expiration_date_time,
-            )
-            .await?;
-            Ok(stored.id)
-        }
-        LifecycleAction::Recreate(stored) => {
-            let resource = parse_resource(&stored.resource)
-                .ok_or_else(|| LifecycleError::Resource(stored.resource.clone()))?;
-            let graph = graph_of(ctx, &stored.user_id).await?;
-            let base = ctx
-                .settings
-                .common
-                .public_base_url
-                .as_str()
-                .trim_end_matches('/');
-            let url = format!("{base}/webhooks/graph");
-            let client_state = format!("cs-{}", uuid::Uuid::new_v4().simple());
-            let new = NewSubscription {
-                resource,
-                notification_url: url.clone(),
-                lifecycle_notification_url: Some(url),
-                client_state: client_state.clone(),
-                expiration,
+    let LifecycleAction::Renew(stored) = action;
+    let graph = graph_of(ctx, &stored.user_id).await?;
+    let renewed = match graph.renew_subscription(&stored.id, expiration).await {
+        Ok(renewed) => renewed,
+        // Already gone at Graph: forget it; the session started here subscribes again (B3).
+        Err(graph_client::GraphError::Api(e)) if e.is_not_found() => {
+            let enabled = {
+                let client = ctx.pool.get().await.map_err(StateError::from)?;
+                subscriptions::delete(&**client, &stored.id).await?;
+                users::get_settings(&**client, &stored.user_id)
+                    .await?
+                    .enabled
             };
-            let created = graph.create_subscription(&new).await?;
-            let client = ctx.pool.get().await.map_err(StateError::from)?;
-            subscriptions::store(
-                &**client,
-                &created.id,
-                &stored.user_id,
-                &stored.resource,
-                &client_state,
-                created.expiration_date_time,
-            )
-            .await?;
-            Ok(created.id)
+            if enabled {
+                pipeline::start_session(
+                    &ctx.pool,
+                    &ctx.publisher,
+                    &stored.user_id,
+                    Trigger::Notification,
+                )
+                .await?;
+            }
+            return Ok(stored.id);
         }
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let client = ctx.pool.get().await.map_err(StateError::from)?;
+    subscriptions::store(
+        &**client,
+        &stored.id,
+        &stored.user_id,
+        &stored.resource,
+        &stored.client_state,
+        renewed.expiration_date_time,
+    )
+    .await?;
+    Ok(stored.id)
 }
 
 async fn graph_of(
@@ -257,62 +239,4 @@ async fn graph_of(
         users::get_user(&**client, user_id).await?.org_id
     };
     Ok(ctx.clients.graph(&org_id).await?)
-}
-
-/// The subscription resource back from its stored form (`/users/{m}/contactFolders/{f}/contacts`
-/// or `/users/{m}/contacts`, segments percent-encoded).
-pub fn parse_resource(resource: &str) -> Option<SubscriptionResource> {
-    let decode = |s: &str| {
-        percent_decode_str(s)
-            .decode_utf8()
-            .ok()
-            .map(|c| c.into_owned())
-            .filter(|s| !s.is_empty())
-    };
-    let segments: Vec<&str> = resource.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        [users, mailbox, folders, folder_id, contacts]
-            if users.eq_ignore_ascii_case("users")
-                && folders.eq_ignore_ascii_case("contactFolders")
-                && contacts.eq_ignore_ascii_case("contacts") =>
-        {
-            Some(SubscriptionResource::Folder {
-                mailbox: decode(mailbox)?,
-                folder_id: decode(folder_id)?,
-            })
-        }
-        [users, mailbox, contacts]
-            if users.eq_ignore_ascii_case("users") && contacts.eq_ignore_ascii_case("contacts") =>
-        {
-            Some(SubscriptionResource::Mailbox {
-                mailbox: decode(mailbox)?,
-            })
-        }
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stored_resource_parses_back_to_what_produced_it() {
-        let folder = SubscriptionResource::Folder {
-            mailbox: "a.b@example.com".into(),
-            folder_id: "AAMk/x=+y".into(),
-        };
-        assert_eq!(parse_resource(&folder.to_resource()), Some(folder));
-        let mailbox = SubscriptionResource::Mailbox {
-            mailbox: "a@b".into(),
-        };
-        assert_eq!(parse_resource(&mailbox.to_resource()), Some(mailbox));
-    }
-
-    #[test]
-    fn other_resources_do_not_parse() {
-        assert_eq!(parse_resource("/me/events"), None);
-        assert_eq!(parse_resource("/users//contacts"), None);
-        assert_eq!(parse_resource(""), None);
-    }
 }

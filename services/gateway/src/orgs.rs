@@ -1,5 +1,10 @@
 //! Admin API for orgs (SPEC §4): a Microsoft tenant paired with a Salesforce org, with their
 //! credentials sealed at rest and never echoed.
+//!
+//! Registering an org checks it first (`pipeline::org_check`: a Graph token with
+//! `Contacts.ReadWrite`, the JWT login, API access, Contact rights and the `Contactsync_Key__c`
+//! external id): an org that fails is not stored and the answer is 422 `org_check_failed` with
+//! each problem and its fix. `POST /api/v1/orgs/{id}/check` runs the check again on demand.
 
 use std::sync::Arc;
 
@@ -9,14 +14,16 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use pipeline::org_check;
 use serde::Deserialize;
+use sync_core::SalesforceId;
 use sync_state::StateError;
-use sync_state::orgs::{self, Org};
+use sync_state::org_checks::{self, Problem};
+use sync_state::orgs::{self, DEFAULT_JWT_AUDIENCE, Org};
 
 use crate::Ctx;
 use crate::auth::Operator;
 use crate::error::{ApiError, parse_json};
-use crate::queries;
 use crate::validate;
 
 /// `POST /api/v1/orgs`.
@@ -45,6 +52,10 @@ struct SalesforceCredentials {
     private_key_pem: String,
     username: String,
     org_id: String,
+    /// `https://login.salesforce.com` (default), `https://test.salesforce.com` for a sandbox,
+    /// or the org's My Domain URL.
+    #[serde(default)]
+    jwt_audience: Option<String>,
 }
 
 // Hand-written so a secret can never reach a log line through `{:?}`.
@@ -63,12 +74,14 @@ impl std::fmt::Debug for SalesforceCredentials {
             .field("login_url", &self.login_url)
             .field("username", &self.username)
             .field("org_id", &self.org_id)
+            .field("jwt_audience", &self.jwt_audience)
             .finish_non_exhaustive()
     }
 }
 
 impl NewOrg {
-    fn validate(&self) -> Result<(), ApiError> {
+    /// Checks every field; returns the Salesforce org id in its 18-character form (B15).
+    fn validate(&self) -> Result<SalesforceId, ApiError> {
         validate::id("id", &self.id)?;
         validate::text("name", &self.name)?;
         validate::text("graph.tenant_id", &self.graph.tenant_id)?;
@@ -88,11 +101,14 @@ impl NewOrg {
             ))
         })?;
         validate::text("salesforce.username", &self.salesforce.username)?;
-        validate::salesforce_id("salesforce.org_id", &self.salesforce.org_id, "00D")?;
-        Ok(())
+        let id = validate::salesforce_id("salesforce.org_id", &self.salesforce.org_id, "00D")?;
+        if let Some(audience) = &self.salesforce.jwt_audience {
+            validate::http_url("salesforce.jwt_audience", audience)?;
+        }
+        Ok(id)
     }
 
-    fn into_org(self) -> Org {
+    fn into_org(self, salesforce_org_id: &SalesforceId) -> Org {
         Org {
             id: self.id,
             name: self.name.trim().to_owned(),
@@ -103,12 +119,41 @@ impl NewOrg {
             salesforce_consumer_key: self.salesforce.consumer_key.trim().to_owned(),
             salesforce_private_key_pem: self.salesforce.private_key_pem,
             salesforce_username: self.salesforce.username.trim().to_owned(),
-            salesforce_org_id: self.salesforce.org_id,
+            salesforce_org_id: salesforce_org_id.to_string(),
+            salesforce_jwt_audience: self
+                .salesforce
+                .jwt_audience
+                .map(|a| a.trim().trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| DEFAULT_JWT_AUDIENCE.to_owned()),
         }
     }
 }
 
-/// Creates (201) or replaces (200) an org; answers with what is stored, secrets left out.
+/// The 422 of an org that failed its check: every problem with its fix.
+fn check_failed(org_id: &str, problems: &[Problem]) -> ApiError {
+    let mut details = serde_json::Map::new();
+    details.insert(
+        "problems".into(),
+        serde_json::to_value(problems).unwrap_or_default(),
+    );
+    let first = problems
+        .first()
+        .map(|p| format!("{}: {}. Fix: {}", p.check, p.message, p.fix))
+        .unwrap_or_default();
+    ApiError::Unprocessable {
+        code: "org_check_failed",
+        message: format!(
+            "org {org_id} failed its check ({} problem{}); first: {first}",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        ),
+        details,
+    }
+}
+
+/// Checks, then creates (201) or replaces (200) an org; answers with what is stored, secrets
+/// left out. An org that fails its check is not stored (a replaced org keeps its old
+/// credentials): 422 `org_check_failed`.
 #[tracing::instrument(skip_all)]
 pub async fn put_org(
     _: Operator,
@@ -116,17 +161,31 @@ pub async fn put_org(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let new: NewOrg = parse_json(&body?)?;
-    new.validate()?;
-    let org = new.into_org();
-    let client = ctx.pool.get().await.map_err(StateError::from)?;
-    let existed = queries::org(&**client, &org.id).await?.is_some();
-    orgs::put_org(&**client, ctx.clients.cipher(), &org).await?;
+    let salesforce_org_id = new.validate()?;
+    let org = new.into_org(&salesforce_org_id);
+    let problems = org_check::check(&ctx.clients, &org).await;
+    if !problems.is_empty() {
+        return Err(check_failed(&org.id, &problems));
+    }
+    let now = chrono::Utc::now();
+    let mut client = ctx.pool.get().await.map_err(StateError::from)?;
+    let tx = client.transaction().await?;
+    let existed = sync_state::orgs::view(&*tx, &org.id).await?.is_some();
+    orgs::put_org(&*tx, ctx.clients.cipher(), &org).await?;
+    let intervals = ctx.settings.org_checks;
+    org_checks::record(
+        &*tx,
+        &org.id,
+        &[],
+        now,
+        org_check::next_check(now, true, intervals.ready, intervals.failing),
+    )
+    .await?;
+    tx.commit().await?;
     // Credentials may have changed: the next use builds clients (and logs in) afresh.
     ctx.clients.invalidate(&org.id);
-    let stored = queries::org(&**client, &org.id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("org {} vanished after being stored", org.id)))?;
-    tracing::info!(org_id = %org.id, replaced = existed, "Stored an org.");
+    let stored = view(&**client, &org.id).await?;
+    tracing::info!(org_id = %org.id, replaced = existed, "Stored an org that passed its check.");
     let status = if existed {
         StatusCode::OK
     } else {
@@ -135,22 +194,109 @@ pub async fn put_org(
     Ok((status, Json(stored)).into_response())
 }
 
+/// An org as the API shows it: the stored settings and its last check.
+async fn view(
+    client: &(impl tokio_postgres::GenericClient + Sync),
+    id: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let org = sync_state::orgs::view(client, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("org {id}")))?;
+    let check = org_checks::get(client, id).await?;
+    let mut value = serde_json::to_value(org)
+        .map_err(|e| ApiError::Internal(format!("org {id} does not serialize: {e}")))?;
+    value["check"] = check_view(check.as_ref());
+    Ok(value)
+}
+
+fn check_view(check: Option<&org_checks::OrgCheck>) -> serde_json::Value {
+    match check {
+        Some(c) => serde_json::json!({
+            "ready": c.ready,
+            "problems": c.problems,
+            "checked_at": c.checked_at,
+            "next_check_at": c.next_check_at,
+        }),
+        None => serde_json::json!({ "ready": true, "problems": [], "checked_at": null }),
+    }
+}
+
+/// `POST /api/v1/orgs/{id}/check`: checks a stored org again now and records the result
+/// (200 either way: `ready` says how it went). Users whose sessions waited for the org run
+/// on the scheduler's next tick once it passes.
+#[tracing::instrument(skip_all, fields(org_id = %id))]
+pub async fn check_org(
+    _: Operator,
+    State(ctx): State<Arc<Ctx>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    {
+        let client = ctx.pool.get().await.map_err(StateError::from)?;
+        if sync_state::orgs::view(&**client, &id).await?.is_none() {
+            return Err(ApiError::not_found(format!("org {id}")));
+        }
+    }
+    let check = org_check::check_and_record(&ctx.pool, &ctx.clients, &id, ctx.settings.org_checks)
+        .await
+        .map_err(|e| match e {
+            pipeline::ClientError::State(e) => ApiError::from(e),
+            other => ApiError::Internal(other.to_string()),
+        })?;
+    let mut body = check_view(Some(&check));
+    body["org"] = serde_json::json!(id);
+    Ok(Json(body).into_response())
+}
+
 /// `GET /api/v1/orgs`.
 pub async fn list_orgs(_: Operator, State(ctx): State<Arc<Ctx>>) -> Result<Response, ApiError> {
     let client = ctx.pool.get().await.map_err(StateError::from)?;
-    let orgs = queries::orgs(&**client).await?;
+    let orgs = sync_state::orgs::views(&**client).await?;
     Ok(Json(serde_json::json!({ "orgs": orgs })).into_response())
 }
 
-/// `GET /api/v1/orgs/{id}`.
+/// `GET /api/v1/orgs/{id}`: the org with its last check.
 pub async fn get_org(
     _: Operator,
     State(ctx): State<Arc<Ctx>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let client = ctx.pool.get().await.map_err(StateError::from)?;
-    let org = queries::org(&**client, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("org {id}")))?;
-    Ok(Json(org).into_response())
+    Ok(Json(view(&**client, &id).await?).into_response())
+}
+
+/// The dashboard's notice of orgs whose last check failed: their users' sessions wait, and each
+/// problem says what to fix. Empty when every org is ready.
+pub async fn not_ready_html(ctx: &Ctx) -> Result<String, StateError> {
+    use std::fmt::Write as _;
+
+    use crate::html::escape;
+    let failing = {
+        let client = ctx.pool.get().await?;
+        org_checks::not_ready(&**client).await?
+    };
+    let mut html = String::new();
+    for check in failing {
+        let _ = write!(
+            html,
+            "<div class=\"error\"><p>Org <b>{}</b> is not ready: its users' sessions wait \
+             until it passes its check (last checked {}, next {}).</p><ul>",
+            escape(&check.org_id),
+            check
+                .checked_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default(),
+            check.next_check_at.format("%Y-%m-%d %H:%M:%S"),
+        );
+        for problem in &check.problems {
+            let _ = write!(
+                html,
+                "<li>{}: {} <i>Fix: {}</i></li>",
+                escape(&problem.check),
+                escape(&problem.message),
+                escape(&problem.fix)
+            );
+        }
+        html.push_str("</ul></div>");
+    }
+    Ok(html)
 }

@@ -1,5 +1,6 @@
-//! Admin API around sessions: sync on demand (optionally waiting for the summary), the user's
-//! status, and the operator's confirmation of held deletions (SPEC §4, B3, C5).
+//! Admin API around sessions: sync on demand (optionally waiting for the summary of a session
+//! that saw the call), the user's status with the contacts that currently fail (C7), and the
+//! operator's confirmation of held deletions (SPEC §4, B3, C5).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,19 +10,23 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use chrono::Utc;
 use contracts::Trigger;
 use serde::Deserialize;
 use serde_json::json;
 use sync_state::StateError;
+use sync_state::item_errors;
+use sync_state::request::{self, Requested};
 use sync_state::sessions::StartOutcome;
-use sync_state::users;
+use sync_state::{deletions, users};
 use uuid::Uuid;
 
 use crate::Ctx;
 use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::queries::{self, SessionView};
 use crate::users::{SettingsView, UserView};
+use sync_state::schedule;
+use sync_state::sessions::{self as session_rows, SessionView};
 
 /// The longest `?wait=` the sync call accepts, in seconds.
 pub const MAX_WAIT_SECS: u64 = 300;
@@ -54,16 +59,13 @@ fn parse_wait(raw: Option<&str>) -> Result<Duration, ApiError> {
     Ok(Duration::from_secs(secs))
 }
 
-/// The session a sync call is about: the one it started, or, when it coalesced into one in
-/// flight, the session that runs right after that one (B3).
-#[derive(Debug, Clone, Copy)]
-enum Awaited {
-    Started(Uuid),
-    After(Uuid),
-}
-
 /// `POST /api/v1/users/{id}/sync?wait=SECONDS`: 200 with the finished session's summary, or 202
-/// `{"job_id","state"}` when it has not finished in time; 409 when contact sync is disabled.
+/// `{"job_id","state","coalesced"}` when it has not finished in time; 409 when contact sync is
+/// disabled.
+///
+/// The session answered began reading after the request arrived (SPEC §4): one not yet reading is
+/// joined, otherwise the call waits for the follow-up session, whose job id is reserved now
+/// (`state` is `queued` until it starts).
 #[tracing::instrument(skip_all, fields(user_id = %user_id))]
 pub async fn sync(
     _: Operator,
@@ -83,21 +85,22 @@ pub async fn sync(
             });
         }
     }
-    let outcome =
-        pipeline::start_session(&ctx.pool, &ctx.publisher, &user_id, Trigger::Manual).await?;
-    let awaited = match outcome {
-        StartOutcome::Started(job_id) => Awaited::Started(job_id),
-        StartOutcome::Coalesced(active) => Awaited::After(active),
+    let requested = request::request(&ctx.pool, &user_id, Trigger::Manual, Utc::now()).await?;
+    if matches!(requested, Requested::Started(_)) {
+        pipeline::relay(&ctx.pool, &ctx.publisher).await?;
+    }
+    tracing::info!(?requested, wait_secs = wait.as_secs(), "Sync requested.");
+    let Some(job_id) = requested.job_id() else {
+        return Err(org_not_ready(&ctx, &user_id).await);
     };
-    tracing::info!(?awaited, wait_secs = wait.as_secs(), "Sync requested.");
-    wait_for(&ctx, &user_id, awaited, wait).await
+    wait_for(&ctx, job_id, requested.coalesced(), wait).await
 }
 
-/// Polls the awaited session until it finished or `wait` elapsed.
+/// Polls the requested session until it finished or `wait` elapsed.
 async fn wait_for(
     ctx: &Ctx,
-    user_id: &str,
-    awaited: Awaited,
+    job_id: Uuid,
+    coalesced: bool,
     wait: Duration,
 ) -> Result<Response, ApiError> {
     let deadline = tokio::time::Instant::now() + wait;
@@ -105,32 +108,44 @@ async fn wait_for(
     loop {
         let current = {
             let client = ctx.pool.get().await.map_err(StateError::from)?;
-            match awaited {
-                Awaited::Started(job_id) => queries::session(&**client, job_id).await?,
-                Awaited::After(active) => {
-                    queries::session_after(&**client, user_id, active).await?
-                }
-            }
+            session_rows::view(&**client, job_id).await?
         };
         if let Some(session) = current.as_ref().filter(|s| s.is_finished()) {
             return Ok((StatusCode::OK, Json(session)).into_response());
         }
         let now = tokio::time::Instant::now();
         if now >= deadline {
-            let (job_id, state) = match (&current, awaited) {
-                (Some(s), _) => (s.job_id, s.state.clone()),
-                // The follow-up session has not started yet: name the one it waits behind.
-                (None, Awaited::After(active)) => (active, "queued".to_owned()),
-                (None, Awaited::Started(job_id)) => (job_id, "fetching".to_owned()),
-            };
+            // No row yet: the follow-up session whose id was reserved has not started.
+            let state = current.map_or("queued", |s| s.state.as_str());
             return Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({ "job_id": job_id, "state": state })),
+                Json(json!({ "job_id": job_id, "state": state,
+                             "coalesced": coalesced })),
             )
                 .into_response());
         }
         tokio::time::sleep(poll.min(deadline - now)).await;
         poll = (poll * 2).min(MAX_POLL);
+    }
+}
+
+/// The 409 of a session that waits for its org: the org's failed check, and what to do.
+pub async fn org_not_ready(ctx: &Ctx, user_id: &str) -> ApiError {
+    let check = match ctx.pool.get().await {
+        Ok(client) => sync_state::org_checks::blocking_user(&**client, user_id).await,
+        Err(e) => Err(StateError::from(e)),
+    };
+    let (org, why) = match check {
+        Ok(Some(check)) => (check.org_id.clone(), check.summary()),
+        Ok(None) => ("of the user".to_owned(), "its last check failed".to_owned()),
+        Err(e) => return e.into(),
+    };
+    ApiError::Conflict {
+        code: "org_not_ready",
+        message: format!(
+            "org {org} is not ready ({why}); the session runs once the org passes its check \
+             (fix it, then POST /api/v1/orgs/{org}/check)"
+        ),
     }
 }
 
@@ -143,16 +158,20 @@ pub async fn status(
     Ok(Json(status_of(&ctx, &user_id).await?).into_response())
 }
 
-/// The user, settings, the session in flight, the last finished session's summary, the held
-/// deletions (C5) and when the next periodic session is due.
+/// The user, settings, the session in flight, the last finished session's summary, the
+/// deletions waiting for their burst to settle or held (C5: `deletions {waiting, settle_until,
+/// held, confirmed}`; `held_deletions` is the guard's error), every contact that currently fails
+/// (`item_errors`, C7) and when the next periodic session is due.
 pub async fn status_of(ctx: &Ctx, user_id: &str) -> Result<serde_json::Value, ApiError> {
     let client = ctx.pool.get().await.map_err(StateError::from)?;
     let user = users::get_user(&**client, user_id).await?;
     let settings = users::get_settings(&**client, user_id).await?;
-    let running = queries::running_session(&**client, user_id).await?;
-    let last = queries::last_finished_session(&**client, user_id).await?;
-    let state = queries::sync_state(&**client, user_id).await?;
+    let running = session_rows::running(&**client, user_id).await?;
+    let last = session_rows::last_finished(&**client, user_id).await?;
+    let state = schedule::user_sync_state(&**client, user_id).await?;
     let held = state.as_ref().and_then(|s| s.held_deletions()).cloned();
+    let item_errors = item_errors::current(&**client, user_id).await?;
+    let deletions = deletions::view(&**client, user_id).await?;
     Ok(json!({
         "user": UserView::from(user),
         "settings": SettingsView::from(&settings),
@@ -160,10 +179,12 @@ pub async fn status_of(ctx: &Ctx, user_id: &str) -> Result<serde_json::Value, Ap
         "active_session": running,
         "last_session": last,
         "held_deletions": held,
+        "deletions": deletions,
         "deletions_confirmed": state.as_ref().is_some_and(|s| s.deletions_confirmed),
         "pending_trigger": state.as_ref().is_some_and(|s| s.pending_trigger),
         "last_error": state.as_ref().and_then(|s| s.last_error.clone()),
         "next_sync_at": state.as_ref().map(|s| s.next_sync_at),
+        "item_errors": item_errors,
     }))
 }
 
@@ -176,7 +197,7 @@ pub async fn confirm(
     {
         let client = ctx.pool.get().await.map_err(StateError::from)?;
         users::get_user(&**client, user_id).await?;
-        if !queries::confirm_deletions(&**client, user_id).await? {
+        if deletions::confirm(&**client, user_id).await? == 0 {
             return Err(ApiError::Conflict {
                 code: "nothing_held",
                 message: format!("no deletions are held for user {user_id}"),
@@ -193,9 +214,10 @@ pub async fn confirm(
     .await?;
     let job_id = match outcome {
         StartOutcome::Started(id) | StartOutcome::Coalesced(id) => id,
+        StartOutcome::Deferred => return Err(org_not_ready(ctx, user_id).await),
     };
     let client = ctx.pool.get().await.map_err(StateError::from)?;
-    Ok((outcome, queries::session(&**client, job_id).await?))
+    Ok((outcome, session_rows::view(&**client, job_id).await?))
 }
 
 /// `POST /api/v1/users/{id}/confirm-deletions` → 202 `{"job_id","state","coalesced"}`.
@@ -209,8 +231,9 @@ pub async fn confirm_deletions(
     let (job_id, coalesced) = match outcome {
         StartOutcome::Started(id) => (id, false),
         StartOutcome::Coalesced(id) => (id, true),
+        StartOutcome::Deferred => return Err(org_not_ready(&ctx, &user_id).await),
     };
-    let state = session.map_or_else(|| "fetching".to_owned(), |s| s.state);
+    let state = session.map_or("fetching", |s| s.state.as_str());
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "job_id": job_id, "state": state, "coalesced": coalesced })),

@@ -1,4 +1,4 @@
-//! Admin API for users and their contact-sync settings (SPEC §4, B2), and the settings link.
+//! Admin API for users and their contact-sync settings (SPEC §4, B2).
 
 use std::sync::Arc;
 
@@ -11,12 +11,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use contracts::Trigger;
 use serde::{Deserialize, Serialize};
+use sync_core::{ConflictWinner, SalesforceId, SalesforceUserId, Scope};
 use sync_state::StateError;
 use sync_state::sessions::StartOutcome;
-use sync_state::users::{self, ContactSettings, Scope, User, Winner};
+use sync_state::users::{self, ContactSettings, User};
 
 use crate::Ctx;
-use crate::auth::{self, Operator};
+use crate::auth::Operator;
 use crate::error::{ApiError, parse_json};
 use crate::validate;
 
@@ -37,7 +38,8 @@ pub struct UserView {
     pub id: String,
     pub org: String,
     pub mailbox: String,
-    pub salesforce_user_id: String,
+    /// Always the 18-character form (B15), whichever form was registered.
+    pub salesforce_user_id: SalesforceUserId,
     pub created_at: DateTime<Utc>,
 }
 
@@ -63,38 +65,32 @@ pub async fn create_user(
     let new: NewUser = parse_json(&body?)?;
     validate::id("id", &new.id)?;
     validate::mailbox("mailbox", &new.mailbox)?;
-    validate::salesforce_id("salesforce_user_id", &new.salesforce_user_id, "005")?;
+    let salesforce_user_id =
+        validate::salesforce_id("salesforce_user_id", &new.salesforce_user_id, "005")?;
     let org = new.org.unwrap_or_else(|| ctx.settings.default_org.clone());
     validate::id("org", &org)?;
 
     let mut client = ctx.pool.get().await.map_err(StateError::from)?;
     let tx = client.transaction().await?;
-    let org_known = tx
-        .query_opt("SELECT 1 FROM orgs WHERE id = $1", &[&org])
-        .await?
-        .is_some();
-    if !org_known {
+    if !users::org_exists(&tx, &org).await? {
         return Err(ApiError::not_found(format!("org {org}")));
     }
-    let user =
-        match users::create_user(&tx, &new.id, &org, &new.mailbox, &new.salesforce_user_id).await {
-            Ok(user) => user,
-            Err(StateError::Invalid(_)) => {
-                return Err(ApiError::Conflict {
-                    code: "user_exists",
-                    message: format!(
-                        "user {} already exists with another mailbox, Salesforce user or org",
-                        new.id
-                    ),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
-    // A row inserted by this transaction carries its start time: that tells a creation from an
-    // identical repeat without a race between two concurrent registrations.
-    let now: DateTime<Utc> = tx.query_one("SELECT now()", &[]).await?.get(0);
+    let user = match users::create_user(&tx, &new.id, &org, &new.mailbox, &salesforce_user_id).await
+    {
+        Ok(user) => user,
+        Err(StateError::Invalid(_)) => {
+            return Err(ApiError::Conflict {
+                code: "user_exists",
+                message: format!(
+                    "user {} already exists with another mailbox, Salesforce user or org",
+                    new.id
+                ),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let created = users::created_in(&tx, &user).await?;
     tx.commit().await?;
-    let created = user.created_at == now;
     if created {
         tracing::info!(user_id = %user.id, org_id = %user.org_id, "Registered a user.");
     }
@@ -121,18 +117,20 @@ pub async fn get_user(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SettingsView {
     pub enabled: bool,
-    pub scope: Scope,
-    pub list_view_id: Option<String>,
+    /// `mine`, `all` or `list_view`.
+    pub scope: &'static str,
+    /// The view of scope `list_view`, in the 18-character form (B15).
+    pub list_view_id: Option<SalesforceId>,
     pub auto_removal: bool,
-    pub conflict_winner: Winner,
+    pub conflict_winner: ConflictWinner,
 }
 
 impl From<&ContactSettings> for SettingsView {
     fn from(s: &ContactSettings) -> Self {
         SettingsView {
             enabled: s.enabled,
-            scope: s.scope,
-            list_view_id: s.list_view_id.clone(),
+            scope: s.scope.as_str(),
+            list_view_id: s.scope.list_view_id().cloned(),
             auto_removal: s.auto_removal,
             conflict_winner: s.conflict_winner,
         }
@@ -154,39 +152,46 @@ impl SettingsUpdate {
     /// The settings after this update, or a 400 naming the bad field.
     pub fn apply(self, current: &ContactSettings) -> Result<ContactSettings, ApiError> {
         let scope = match self.scope.as_deref() {
-            None => current.scope,
-            Some(s) => Scope::parse(s).map_err(|_| {
-                ApiError::bad(format!(
-                    "scope: must be one of mine, all, list_view (got {s:?})"
-                ))
-            })?,
+            None => current.scope.as_str(),
+            Some(s) => Scope::NAMES
+                .into_iter()
+                .find(|name| *name == s)
+                .ok_or_else(|| {
+                    ApiError::bad(format!(
+                        "scope: must be one of mine, all, list_view (got {s:?})"
+                    ))
+                })?,
         };
         let conflict_winner = match self.conflict_winner.as_deref() {
             None => current.conflict_winner,
-            Some(w) => Winner::parse(w).map_err(|_| {
+            Some(w) => ConflictWinner::parse(w).ok_or_else(|| {
                 ApiError::bad(format!(
                     "conflict_winner: must be salesforce or exchange (got {w:?})"
                 ))
             })?,
         };
         let given_view = self.list_view_id.filter(|v| !v.trim().is_empty());
-        let list_view_id = if scope == Scope::ListView {
-            let view = given_view
-                .or_else(|| current.list_view_id.clone())
-                .ok_or_else(|| ApiError::bad("list_view_id: required when scope is list_view"))?;
-            validate::salesforce_id("list_view_id", &view, "00B")?;
-            Some(view)
-        } else if given_view.is_some() {
-            return Err(ApiError::bad(
-                "list_view_id: only allowed when scope is list_view",
-            ));
-        } else {
-            None
+        let scope = match (scope, given_view) {
+            ("list_view", Some(view)) => {
+                Scope::ListView(validate::salesforce_id("list_view_id", &view, "00B")?)
+            }
+            ("list_view", None) => {
+                Scope::ListView(current.scope.list_view_id().cloned().ok_or_else(|| {
+                    ApiError::bad("list_view_id: required when scope is list_view")
+                })?)
+            }
+            (_, Some(_)) => {
+                return Err(ApiError::bad(
+                    "list_view_id: only allowed when scope is list_view",
+                ));
+            }
+            ("all", None) => Scope::All,
+            // The one name left of `Scope::NAMES`.
+            (_, None) => Scope::Mine,
         };
         Ok(ContactSettings {
             enabled: self.enabled.unwrap_or(current.enabled),
             scope,
-            list_view_id,
             auto_removal: self.auto_removal.unwrap_or(current.auto_removal),
             conflict_winner,
             scope_version: current.scope_version,
@@ -209,16 +214,7 @@ pub async fn save_settings(
     let mut client = ctx.pool.get().await.map_err(StateError::from)?;
     let tx = client.transaction().await?;
     // Serialises concurrent updates of one user, so each compares against what it replaces.
-    let known = tx
-        .query_opt(
-            "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
-            &[&user_id],
-        )
-        .await?
-        .is_some();
-    if !known {
-        return Err(ApiError::not_found(format!("user {user_id}")));
-    }
+    users::lock_user_row(&tx, user_id).await?;
     let before = users::get_settings(&*tx, user_id).await?;
     let wanted = update.apply(&before)?;
     let stored = users::put_settings(&tx, user_id, &wanted).await?;
@@ -264,29 +260,6 @@ pub async fn get_settings(
     Ok(Json(SettingsView::from(&settings)).into_response())
 }
 
-/// The user's signed Sync Settings link.
-pub fn settings_link(ctx: &Ctx, user_id: &str) -> Result<String, ApiError> {
-    let sig = auth::settings_signature(ctx.settings.common.encryption_key.expose(), user_id)?;
-    let mut url = ctx.settings.common.public_base_url.clone();
-    url.path_segments_mut()
-        .map_err(|_| ApiError::Internal("PUBLIC_BASE_URL cannot take a path".into()))?
-        .pop_if_empty()
-        .extend(["settings", user_id]);
-    url.query_pairs_mut().append_pair("sig", &sig);
-    Ok(url.to_string())
-}
-
-/// `GET /api/v1/users/{id}/settings-link` → `{"url"}` to hand to the user.
-pub async fn get_settings_link(
-    _: Operator,
-    State(ctx): State<Arc<Ctx>>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let client = ctx.pool.get().await.map_err(StateError::from)?;
-    users::get_user(&**client, &id).await?;
-    Ok(Json(serde_json::json!({ "url": settings_link(&ctx, &id)? })).into_response())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,9 +295,13 @@ mod tests {
         let ok = update(r#"{"scope":"list_view","list_view_id":"00BDn000000001A"}"#)
             .apply(&current)
             .expect("valid");
-        assert_eq!(ok.list_view_id.as_deref(), Some("00BDn000000001A"));
+        assert_eq!(
+            ok.scope.list_view_id().map(SalesforceId::as_str),
+            Some("00BDn000000001AMAQ"),
+            "stored in the 18-character form (B15)"
+        );
         let back = update(r#"{"scope":"mine"}"#).apply(&ok).expect("valid");
-        assert_eq!(back.list_view_id, None);
+        assert_eq!(back.scope, Scope::Mine);
     }
 
     #[test]
@@ -357,7 +334,7 @@ mod tests {
         };
         assert!(needs_session(&on, &rescoped));
         let winner_only = ContactSettings {
-            conflict_winner: Winner::Exchange,
+            conflict_winner: ConflictWinner::Exchange,
             ..on.clone()
         };
         assert!(!needs_session(&on, &winner_only));

@@ -1,5 +1,7 @@
 //! Field checks of the admin API: pure functions that name the bad field in their message.
 
+use sync_core::SalesforceId;
+
 use crate::error::ApiError;
 
 /// Longest id we accept for users and orgs: ids appear in URLs, logs and queue headers.
@@ -36,19 +38,24 @@ pub fn id(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A Salesforce record id of the given key prefix: 15 or 18 alphanumeric characters.
-pub fn salesforce_id(field: &str, value: &str, prefix: &str) -> Result<(), ApiError> {
-    let shape_ok =
-        matches!(value.len(), 15 | 18) && value.chars().all(|c| c.is_ascii_alphanumeric());
-    if !shape_ok || !value.starts_with(prefix) {
+/// A Salesforce record id of the given key prefix (`005` user, `00B` list view, `00D` org), in
+/// its 18-character form (B15): a 15-character id is converted by its checksum; an 18-character
+/// id whose checksum suffix disagrees with its first 15 characters, another length or another
+/// character is refused, naming the field.
+pub fn salesforce_id(field: &str, value: &str, prefix: &str) -> Result<SalesforceId, ApiError> {
+    let id = SalesforceId::try_from(value.trim()).map_err(|e| {
+        bad(
+            field,
+            format_args!("must be a Salesforce id (15 or 18 letters and digits): {e}"),
+        )
+    })?;
+    if id.key_prefix() != prefix {
         return Err(bad(
             field,
-            format_args!(
-                "must be a Salesforce id: 15 or 18 letters and digits starting with {prefix}"
-            ),
+            format_args!("must be a Salesforce id starting with {prefix} (got {id})"),
         ));
     }
-    Ok(())
+    Ok(id)
 }
 
 /// The mailbox: a user principal name / SMTP address or a Graph user id. It goes into Graph URL
@@ -118,15 +125,6 @@ pub fn private_key_pem(field: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Whether two Salesforce ids name the same record: the 18-character form only adds a
-/// case-checksum to the 15-character one.
-pub fn same_salesforce_id(a: &str, b: &str) -> bool {
-    if a.len() < 15 || b.len() < 15 {
-        return a == b;
-    }
-    a.get(..15) == b.get(..15)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,19 +147,25 @@ mod tests {
     }
 
     #[test]
-    fn salesforce_user_ids_are_15_or_18_chars_starting_005() {
-        assert!(salesforce_id("salesforce_user_id", "005xx000001SvbQ", "005").is_ok());
-        assert!(salesforce_id("salesforce_user_id", "005xx000001SvbQAAS", "005").is_ok());
-        assert!(salesforce_id("salesforce_user_id", "003xx000001SvbQ", "005").is_err());
-        assert!(salesforce_id("salesforce_user_id", "005xx000001Svb", "005").is_err());
+    fn salesforce_user_ids_are_15_or_18_chars_starting_005_and_kept_in_18() {
+        let field = "salesforce_user_id";
+        let short = salesforce_id(field, "005xx000001SvbQ", "005").expect("15");
+        assert_eq!(short.as_str(), "005xx000001SvbQAAS");
+        let long = salesforce_id(field, "005xx000001SvbQAAS", "005").expect("18");
+        assert_eq!(short, long);
+        assert!(salesforce_id(field, "003xx000001SvbQ", "005").is_err());
+        assert!(salesforce_id(field, "005xx000001Svb", "005").is_err());
         assert!(
-            message(salesforce_id(
-                "salesforce_user_id",
-                "005xx000001Svb!",
-                "005"
-            ))
-            .starts_with("salesforce_user_id:")
+            message(salesforce_id(field, "005xx000001Svb!", "005").map(drop))
+                .starts_with("salesforce_user_id:")
         );
+    }
+
+    #[test]
+    fn an_18_character_id_with_a_wrong_checksum_is_refused_naming_the_field() {
+        let err = message(salesforce_id("list_view_id", "00BDn0000000001XYZ", "00B").map(drop));
+        assert!(err.starts_with("list_view_id:"), "{err}");
+        assert!(err.contains("checksum"), "{err}");
     }
 
     #[test]
@@ -170,13 +174,6 @@ mod tests {
         assert!(mailbox("mailbox", "").is_err());
         assert!(mailbox("mailbox", "a/b").is_err());
         assert!(mailbox("mailbox", "a b@c").is_err());
-    }
-
-    #[test]
-    fn the_15_and_18_character_forms_of_an_id_are_the_same_record() {
-        assert!(same_salesforce_id("00Dxx0000001gPL", "00Dxx0000001gPLEAY"));
-        assert!(!same_salesforce_id("00Dxx0000001gPM", "00Dxx0000001gPLEAY"));
-        assert!(!same_salesforce_id("short", "shorter"));
     }
 
     #[test]

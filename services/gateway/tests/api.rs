@@ -10,8 +10,8 @@ use contracts::Message;
 use messaging::Queue;
 use reqwest::Method;
 use serde_json::json;
+use sync_core::Scope;
 use sync_state::sessions::{ItemError, Progress, SessionState, WriteCounts, Writes};
-use sync_state::users::Scope;
 
 const LOGIN: &str = "https://login.salesforce.example";
 const ALICE_SF: &str = "005xx000001SvbQAAS";
@@ -66,16 +66,23 @@ async fn the_admin_api_wants_the_operator_token() {
 
 #[tokio::test]
 async fn orgs_are_stored_sealed_and_never_echo_their_secrets() {
-    let stack = start().await;
-    let created = stack.create_org("acme", SF_ORG_ID, LOGIN).await;
-    assert_eq!(created.status, 201);
+    let emulators = common::emulators(|_| {}, |_| {}).await;
+    let stack = common::start_with(common::Options {
+        graph_url: Some(emulators.graph_url.clone()),
+        ..common::Options::default()
+    })
+    .await;
+    let body = common::org_body("acme", SF_ORG_ID, &emulators.salesforce_url);
+    let created = stack.register_org(body.clone()).await;
+    assert_eq!(created.status, 201, "{created:?}");
     assert_eq!(created.json["id"], "acme");
     assert_eq!(created.json["salesforce"]["org_id"], SF_ORG_ID);
     assert_eq!(created.json["graph"]["tenant_id"], "dev-tenant");
     for secret in ["dev-secret", "PRIVATE KEY"] {
         assert!(!created.text.contains(secret), "{secret} echoed");
     }
-    let again = stack.create_org("acme", SF_ORG_ID, LOGIN).await;
+    assert_eq!(created.json["check"]["ready"], true);
+    let again = stack.register_org(body).await;
     assert_eq!(again.status, 200, "a repeat replaces");
 
     let list = stack.admin(Method::GET, "/api/v1/orgs", None).await;
@@ -189,6 +196,11 @@ async fn users_register_once_and_bad_input_is_named() {
             json!("005short"),
             "salesforce_user_id:",
         ),
+        (
+            "salesforce_user_id",
+            json!("005xx000001SvbQAAA"),
+            "salesforce_user_id:",
+        ),
         ("id", json!(""), "id:"),
         ("id", json!("a/b"), "id:"),
         ("mailbox", json!(" "), "mailbox:"),
@@ -278,6 +290,10 @@ async fn settings_round_trip_and_enabling_starts_one_session() {
             json!({"scope": "list_view", "list_view_id": "bogus"}),
             "list_view_id:",
         ),
+        (
+            json!({"scope": "list_view", "list_view_id": "00BDn0000000001AAA"}),
+            "list_view_id:",
+        ),
     ] {
         let resp = stack.admin(Method::PUT, path, Some(body.clone())).await;
         assert_eq!(resp.status, 400, "{body}: {resp:?}");
@@ -288,7 +304,10 @@ async fn settings_round_trip_and_enabling_starts_one_session() {
     }
     let view = json!({"scope": "list_view", "list_view_id": "00BDn0000000001"});
     let resp = stack.admin(Method::PUT, path, Some(view)).await;
-    assert_eq!(resp.json["list_view_id"], "00BDn0000000001");
+    assert_eq!(
+        resp.json["list_view_id"], "00BDn0000000001MAA",
+        "B15: a 15-character view id is answered in its 18-character form"
+    );
     let resp = stack
         .admin(
             Method::PUT,
@@ -324,12 +343,16 @@ async fn a_sync_starts_one_session_whose_job_reaches_both_fetchers_and_a_second_
     assert_eq!(first.status, 202, "{first:?}");
     assert_eq!(first.json["state"], "fetching");
     let job_id = first.json["job_id"].as_str().expect("job id").to_owned();
+    assert_eq!(first.json["coalesced"], false);
+    // The session has not begun reading (no fetcher runs here): a second call joins it, since
+    // its read will come after that call too (SPEC §4), and needs no follow-up session.
     let second = stack
         .admin(Method::POST, "/api/v1/users/alice/sync", None)
         .await;
     assert_eq!(second.status, 202);
     assert_eq!(second.json["job_id"].as_str(), Some(job_id.as_str()));
-    assert_eq!(second.json["state"], "queued");
+    assert_eq!(second.json["state"], "fetching");
+    assert_eq!(second.json["coalesced"], true);
     let sessions = stack.sessions("alice").await;
     assert_eq!(sessions.len(), 1, "coalesced: {sessions:?}");
     assert_eq!(
@@ -355,7 +378,7 @@ async fn a_sync_starts_one_session_whose_job_reaches_both_fetchers_and_a_second_
         .admin(Method::GET, "/api/v1/users/alice/status", None)
         .await;
     assert_eq!(status.json["running"], true);
-    assert_eq!(status.json["pending_trigger"], true);
+    assert_eq!(status.json["pending_trigger"], false, "joined, not queued");
     assert_eq!(
         status.json["active_session"]["job_id"].as_str(),
         Some(job_id.as_str())
@@ -445,7 +468,12 @@ async fn sync_wait_returns_the_summary_once_the_session_finishes_and_a_coalesced
     })
     .await;
     let first = stack.sessions("alice").await[0].0;
-    // A second caller coalesces into the running session and waits for the one after it.
+    // A fetcher began reading the session: a second caller waits for the one after it.
+    assert!(
+        sync_state::request::mark_reading(&**stack.db.pool.get().await.expect("client"), first)
+            .await
+            .expect("mark")
+    );
     let coalesced = call("/api/v1/users/alice/sync?wait=20");
     eventually("the trigger is pending", || async {
         let status = stack
@@ -531,18 +559,16 @@ async fn confirm_deletions_needs_a_held_guard_then_starts_a_session() {
     assert_eq!((resp.status, resp.error_code()), (409, "nothing_held"));
     assert!(stack.sessions("alice").await.is_empty());
 
-    let held = json!({"code": "mass_delete_guard", "deletions": 30, "links": 40,
-                      "message": "This session would delete 30 of 40 synced contacts"});
-    stack
-        .sql(
-            "UPDATE user_sync_state SET last_error = $2 WHERE user_id = $1",
-            &[&"alice", &held],
-        )
-        .await;
+    stack.hold_deletions("alice", 30, 40).await;
     let status = stack
         .admin(Method::GET, "/api/v1/users/alice/status", None)
         .await;
-    assert_eq!(status.json["held_deletions"], held);
+    assert_eq!(status.json["held_deletions"]["code"], "mass_delete_guard");
+    assert_eq!(status.json["held_deletions"]["deletions"], 30);
+    assert_eq!(
+        status.json["deletions"],
+        json!({"waiting": 0, "settle_until": null, "held": 30, "confirmed": 0})
+    );
     assert_eq!(status.json["deletions_confirmed"], false);
 
     let resp = stack.admin(Method::POST, path, None).await;
@@ -559,26 +585,79 @@ async fn confirm_deletions_needs_a_held_guard_then_starts_a_session() {
         .admin(Method::GET, "/api/v1/users/alice/status", None)
         .await;
     assert_eq!(status.json["deletions_confirmed"], true);
+    assert_eq!(status.json["deletions"]["held"], 0);
+    assert_eq!(status.json["deletions"]["confirmed"], 30);
+    // Nothing is held any more: a second confirmation has nothing to confirm.
+    let resp = stack.admin(Method::POST, path, None).await;
+    assert_eq!((resp.status, resp.error_code()), (409, "nothing_held"));
     stack.finish().await;
 }
 
 #[tokio::test]
-async fn the_settings_link_is_signed_for_its_user() {
+async fn the_settings_link_is_signed_for_its_user_with_its_own_key_and_expires_in_seven_days() {
     let stack = start().await;
     stack.create_org("dev", SF_ORG_ID, LOGIN).await;
     stack.create_user("alice", "dev", ALICE_SF).await;
+    let before = chrono::Utc::now().timestamp();
     let resp = stack
         .admin(Method::GET, "/api/v1/users/alice/settings-link", None)
         .await;
-    let url = resp.json["url"].as_str().expect("url");
-    let sig = gateway::auth::settings_signature(ENCRYPTION_KEY, "alice").expect("sig");
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let url = url::Url::parse(resp.json["url"].as_str().expect("url")).expect("a URL");
+    assert!(
+        url.as_str()
+            .starts_with(&format!("{}/settings/alice?exp=", common::PUBLIC_BASE)),
+        "{url}"
+    );
+    let pairs: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    let exp: i64 = pairs["exp"].parse().expect("exp");
+    assert!((exp - before - 7 * 24 * 3600).abs() <= 5, "7 days: {exp}");
+    let expires_at =
+        chrono::DateTime::parse_from_rfc3339(resp.json["expires_at"].as_str().expect("expires_at"))
+            .expect("RFC 3339");
+    assert_eq!(expires_at.timestamp(), exp);
+    let key = common::link_key();
     assert_eq!(
-        url,
-        format!("{}/settings/alice?sig={sig}", common::PUBLIC_BASE)
+        pairs["sig"],
+        gateway::auth::settings_signature(&key, "alice", exp, 0),
+        "signed with SETTINGS_LINK_KEY for generation 0"
+    );
+    assert_ne!(
+        pairs["sig"],
+        gateway::auth::settings_signature(ENCRYPTION_KEY.as_bytes(), "alice", exp, 0)
     );
     assert_eq!(
         stack
             .admin(Method::GET, "/api/v1/users/zed/settings-link", None)
+            .await
+            .status,
+        404
+    );
+    let revoked = stack
+        .admin(
+            Method::POST,
+            "/api/v1/users/alice/settings-link:revoke",
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    assert_eq!(revoked.json, json!({"revoked": true, "generation": 1}));
+    assert_eq!(
+        stack
+            .send(
+                Method::POST,
+                "/api/v1/users/alice/settings-link:revoke",
+                None,
+                None
+            )
+            .await
+            .status,
+        401,
+        "operators only"
+    );
+    assert_eq!(
+        stack
+            .admin(Method::POST, "/api/v1/users/zed/settings-link:revoke", None)
             .await
             .status,
         404
@@ -609,8 +688,8 @@ async fn concurrent_syncs_of_one_user_make_one_session() {
     }
     let started = answers
         .iter()
-        .filter(|a| a.json["state"] == "fetching")
+        .filter(|a| a.json["coalesced"] == false)
         .count();
-    assert_eq!(started, 1, "one call started it, the others coalesced");
+    assert_eq!(started, 1, "one call started it, the others joined it");
     stack.finish().await;
 }

@@ -6,7 +6,7 @@ mod common;
 use common::{SF_ORG_ID, Stack, eventually, start};
 use reqwest::Method;
 use serde_json::json;
-use sync_state::users::Scope;
+use sync_core::Scope;
 
 const LOGIN: &str = "https://login.salesforce.example";
 const ALICE_SF: &str = "005xx000001SvbQAAS";
@@ -111,7 +111,7 @@ async fn a_wrong_client_state_triggers_nothing_and_a_right_one_one_session() {
         .await;
     assert_eq!(stack.all_sessions().await.len(), 1);
 
-    let metrics = stack.send(Method::GET, "/metrics", None, None).await;
+    let metrics = stack.ops("/metrics").await;
     for line in [
         "contactsync_gateway_webhook_notifications_total{source=\"graph\",outcome=\"dropped\"} 4",
         "contactsync_gateway_webhook_notifications_total{source=\"graph\",outcome=\"accepted\"} 8",
@@ -179,8 +179,8 @@ async fn post_outbound(stack: &Stack, xml: String) -> common::Resp {
 #[tokio::test]
 async fn an_outbound_message_from_an_unknown_org_is_refused_and_a_known_one_acked() {
     let stack = start().await;
-    // The org is stored with the 15-character id; messages carry the 18-character one.
-    stack.create_org("dev", &SF_ORG_ID[..15], LOGIN).await;
+    // Stored in the 18-character form, as the admin API stores it (B15).
+    stack.create_org("dev", SF_ORG_ID, LOGIN).await;
     stack.create_user("alice", "dev", ALICE_SF).await; // mine, owns the contact
     stack.create_user("bob", "dev", BOB_SF).await; // mine, owns nothing changed
     stack
@@ -199,7 +199,7 @@ async fn an_outbound_message_from_an_unknown_org_is_refused_and_a_known_one_acke
     stack
         .sql(
             "INSERT INTO contact_links (user_id, sync_key, salesforce_id, link)
-             VALUES ('erin', 'k1', '003xx00000000B1AAA', '{}'::jsonb)",
+             VALUES ('erin', 'k1', '003xx00000000B1AAI', '{}'::jsonb)",
             &[],
         )
         .await;
@@ -207,12 +207,25 @@ async fn an_outbound_message_from_an_unknown_org_is_refused_and_a_known_one_acke
     let refused = post_outbound(
         &stack,
         outbound(
-            "00Dxx0000009ZZZAAA",
-            &[("003xx00000000A1AAA", Some(ALICE_SF))],
+            "00Dxx0000009ZZZEA2",
+            &[("003xx00000000A1AAI", Some(ALICE_SF))],
         ),
     )
     .await;
     assert_eq!((refused.status, refused.error_code()), (403, "forbidden"));
+    assert!(stack.all_sessions().await.is_empty());
+
+    // B15: an Organization id whose checksum disagrees is no org at all, said so.
+    let mangled = post_outbound(
+        &stack,
+        outbound(
+            &format!("{}XYZ", &SF_ORG_ID[..15]),
+            &[("003xx00000000A1AAI", Some(ALICE_SF))],
+        ),
+    )
+    .await;
+    assert_eq!(mangled.status, 400, "{mangled:?}");
+    assert!(mangled.text.contains("OrganizationId"), "{mangled:?}");
     assert!(stack.all_sessions().await.is_empty());
 
     for malformed in ["<not xml", "<x/>", "plain text"] {
@@ -224,8 +237,8 @@ async fn an_outbound_message_from_an_unknown_org_is_refused_and_a_known_one_acke
     let xml = outbound(
         SF_ORG_ID,
         &[
-            ("003xx00000000A1AAA", Some(&ALICE_SF[..15])),
-            ("003xx00000000B1AAA", Some(ALICE_SF)),
+            ("003xx00000000A1AAI", Some(&ALICE_SF[..15])),
+            ("003xx00000000B1AAI", Some(ALICE_SF)),
         ],
     );
     let acked = post_outbound(&stack, xml.clone()).await;
@@ -238,14 +251,16 @@ async fn an_outbound_message_from_an_unknown_org_is_refused_and_a_known_one_acke
         .into_iter()
         .map(|(u, _)| u)
         .collect();
-    assert_eq!(triggered, vec!["alice", "carol", "erin"]);
+    // Routed only by the ids the message carries: the owner and the user linked to a changed
+    // Contact; neither bob (`mine`, owns nothing changed) nor carol (`all`).
+    assert_eq!(triggered, vec!["alice", "erin"]);
 
     // Redelivery of the same message while those sessions run starts nothing new.
     post_outbound(&stack, xml).await;
-    assert_eq!(stack.all_sessions().await.len(), 3);
+    assert_eq!(stack.all_sessions().await.len(), 2);
 
-    // A notification without OwnerId may concern any `mine` user.
-    let no_owner = outbound(SF_ORG_ID, &[("003xx00000000C1AAA", None)]);
+    // A notification without OwnerId names only its record: nobody is linked to this one.
+    let no_owner = outbound(SF_ORG_ID, &[("003xx00000000C1AAI", None)]);
     assert_eq!(post_outbound(&stack, no_owner).await.status, 200);
     let triggered: Vec<String> = stack
         .all_sessions()
@@ -253,7 +268,7 @@ async fn an_outbound_message_from_an_unknown_org_is_refused_and_a_known_one_acke
         .into_iter()
         .map(|(u, _)| u)
         .collect();
-    assert_eq!(triggered, vec!["alice", "bob", "carol", "erin"]);
+    assert_eq!(triggered, vec!["alice", "erin"], "no fan-out to every user");
     stack.finish().await;
 }
 
@@ -328,7 +343,7 @@ async fn the_salesforce_emulator_outbound_messages_are_acked_and_trigger_the_own
 }
 
 #[tokio::test]
-async fn a_removed_subscription_repeated_in_a_batch_is_forgotten_and_recreated_once() {
+async fn a_removed_subscription_repeated_in_a_batch_is_forgotten_and_the_user_resyncs_once() {
     let stack = start().await;
     stack.create_org("dev", SF_ORG_ID, LOGIN).await;
     stack.create_user("alice", "dev", ALICE_SF).await;
@@ -341,7 +356,8 @@ async fn a_removed_subscription_repeated_in_a_batch_is_forgotten_and_recreated_o
     let handled = gateway::graph_webhook::handle_notifications(&stack.ctx, batch)
         .await
         .expect("handled");
-    assert_eq!(handled.lifecycle.len(), 1, "{handled:?}");
+    // Nothing to call Graph for: the session subscribes again (B3).
+    assert!(handled.lifecycle.is_empty(), "{handled:?}");
     assert_eq!((handled.accepted, handled.dropped), (1, 1));
     let client = stack.db.pool.get().await.expect("db");
     let gone = sync_state::subscriptions::get(&**client, "sub-alice")

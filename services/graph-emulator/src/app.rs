@@ -18,16 +18,26 @@ pub struct App {
     listener: TcpListener,
     local_addr: SocketAddr,
     shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl App {
     /// Binds the listener. Port 0 picks a free port (tests).
     pub async fn build(config: Config) -> std::io::Result<App> {
+        let tls = config
+            .tls
+            .as_ref()
+            .map(emulator_tls::acceptor)
+            .transpose()?;
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
-        // Subscribers are reached directly (in-cluster or on localhost), never through a proxy.
+        // Subscribers are reached directly (in-cluster or on localhost), never through a proxy;
+        // a local subscriber may serve the dev certificate, so the dev CA is trusted too.
+        let dev_ca = reqwest::Certificate::from_pem(emulator_tls::DEV_CA_PEM.as_bytes())
+            .map_err(std::io::Error::other)?;
         let http = reqwest::Client::builder()
             .no_proxy()
+            .add_root_certificate(dev_ca)
             .build()
             .map_err(std::io::Error::other)?;
         let shared = Arc::new(Shared::new(config, http, CancellationToken::new()));
@@ -35,6 +45,7 @@ impl App {
             listener,
             local_addr,
             shared,
+            tls,
         })
     }
 
@@ -42,13 +53,15 @@ impl App {
         self.local_addr
     }
 
-    /// `http://127.0.0.1:PORT` (a wildcard bind is reported as loopback, which reaches it).
+    /// `http://127.0.0.1:PORT`, `https://` with TLS (a wildcard bind is reported as loopback,
+    /// which reaches it).
     pub fn base_url(&self) -> String {
         let mut addr = self.local_addr;
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("http://{addr}")
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{addr}")
     }
 
     /// Serves until `shutdown` is cancelled, then stops notification deliveries.
@@ -74,10 +87,8 @@ impl App {
         let router = axum::Router::new()
             .fallback(server::entry)
             .with_state(shared.clone());
-        tracing::info!(addr = %self.local_addr, "Graph emulator listening");
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+        tracing::info!(addr = %self.local_addr, tls = self.tls.is_some(), "Graph emulator listening");
+        let served = emulator_tls::serve(self.listener, self.tls, router, shutdown).await;
         shared.shutdown.cancel();
         let _ = sweeper.await;
         served

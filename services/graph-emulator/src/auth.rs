@@ -18,12 +18,33 @@ use crate::wire::{ApiResponse, Body};
 /// The scope a client-credentials request must ask for.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 
-/// An app registration: who may get tokens.
+/// An app registration: who may get tokens, and the application permissions an admin consented
+/// to (they become the token's `roles`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AppRegistration {
     pub client_id: String,
     pub client_secret: String,
     pub tenant: String,
+    /// Consented application permissions; the default app has `Contacts.ReadWrite` and
+    /// `MailboxSettings.ReadWrite`. An app without a `Contacts.*` role is refused 403
+    /// `ErrorAccessDenied` on every mailbox call, as Graph refuses it.
+    #[serde(default = "default_roles")]
+    pub roles: Vec<String>,
+}
+
+/// What the default app registration was granted.
+pub fn default_roles() -> Vec<String> {
+    vec![
+        "Contacts.ReadWrite".to_owned(),
+        "MailboxSettings.ReadWrite".to_owned(),
+    ]
+}
+
+/// Whether `roles` let an app read or write contacts.
+pub fn may_use_contacts(roles: &[String]) -> bool {
+    roles.iter().any(|r| {
+        r.eq_ignore_ascii_case("Contacts.ReadWrite") || r.eq_ignore_ascii_case("Contacts.Read")
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +61,13 @@ pub struct Tokens {
 
 impl Tokens {
     /// Issues a token for `client_id` valid for `lifetime`.
-    pub fn mint(&self, client_id: &str, tenant_id: &str, lifetime: Duration) -> String {
+    pub fn mint(
+        &self,
+        client_id: &str,
+        tenant_id: &str,
+        lifetime: Duration,
+        roles: &[String],
+    ) -> String {
         // Ten years is "forever" for a test token, and keeps the clock arithmetic in range.
         let lifetime = lifetime.min(Duration::from_secs(10 * 365 * 24 * 3600));
         let exp = chrono::Utc::now().timestamp() + lifetime.as_secs() as i64;
@@ -50,7 +77,7 @@ impl Tokens {
             "iss": format!("https://sts.windows.net/{tenant_id}/"),
             "tid": tenant_id,
             "appid": client_id,
-            "roles": ["Contacts.ReadWrite", "MailboxSettings.ReadWrite"],
+            "roles": roles,
             "exp": exp,
             "jti": uuid::Uuid::new_v4().to_string(),
         });
@@ -246,7 +273,7 @@ pub fn token_endpoint(
             ),
         );
     }
-    let token = tokens.mint(&app.client_id, tenant_id, lifetime);
+    let token = tokens.mint(&app.client_id, tenant_id, lifetime, &app.roles);
     let body = json!({
         "token_type": "Bearer",
         "expires_in": lifetime.as_secs(),

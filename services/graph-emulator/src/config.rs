@@ -95,7 +95,8 @@ pub struct Knobs {
     pub subscription_max_minutes: f64,
     /// Create/renew beyond the maximum: reject or clamp (UNCONFIRMED).
     pub subscription_over_max: OverMaxLifetime,
-    /// `notificationUrl` must be https (real: yes; off by default so local tests can use http).
+    /// `notificationUrl` (and `lifecycleNotificationUrl`) must be https, as Graph requires. Turn
+    /// off only where the subscriber cannot serve TLS (`contactsync dev`, tests on localhost).
     pub require_https: bool,
     /// Time the subscriber has to echo the validation token, milliseconds. Real: 10,000.
     pub validation_timeout_ms: u64,
@@ -148,7 +149,7 @@ impl Default for Knobs {
             subscription_min_minutes: 45.0,
             subscription_max_minutes: 10_080.0,
             subscription_over_max: OverMaxLifetime::Reject,
-            require_https: false,
+            require_https: true,
             validation_timeout_ms: 10_000,
             validation_requires_text_plain: true,
             notification_timeout_ms: 3_000,
@@ -180,6 +181,10 @@ pub struct Config {
     pub client_secret: String,
     /// Serve the unauthenticated `/_emulator/` control API (`GRAPH_EMULATOR_CONTROL_API`).
     pub control_api: bool,
+    /// Serve HTTPS (`GRAPH_EMULATOR_TLS=dev`: the dev-only certificate signed by the same CA as
+    /// the Salesforce emulator's; or `GRAPH_EMULATOR_TLS_CERT_FILE` + `_TLS_KEY_FILE`). Graph
+    /// speaks only HTTPS, and Microsoft's SDKs treat only `https` URLs as Graph's.
+    pub tls: Option<emulator_tls::TlsConfig>,
     /// Behaviour knobs (`GRAPH_EMULATOR_<KNOB>`).
     pub knobs: Knobs,
 }
@@ -194,6 +199,7 @@ impl Default for Config {
             client_id: "contactsync-dev".to_owned(),
             client_secret: "dev-secret".to_owned(),
             control_api: true,
+            tls: None,
             knobs: Knobs::default(),
         }
     }
@@ -250,6 +256,16 @@ impl Config {
         if let Some(value) = lookup("GRAPH_EMULATOR_CONTROL_API") {
             config.control_api = parse_bool("GRAPH_EMULATOR_CONTROL_API", &value)?;
         }
+        let tls = lookup("GRAPH_EMULATOR_TLS");
+        let cert = lookup("GRAPH_EMULATOR_TLS_CERT_FILE");
+        let key = lookup("GRAPH_EMULATOR_TLS_KEY_FILE");
+        config.tls =
+            emulator_tls::TlsConfig::from_vars(tls.as_deref(), cert.as_deref(), key.as_deref())
+                .map_err(|message| ConfigError::InvalidValue {
+                    var: "GRAPH_EMULATOR_TLS".to_owned(),
+                    value: tls.or(cert).or(key).unwrap_or_default(),
+                    message,
+                })?;
         config.knobs = knobs_from_lookup(&lookup)?;
         Ok(config)
     }
@@ -347,6 +363,16 @@ mod tests {
             let var = format!("`{PREFIX}{}`", name.to_ascii_uppercase());
             assert!(header.contains(&var), "{var} is not documented in lib.rs");
         }
+    }
+
+    #[test]
+    fn tls_is_dev_and_https_notification_urls_are_required_by_default() {
+        let plain = Config::from_lookup(env(&[])).unwrap_or_default();
+        assert!(plain.tls.is_none());
+        assert!(plain.knobs.require_https);
+        let tls = Config::from_lookup(env(&[("GRAPH_EMULATOR_TLS", "dev")])).unwrap_or_default();
+        assert!(tls.tls.is_some());
+        assert!(Config::from_lookup(env(&[("GRAPH_EMULATOR_TLS", "yes")])).is_err());
     }
 
     #[test]

@@ -398,19 +398,25 @@ fn route(
             let client_id = request
                 .client_id
                 .unwrap_or_else(|| shared.config.client_id.clone());
-            if !shared.apps.read().iter().any(|a| a.client_id == client_id) {
+            let Some(roles) = shared
+                .apps
+                .read()
+                .iter()
+                .find(|a| a.client_id == client_id)
+                .map(|a| a.roles.clone())
+            else {
                 return Err(error(
                     StatusCode::BAD_REQUEST,
                     format!("no app registration '{client_id}'"),
                 ));
-            }
+            };
             let lifetime = request
                 .expires_in
                 .map(Duration::from_secs)
                 .unwrap_or_else(|| shared.token_lifetime());
             let token = shared
                 .tokens
-                .mint(&client_id, &shared.config.tenant_id, lifetime);
+                .mint(&client_id, &shared.config.tenant_id, lifetime, &roles);
             reply(
                 StatusCode::OK,
                 json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()}),
@@ -470,6 +476,19 @@ fn route(
         }
         (Method::GET, ["subscriptions"]) => {
             reply(StatusCode::OK, json!({"value": shared.subscriptions.all()}))
+        }
+        (Method::DELETE, ["subscriptions", id]) => {
+            // Graph dropping a subscription without a word (an expiry, a missed reauthorization,
+            // a removal whose lifecycle event never arrived): it just answers 404 from then on.
+            match shared.subscriptions.remove(id) {
+                Some(_) => StatusCode::NO_CONTENT.into_response(),
+                None => {
+                    return Err(error(
+                        StatusCode::NOT_FOUND,
+                        format!("no subscription '{id}'"),
+                    ));
+                }
+            }
         }
         (Method::POST, ["subscriptions", id, "lifecycle"]) => {
             let request: Lifecycle = parse(body)?;

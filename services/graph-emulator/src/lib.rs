@@ -26,7 +26,10 @@
 //! `GRAPH_EMULATOR_LISTEN` (127.0.0.1:8091), `GRAPH_EMULATOR_PUBLIC_URL` (links; default from
 //! the Host header), `GRAPH_EMULATOR_TENANT`, `GRAPH_EMULATOR_TENANT_ID`,
 //! `GRAPH_EMULATOR_CLIENT_ID`, `GRAPH_EMULATOR_CLIENT_SECRET`, `GRAPH_EMULATOR_CONTROL_API`
-//! (true), and one variable per knob of [`Knobs`], named `GRAPH_EMULATOR_` + the field name in
+//! (true), `GRAPH_EMULATOR_TLS=dev` (serve HTTPS with the dev-only certificate for
+//! `127.0.0.1`/`localhost`, signed by the same dev CA as the Salesforce emulator's:
+//! `emulator_tls::DEV_CA_PEM`; or `GRAPH_EMULATOR_TLS_CERT_FILE` + `GRAPH_EMULATOR_TLS_KEY_FILE`),
+//! and one variable per knob of [`Knobs`], named `GRAPH_EMULATOR_` + the field name in
 //! capitals, e.g. `GRAPH_EMULATOR_THROTTLE_ENABLED=false`, `GRAPH_EMULATOR_LATENCY_MS=20`,
 //! `GRAPH_EMULATOR_DELTA_PAGE_SIZE=100`, `GRAPH_EMULATOR_SUBSCRIPTION_OVER_MAX=clamp`. Each knob's
 //! meaning and default is documented on its field; the UNCONFIRMED points of the reference are
@@ -62,7 +65,7 @@
 //! | `GRAPH_EMULATOR_SUBSCRIPTION_MIN_MINUTES` | 45.0 |
 //! | `GRAPH_EMULATOR_SUBSCRIPTION_MAX_MINUTES` | 10080.0 |
 //! | `GRAPH_EMULATOR_SUBSCRIPTION_OVER_MAX` | reject |
-//! | `GRAPH_EMULATOR_REQUIRE_HTTPS` | false |
+//! | `GRAPH_EMULATOR_REQUIRE_HTTPS` | true |
 //! | `GRAPH_EMULATOR_VALIDATION_TIMEOUT_MS` | 10000 |
 //! | `GRAPH_EMULATOR_VALIDATION_REQUIRES_TEXT_PLAIN` | true |
 //! | `GRAPH_EMULATOR_NOTIFICATION_TIMEOUT_MS` | 3000 |
@@ -81,12 +84,16 @@
 //! notified, not counted) · `POST notifications/drop {"count"}` (lose the next N change
 //! notifications) · `POST mailboxes/{id}/contacts/{cid}/move {"destinationId"}` (a user's
 //! move in Outlook: new regular id) · `POST tokens {"client_id"?,"expires_in"?}` →
-//! `{"access_token"}` · `POST apps {"client_id","client_secret","tenant"}` ·
+//! `{"access_token"}` · `POST apps {"client_id","client_secret","tenant","roles"?}` (`roles`: the consented
+//! application permissions, default `Contacts.ReadWrite` and `MailboxSettings.ReadWrite`; without a
+//! `Contacts.*` role every API call answers 403 `ErrorAccessDenied`) ·
 //! `POST|GET|DELETE faults` (`{"status","count","retry_after","route","mailbox","code","message",
 //! "after_effect"}`; `after_effect`: the operation happens, then the error is answered)
 //! · `GET|DELETE requests` (`{"http_requests","operations","by_route"}`) ·
 //! `POST delta/expire {"mailbox"?}` (outstanding delta tokens answer 410) ·
-//! `GET subscriptions` · `POST subscriptions/{id}/lifecycle {"event"}` · `GET|POST config`
+//! `GET subscriptions` · `DELETE subscriptions/{id}` (Graph drops it silently: renewals then
+//! answer 404) · `POST subscriptions/{id}/lifecycle {"event"}` (`reauthorizationRequired`,
+//! `subscriptionRemoved` (which also drops it), `missed`) · `GET|POST config`
 //! (read or change knobs at run time; reset restores the start-up knobs).
 
 mod app;

@@ -67,6 +67,7 @@ impl Shared {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
             tenant: config.tenant.clone(),
+            roles: auth::default_roles(),
         }];
         Shared {
             knobs: RwLock::new(config.knobs.clone()),
@@ -102,6 +103,7 @@ impl Shared {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let host = header("host").unwrap_or("127.0.0.1");
         let scheme = match header("x-forwarded-proto") {
+            _ if self.config.tls.is_some() => "https",
             Some(p) if p.eq_ignore_ascii_case("https") => "https",
             _ => "http",
         };
@@ -219,6 +221,20 @@ pub async fn api_call(shared: &Arc<Shared>, req: ApiRequest) -> ApiResponse {
         Ok(app_id) => app_id,
         Err(e) => return e.into_response(&client_request_id),
     };
+    // Without a consented Contacts permission every call here is refused, as by Graph.
+    let permitted = shared
+        .apps
+        .read()
+        .iter()
+        .find(|a| a.client_id == app_id)
+        .is_some_and(|a| auth::may_use_contacts(&a.roles));
+    if !permitted {
+        let error = GraphError::Forbidden {
+            code: "ErrorAccessDenied",
+            message: "Access is denied. Check credentials and try again.".to_owned(),
+        };
+        return error.into_response(&client_request_id);
+    }
     let (target, route) = match parsed {
         Ok(p) => p,
         Err(e) => return e.into_response(&client_request_id),

@@ -254,15 +254,15 @@ fn parse_expiry(body: &serde_json::Map<String, Value>) -> Result<DateTime<Utc>, 
 
 fn check_url(raw: &str, knobs: &Knobs) -> Result<(), GraphError> {
     let url = url::Url::parse(raw).map_err(|_| notify::invalid_url(raw))?;
-    let ok = match url.scheme() {
-        "https" => true,
-        "http" => !knobs.require_https,
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(notify::invalid_url(raw))
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if !knobs.require_https => Ok(()),
+        // Graph delivers notifications over TLS only (the wording is UNCONFIRMED).
+        "http" => Err(GraphError::bad_request(
+            "InvalidRequest",
+            format!("The notification URL '{raw}' must use https."),
+        )),
+        _ => Err(notify::invalid_url(raw)),
     }
 }
 

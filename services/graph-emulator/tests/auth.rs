@@ -182,3 +182,49 @@ async fn me_is_refused_for_app_only_tokens() {
         .await
         .body;
 }
+
+#[tokio::test]
+async fn an_app_without_consented_contacts_permission_gets_a_token_but_no_mailbox() {
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let registered = emu
+        .control(
+            Method::POST,
+            "/_emulator/apps",
+            json!({"client_id": "no-consent", "client_secret": "s", "tenant": TENANT, "roles": ["User.Read.All"]}),
+        )
+        .await;
+    assert_eq!(registered.status, 201);
+    let r = token_request(
+        &emu,
+        TENANT,
+        &[
+            ("client_id", "no-consent"),
+            ("scope", SCOPE),
+            ("client_secret", "s"),
+            ("grant_type", "client_credentials"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "a token is issued: {:?}", r.body);
+    let token = r.body["access_token"].as_str().expect("token").to_owned();
+    let claims: Value = {
+        use base64::Engine as _;
+        let payload = token.split('.').nth(1).expect("a JWT");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url");
+        serde_json::from_slice(&bytes).expect("claims")
+    };
+    assert_eq!(claims["roles"], json!(["User.Read.All"]));
+    let denied = emu
+        .http
+        .get(emu.url("/v1.0/users/u1/contacts"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(denied.status(), 403);
+    let body: Value = denied.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "ErrorAccessDenied");
+}

@@ -161,3 +161,42 @@ async fn throttling_applies_per_item_with_retry_after_in_the_item_headers() {
         assert_eq!(item["body"]["error"]["code"], "TooManyRequests");
     }
 }
+
+#[tokio::test]
+async fn a_batched_create_can_be_carried_out_and_still_answer_500() {
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let folder = emu
+        .post(
+            "/v1.0/users/u1/contactFolders",
+            json!({"displayName": "Salesforce Contacts"}),
+        )
+        .await;
+    let fid = folder.body["id"].as_str().expect("id").to_owned();
+    emu.control(
+        reqwest::Method::POST,
+        "/_emulator/faults",
+        json!({"status": 500, "after_effect": true, "mailbox": "u1",
+               "route": "POST /v1.0/users/{id}/contactFolders/{id}/contacts"}),
+    )
+    .await;
+    let r = emu
+        .post(
+            "/v1.0/$batch",
+            json!({"requests": [{"id": "1", "method": "POST",
+                "url": format!("/users/u1/contactFolders/{}/contacts", enc(&fid)),
+                "headers": json_headers(), "body": {"surname": "Landed"}}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let item = &r.body["responses"][0];
+    assert_eq!(item["status"], 500, "{item}");
+    assert_eq!(item["body"]["error"]["code"], "generalException");
+    let state = emu.state("u1").await;
+    assert_eq!(
+        state.len(),
+        1,
+        "the create happened although it answered 500"
+    );
+    assert_eq!(state[0]["surname"], "Landed");
+}

@@ -281,3 +281,39 @@ async fn expand_of_an_extended_property_is_carried_through_the_round() {
         vec![json!("0030"), json!("0031"), json!("0032"), json!("0033")]
     );
 }
+
+#[tokio::test]
+async fn a_deleted_folder_keeps_its_delta_until_it_is_emptied_from_deleted_items_then_answers_404()
+{
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let folder = emu
+        .post(
+            "/v1.0/users/u1/contactFolders",
+            json!({"displayName": "Salesforce Contacts"}),
+        )
+        .await;
+    let fid = folder.body["id"].as_str().expect("id").to_owned();
+    emu.seed("u1", &fid, vec![pavel()]).await;
+    let path = format!("/v1.0/users/u1/contactFolders/{}", enc(&fid));
+    let start = format!("{path}/contacts/delta");
+    let (_, delta_link, _) = round(&emu, &start, 10).await;
+
+    // Deleted once: soft, the folder sits under Deleted Items and its delta still answers.
+    assert_eq!(emu.delete(&path).await.status, 204);
+    let (entries, _, _) = round(&emu, &start, 10).await;
+    assert_eq!(entries.len(), 1, "the folder's contacts are still in it");
+    assert_eq!(emu.get(&delta_link).await.status, 200);
+
+    // Deleted from Deleted Items: gone for good, and a delta on it is an unknown item.
+    assert_eq!(emu.delete(&path).await.status, 204);
+    for url in [start.as_str(), delta_link.as_str()] {
+        let gone = emu.get(url).await;
+        assert_eq!(
+            (gone.status, gone.error_code()),
+            (404, "ErrorItemNotFound"),
+            "{url}: {:?}",
+            gone.body
+        );
+    }
+}

@@ -1,6 +1,8 @@
 //! Microsoft's JavaScript Graph client (`@microsoft/microsoft-graph-client`, from npm) creates,
-//! reads, pages, batches, updates (through a 429) and deletes contacts against the emulator, with only the base
-//! URL pointing it here. The package is installed on first use into `target/npm/` (atomically,
+//! reads, pages (a list and a delta, with its `PageIterator`), batches, updates (through a 429)
+//! and deletes contacts against the emulator served over HTTPS (`GRAPH_EMULATOR_TLS=dev`),
+//! configured as its docs say for a custom host: `baseUrl`, `customHosts`, and the dev CA
+//! trusted by Node (`NODE_EXTRA_CA_CERTS`). The package is installed on first use into `target/npm/` (atomically,
 //! so concurrent test runs are safe); the test fails if it cannot be installed.
 
 mod common;
@@ -67,7 +69,12 @@ async fn the_official_javascript_client_does_crud_paging_batching_and_retries_ag
     let module = tokio::task::spawn_blocking(ensure_installed)
         .await
         .expect("install task");
-    let emu = Emu::start().await;
+    let mut config = test_config();
+    config.tls = Some(emulator_tls::TlsConfig::dev());
+    let emu = Emu::start_with(config).await;
+    assert!(emu.base.starts_with("https://"), "{}", emu.base);
+    let ca =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../emulator-tls/fixtures/dev-only-tls-ca.pem");
     emu.mailbox("48d31887-5fad-4d73-a9f5-3c356e68a038", "alex@contoso.com")
         .await;
     let seeded: Vec<Value> = (0..9)
@@ -91,6 +98,7 @@ async fn the_official_javascript_client_does_crud_paging_batching_and_retries_ag
             .arg(script)
             .args([&base, TENANT, CLIENT_ID, CLIENT_SECRET, "alex@contoso.com"])
             .env("MSGRAPH_MODULE", module)
+            .env("NODE_EXTRA_CA_CERTS", ca)
             .output()
             .expect("node runs")
     });
@@ -110,6 +118,19 @@ async fn the_official_javascript_client_does_crud_paging_batching_and_retries_ag
         paged.len(),
         10,
         "9 seeded + Pavel, across pages of 4: {paged:?}"
+    );
+    let delta = out["delta"]["surnames"].as_array().expect("delta");
+    assert_eq!(
+        delta.len(),
+        10,
+        "every contact of the folder, paged: {delta:?}"
+    );
+    assert!(
+        out["delta"]["deltaLink"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("https://") && l.contains("deltatoken")),
+        "the iterator ends on an https deltaLink: {}",
+        out["delta"]
     );
     assert_eq!(out["batch"]["get"], "Bansky");
     assert_eq!(out["batch"]["createdStatus"], 201);

@@ -1,32 +1,10 @@
 // Drives Microsoft's own JavaScript Graph client (@microsoft/microsoft-graph-client) against the
-// emulator, pointed at it by base URL. Prints one JSON object with what it saw; exits 1 on error.
+// emulator served over HTTPS, configured as its docs say for a custom host and nothing more:
+// `baseUrl` and `customHosts` (the SDK attaches the token, and follows @odata.nextLink, only for
+// https Graph hosts), the dev CA trusted through NODE_EXTRA_CA_CERTS. Prints one JSON object with
+// what it saw; exits 1 on error.
 const graph = require(process.env.MSGRAPH_MODULE);
 const [base, tenant, clientId, secret, user] = process.argv.slice(2);
-
-// The SDK only treats https URLs as Graph URLs (for auth and for following @odata.nextLink), so
-// it is given the emulator's address as https, and this last middleware plays the part of a
-// TLS-terminating proxy: it sends the request over plain http with `X-Forwarded-Proto: https`,
-// which makes the emulator write https links as Graph does.
-class TlsTerminator {
-  async execute(context) {
-    const downgrade = (url) => url.replace(/^https:/, "http:");
-    if (context.request instanceof Request) {
-      const headers = new Headers(context.request.headers);
-      headers.set("X-Forwarded-Proto", "https");
-      const init = { method: context.request.method, headers };
-      if (!["GET", "HEAD"].includes(context.request.method)) init.body = await context.request.text();
-      context.request = new Request(downgrade(context.request.url), init);
-    } else {
-      context.request = downgrade(context.request);
-      context.options = context.options || {};
-      const headers = context.options.headers;
-      if (headers instanceof Headers) headers.set("X-Forwarded-Proto", "https");
-      else context.options.headers = { ...(headers || {}), "X-Forwarded-Proto": "https" };
-    }
-    context.response = await fetch(context.request, context.options);
-  }
-  setNext() {}
-}
 
 (async () => {
   const form = new URLSearchParams({
@@ -37,16 +15,16 @@ class TlsTerminator {
   });
   const tokenResponse = await fetch(`${base}/${tenant}/oauth2/v2.0/token`, { method: "POST", body: form });
   const token = (await tokenResponse.json()).access_token;
-  const httpsBase = base.replace(/^http:/, "https:");
+  const httpsBase = base;
   const authProvider = { getAccessToken: async () => token };
   const client = graph.Client.initWithMiddleware({
-    baseUrl: `${httpsBase}/`,
+    baseUrl: `${base}/`,
     defaultVersion: "v1.0",
     customHosts: new Set([new URL(base).hostname]),
     middleware: [
       new graph.AuthenticationHandler(authProvider),
       new graph.RetryHandler(new graph.RetryHandlerOptions(1, 3)),
-      new TlsTerminator(),
+      new graph.HTTPMessageHandler(),
     ],
   });
   const out = {};
@@ -67,6 +45,16 @@ class TlsTerminator {
   const iterator = new graph.PageIterator(client, first, (c) => { surnames.push(c.surname); return true; });
   await iterator.iterate();
   out.paged = surnames;
+
+  // The folder's delta, paged by the PageIterator to its deltaLink (pages of 3).
+  const delta = await client
+    .api(`/users/${user}/contactFolders/contacts/contacts/delta`)
+    .header("Prefer", "odata.maxpagesize=3")
+    .get();
+  const deltaSurnames = [];
+  const deltaIterator = new graph.PageIterator(client, delta, (c) => { deltaSurnames.push(c.surname); return true; });
+  await deltaIterator.iterate();
+  out.delta = { surnames: deltaSurnames, deltaLink: deltaIterator.getDeltaLink() || null };
 
   // A $batch built with the SDK's BatchRequestContent.
   const batch = new graph.BatchRequestContent([

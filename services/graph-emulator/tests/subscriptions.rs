@@ -66,6 +66,15 @@ async fn hook(
 }
 
 async fn receiver(validation: Validation, refuse_first: usize) -> (Arc<Receiver>, String) {
+    receiver_on(validation, refuse_first, false).await
+}
+
+/// A notification endpoint, over HTTPS with the dev certificate when `tls`.
+async fn receiver_on(
+    validation: Validation,
+    refuse_first: usize,
+    tls: bool,
+) -> (Arc<Receiver>, String) {
     let rx = Arc::new(Receiver {
         validation,
         refuse_first,
@@ -80,8 +89,16 @@ async fn receiver(validation: Validation, refuse_first: usize) -> (Arc<Receiver>
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (rx, format!("http://{addr}/hook"))
+    let acceptor = tls
+        .then(|| emulator_tls::acceptor(&emulator_tls::TlsConfig::dev()).expect("dev certificate"));
+    let scheme = if tls { "https" } else { "http" };
+    tokio::spawn(emulator_tls::serve(
+        listener,
+        acceptor,
+        app,
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    (rx, format!("{scheme}://{addr}/hook"))
 }
 
 fn in_an_hour() -> String {
@@ -98,6 +115,8 @@ fn notifications(rx: &Receiver) -> Vec<Value> {
 
 fn fast_config() -> graph_emulator::Config {
     let mut config = test_config();
+    // These receivers speak plain HTTP; the https rule has its own test below.
+    config.knobs.require_https = false;
     config.knobs.notification_retry_base_ms = 50;
     config.knobs.validation_timeout_ms = 1000;
     config
@@ -566,4 +585,86 @@ async fn lifecycle_events_go_to_the_lifecycle_url_and_subscription_removed_remov
         emu.get(&format!("/v1.0/subscriptions/{id}")).await.status,
         404
     );
+}
+
+#[tokio::test]
+async fn a_subscription_graph_drops_silently_answers_404_to_its_renewal() {
+    let emu = Emu::start_with(fast_config()).await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let (rx, url) = receiver(Validation::Echo, 0).await;
+    let r = emu
+        .post(
+            "/v1.0/subscriptions",
+            json!({"changeType": "created,updated,deleted", "notificationUrl": url, "resource": "users/u1/contacts", "expirationDateTime": in_an_hour(), "clientState": "cs"}),
+        )
+        .await;
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let dropped = emu
+        .control(
+            Method::DELETE,
+            &format!("/_emulator/subscriptions/{id}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(dropped.status, 204, "{:?}", dropped.body);
+    let renewal = emu
+        .patch(
+            &format!("/v1.0/subscriptions/{id}"),
+            json!({"expirationDateTime": in_an_hour()}),
+        )
+        .await;
+    assert_eq!(renewal.status, 404, "{:?}", renewal.body);
+    assert_eq!(
+        emu.get(&format!("/v1.0/subscriptions/{id}")).await.status,
+        404
+    );
+    assert!(notifications(&rx).is_empty());
+    let again = emu
+        .control(
+            Method::DELETE,
+            &format!("/_emulator/subscriptions/{id}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(again.status, 404);
+}
+
+#[tokio::test]
+async fn graph_refuses_an_http_notification_url_and_notifies_an_https_one() {
+    let mut config = test_config();
+    config.knobs.validation_timeout_ms = 1000;
+    assert!(config.knobs.require_https, "https is required by default");
+    let emu = Emu::start_with(config).await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let (_plain, http_url) = receiver(Validation::Echo, 0).await;
+    let refused = emu
+        .post(
+            "/v1.0/subscriptions",
+            json!({"changeType": "created", "notificationUrl": http_url, "resource": "users/u1/contacts", "expirationDateTime": in_an_hour()}),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("must use https")),
+        "{:?}",
+        refused.body
+    );
+
+    let (rx, https_url) = receiver_on(Validation::Echo, 0, true).await;
+    let created = emu
+        .post(
+            "/v1.0/subscriptions",
+            json!({"changeType": "created", "notificationUrl": https_url, "resource": "users/u1/contacts", "expirationDateTime": in_an_hour(), "clientState": "s"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    emu.post("/v1.0/users/u1/contacts", json!({"surname": "Secure"}))
+        .await;
+    let delivered = poll_until(Duration::from_secs(10), || async {
+        !notifications(&rx).is_empty()
+    })
+    .await;
+    assert!(delivered, "the https endpoint was notified");
 }

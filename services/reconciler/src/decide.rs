@@ -1,12 +1,14 @@
 //! A side's read arrives: it is stored on the session; once both sides are in, the sync core
-//! decides and the write batches go into the outbox, all in one transaction.
+//! decides (the mass-delete guard judging bursts of deletions across sessions, C5) and the write
+//! batches go into the outbox, all in one transaction. The guard's outcome (deletions waiting,
+//! held, carried out) is kept on the session and stored when it completes (`finish`).
 
 use chrono::Utc;
 use contracts::{ChangeBatch, Commands, Header, Message, SideRead, WriteBatch};
-use sync_core::{ConflictWinner, Decisions, GuardOutcome, SalesforceUserId, Scope, Settings};
-use sync_state::sessions::{self, ItemError, Progress, SessionState};
-use sync_state::users::{self, ContactSettings, Winner};
-use sync_state::{StateError, links, outbox};
+use sync_core::Decisions;
+use sync_state::sessions::{self, Cursors, ItemError, Progress, SessionState};
+use sync_state::users;
+use sync_state::{StateError, deletions, links, outbox};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
@@ -56,7 +58,7 @@ pub async fn on_change_batch(ctx: &Ctx, batch: ChangeBatch) -> Result<(), StateE
             } else {
                 (other, batch)
             };
-            decide_session(&tx, &user_id, job_id, exchange, salesforce).await?;
+            decide_session(ctx, &tx, &user_id, job_id, exchange, salesforce).await?;
         }
     }
     tx.commit().await?;
@@ -65,15 +67,17 @@ pub async fn on_change_batch(ctx: &Ctx, batch: ChangeBatch) -> Result<(), StateE
 
 /// Decides a session whose two reads are in.
 async fn decide_session(
+    ctx: &Ctx,
     tx: &Transaction<'_>,
     user_id: &str,
     job_id: Uuid,
     exchange: ChangeBatch,
     salesforce: ChangeBatch,
 ) -> Result<(), StateError> {
-    let failures: Vec<String> = [exchange.failure.clone(), salesforce.failure.clone()]
+    let failures: Vec<String> = [&exchange.failure, &salesforce.failure]
         .into_iter()
         .flatten()
+        .map(|failure| failure.message.clone())
         .collect();
     if !failures.is_empty() {
         // C5: a failed read decides nothing and deletes nothing; the cursors stay put.
@@ -93,55 +97,37 @@ async fn decide_session(
 
     let user = users::get_user(tx, user_id).await?;
     let stored = users::get_settings(tx, user_id).await?;
-    let confirmed: bool = tx
-        .query_one(
-            "SELECT deletions_confirmed FROM user_sync_state WHERE user_id = $1 FOR UPDATE",
-            &[&user_id],
-        )
-        .await?
-        .get(0);
-    let settings = core_settings(&user.salesforce_user_id, &stored, confirmed)?;
+    let settings = stored.for_core(user.salesforce_user_id.clone());
     let links = links::load_links(tx, user_id).await?;
     let now = Utc::now();
-    let decisions = sync_core::reconcile(&links, exchange_read, salesforce_read, &settings, now);
+    // C5 per burst: deletions wait for their burst to settle (unless someone asked for this
+    // session), are judged with the recent ones, and are held above the threshold.
+    let policy = ctx.settings.burst;
+    let on_demand = deletions::session_on_demand(tx, job_id).await?;
+    let burst = deletions::load(tx, user_id, now, policy.window, on_demand).await?;
+    let guarded = sync_core::reconcile_guarded(
+        &links,
+        exchange_read,
+        salesforce_read,
+        &settings,
+        &burst,
+        &policy,
+        now,
+    );
+    // Stored with the links and cursors when the session completes.
+    let outcome = deletions::Outcome::new(&guarded, links.len(), now, policy.window);
+    deletions::stash(tx, job_id, &outcome).await?;
+    let decisions = guarded.decisions;
 
-    let held = matches!(decisions.guard, GuardOutcome::Held { .. });
+    let held = decisions.guard.is_held();
     let progress = Progress {
         errors: decisions.errors.iter().map(item_error).collect(),
         ..Progress::default()
     };
-    if let GuardOutcome::Held { deletions, links } = decisions.guard {
-        // The core put the `mass_delete_guard` error on the session; the status keeps it until an
-        // operator confirms.
-        let message = format!(
-            "This session would delete {deletions} of {links} synced contacts; nothing was \
-             deleted. Confirm through POST /api/v1/users/{user_id}/confirm-deletions."
-        );
-        tx.execute(
-            "UPDATE user_sync_state SET last_error = $2 WHERE user_id = $1",
-            &[
-                &user_id,
-                &serde_json::json!({"code": "mass_delete_guard", "deletions": deletions,
-                                    "links": links, "message": message, "job_id": job_id}),
-            ],
-        )
-        .await?;
-    } else {
-        tx.execute(
-            "UPDATE user_sync_state SET deletions_confirmed = false,
-                    last_error = CASE WHEN last_error->>'code' = 'mass_delete_guard'
-                                      THEN NULL ELSE last_error END
-             WHERE user_id = $1",
-            &[&user_id],
-        )
-        .await?;
-    }
-    // The guard holds the deletions by not moving the cursors: the session after the operator's
-    // confirmation reads the same changes again and carries them out.
-    let cursors = if held {
-        serde_json::json!({})
-    } else {
-        serde_json::json!({"exchange": exchange.cursor, "salesforce": salesforce.cursor})
+    // What waits or is held is kept as pending deletions, so the cursors move on.
+    let cursors = Cursors {
+        exchange: exchange.cursor.clone(),
+        salesforce: salesforce.cursor.clone(),
     };
 
     tracing::debug!(exchange = ?decisions.exchange, salesforce = ?decisions.salesforce, "Commands.");
@@ -152,6 +138,9 @@ async fn decide_session(
         links = links.len(),
         batches,
         held,
+        on_demand,
+        verdict = ?guarded.verdict,
+        pending_deletions = outcome.pending.len(),
         "Decided the session."
     );
     if batches == 0 {
@@ -211,29 +200,6 @@ async fn enqueue_batches(
         .await?;
     }
     Ok(count)
-}
-
-/// The sync core's settings from the stored ones.
-fn core_settings(
-    salesforce_user_id: &str,
-    stored: &ContactSettings,
-    deletions_confirmed: bool,
-) -> Result<Settings, StateError> {
-    let id = SalesforceUserId::try_from(salesforce_user_id)
-        .map_err(|e| StateError::Invalid(format!("the user's Salesforce id: {e}")))?;
-    let mut settings = Settings::new(id);
-    settings.scope = match stored.scope {
-        users::Scope::Mine => Scope::Mine,
-        users::Scope::All => Scope::All,
-        users::Scope::ListView => Scope::ListView(stored.list_view_id.clone().unwrap_or_default()),
-    };
-    settings.auto_removal = stored.auto_removal;
-    settings.conflict_winner = match stored.conflict_winner {
-        Winner::Salesforce => ConflictWinner::Salesforce,
-        Winner::Exchange => ConflictWinner::Exchange,
-    };
-    settings.mass_delete_confirmed = deletions_confirmed;
-    Ok(settings)
 }
 
 /// A core per-item error as the status shows it (C7).

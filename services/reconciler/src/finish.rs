@@ -1,12 +1,14 @@
 //! A writer's results arrive: they are kept on the session until every batch is in; then the sync
-//! core folds them into the link rows, which are stored with the cursors, and the session closes.
+//! core folds them into the link rows, which are stored with the cursors and the user's standing
+//! per-item errors (C7), and the session closes.
 
 use chrono::Utc;
 use contracts::{Trigger, WriteResults};
-use sync_core::{Decisions, WriteResult};
+use sync_core::{Applied, Decisions, LinkUpdate, WriteResult};
+use sync_state::item_errors::{self, ItemFailure, SessionOutcome};
 use sync_state::links::{self, CursorSide};
-use sync_state::sessions::{self, Progress, SessionState, WriteCounts};
-use sync_state::{StateError, trigger};
+use sync_state::sessions::{self, Cursors, Progress, SessionState, WriteCounts};
+use sync_state::{StateError, deletions, trigger};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
@@ -34,7 +36,7 @@ pub async fn on_write_results(ctx: &Ctx, results: WriteResults) -> Result<(), St
         // A writer could not carry out its batch: fail the session so its cursors stay put and
         // the same changes come again (writes are idempotent, so redoing them is safe).
         let progress = Progress {
-            failure: Some(failure.clone()),
+            failure: Some(failure.message.clone()),
             ..session.progress
         };
         close(&tx, job_id, SessionState::Failed, &progress).await?;
@@ -49,10 +51,7 @@ pub async fn on_write_results(ctx: &Ctx, results: WriteResults) -> Result<(), St
         let decisions: Decisions = serde_json::from_value(session.decisions)?;
         let mut all: Vec<WriteResult> = serde_json::from_value(session.results)?;
         all.extend(results.results);
-        let held = progress
-            .errors
-            .iter()
-            .any(|e| e.code == "mass_delete_guard");
+        let held = decisions.guard.is_held();
         complete(
             &tx,
             &session.user_id,
@@ -69,29 +68,33 @@ pub async fn on_write_results(ctx: &Ctx, results: WriteResults) -> Result<(), St
     Ok(())
 }
 
-/// Stores the session's outcome: link rows with the writers' results folded in, the cursors, and
-/// the summary.
+/// Stores the session's outcome: link rows with the writers' results folded in, the cursors, the
+/// pending deletions, and the summary.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn complete(
     tx: &Transaction<'_>,
     user_id: &str,
     job_id: Uuid,
     decisions: &Decisions,
-    cursors: &serde_json::Value,
+    cursors: &Cursors,
     results: &[WriteResult],
     mut progress: Progress,
     held: bool,
 ) -> Result<(), StateError> {
     let applied = sync_core::apply_write_results(decisions, results);
     links::apply_link_updates(tx, user_id, &applied.links).await?;
-    for (side, key) in [
-        (CursorSide::Exchange, "exchange"),
-        (CursorSide::Salesforce, "salesforce"),
+    // The pending deletions (C5 bursts) go with the links and cursors.
+    deletions::settle_session(tx, user_id, job_id, Utc::now()).await?;
+    for (side, cursor) in [
+        (CursorSide::Exchange, &cursors.exchange),
+        (CursorSide::Salesforce, &cursors.salesforce),
     ] {
-        if let Some(cursor) = cursors.get(key).filter(|c| !c.is_null()) {
+        if let Some(cursor) = cursor.as_ref().filter(|c| !c.is_null()) {
             links::store_cursor(tx, user_id, side, cursor).await?;
         }
     }
+    let outcome = item_outcome(decisions, &applied);
+    item_errors::record_session(tx, user_id, job_id, Utc::now(), &outcome).await?;
     progress
         .errors
         .extend(applied.errors.iter().map(item_error));
@@ -111,19 +114,57 @@ pub(crate) async fn close(
     state: SessionState,
     progress: &Progress,
 ) -> Result<(), StateError> {
-    let user_id: Option<String> = tx
-        .query_opt(
-            "SELECT user_id FROM sync_sessions WHERE job_id = $1",
-            &[&job_id],
-        )
-        .await?
-        .map(|r| r.get(0));
-    let pending = sessions::finish(tx, job_id, state, progress).await?;
+    // A session that ends without completing leaves the pending deletions as they were.
+    deletions::drop_stash(tx, job_id).await?;
+    let finished = sessions::finish(tx, job_id, state, progress).await?;
     tracing::info!(%job_id, state = state.as_str(), errors = progress.errors.len(), "Session finished.");
-    if let (true, Some(user_id)) = (pending, user_id) {
-        trigger::start_in(tx, &user_id, Trigger::Pending, Utc::now()).await?;
+    if let Some(finished) = finished.filter(|f| f.pending_trigger) {
+        trigger::start_in(tx, &finished.user_id, Trigger::Pending, Utc::now()).await?;
     }
     Ok(())
+}
+
+/// What a completed session tells the user's standing item errors (C7): every failure it reported
+/// (decided before writing, or a writer's), and the items it synced cleanly or saw go. Items it
+/// did not touch keep their errors: a session that skips a refused contact does not clear it.
+fn item_outcome(decisions: &Decisions, applied: &Applied) -> SessionOutcome {
+    let mut outcome = SessionOutcome::default();
+    for e in decisions.errors.iter().chain(&applied.errors) {
+        let Some(item_key) = item_errors::item_key(
+            e.sync_key.as_ref().map(|k| k.as_str()),
+            e.graph_id.as_ref().map(|id| id.as_str()),
+            e.salesforce_id.as_ref().map(|id| id.as_str()),
+        ) else {
+            // About no item (the mass-delete guard): the status shows it apart (C5).
+            continue;
+        };
+        outcome.failures.push(ItemFailure {
+            item_key,
+            item: e.item.clone(),
+            code: e.code.as_str().to_owned(),
+            field: e.field.clone(),
+            message: e.message.clone(),
+            graph_id: e.graph_id.as_ref().map(|id| id.as_str().to_owned()),
+            salesforce_id: e.salesforce_id.as_ref().map(|id| id.as_str().to_owned()),
+        });
+    }
+    for update in &applied.links {
+        match update {
+            LinkUpdate::Delete { sync_key } => outcome.cleared.push(sync_key.as_str().to_owned()),
+            LinkUpdate::Upsert(link) if link.rejected.is_none() => {
+                outcome.cleared.push(link.sync_key.as_str().to_owned());
+                outcome
+                    .synced_graph_ids
+                    .extend(link.graph_id.as_ref().map(|id| id.as_str().to_owned()));
+                outcome
+                    .synced_salesforce_ids
+                    .extend(link.salesforce_id.as_ref().map(|id| id.as_str().to_owned()));
+            }
+            // Still refused on one side (C7): its error stands.
+            LinkUpdate::Upsert(_) => {}
+        }
+    }
+    outcome
 }
 
 fn count_writes(progress: &mut Progress, results: &[WriteResult]) {
@@ -143,5 +184,110 @@ fn count_writes(progress: &mut Progress, results: &[WriteResult]) {
             WriteResult::SalesforceDeleted { .. } => bump(&mut w.salesforce, false, false, true),
             WriteResult::ExchangeFailed { .. } | WriteResult::SalesforceFailed { .. } => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sync_core::{
+        Contact, ErrorCode, GraphItemId, GuardOutcome, ItemError, Link, Origin, Rejected, Side,
+        SyncKey,
+    };
+
+    fn graph_id(n: u32) -> GraphItemId {
+        GraphItemId::try_from(format!("AAMkAGI2TG93AAA{n}=")).expect("graph id")
+    }
+
+    fn link(n: u32, rejected: bool) -> Link {
+        Link {
+            sync_key: SyncKey::for_graph(&graph_id(n)),
+            salesforce_id: None,
+            graph_id: Some(graph_id(n)),
+            origin: Origin::Exchange,
+            baseline: Contact::default(),
+            account_name: None,
+            snapshot: None,
+            change_key: None,
+            rejected: rejected.then(|| Rejected {
+                side: Side::Exchange,
+                value: Contact::default(),
+            }),
+            synced_at: chrono::Utc::now(),
+        }
+    }
+
+    fn error(
+        code: ErrorCode,
+        sync_key: Option<SyncKey>,
+        graph_id: Option<GraphItemId>,
+    ) -> ItemError {
+        ItemError {
+            item: "Ann".into(),
+            code,
+            field: Some("Email".into()),
+            message: "refused".into(),
+            sync_key,
+            graph_id,
+            salesforce_id: None,
+        }
+    }
+
+    #[test]
+    fn a_session_reports_its_failures_and_clears_only_what_it_synced_or_saw_go() {
+        let refused = link(1, true);
+        let synced = link(2, false);
+        let gone = link(3, false);
+        let decisions = Decisions {
+            exchange: Vec::new(),
+            salesforce: Vec::new(),
+            links: Vec::new(),
+            errors: vec![
+                error(
+                    ErrorCode::InvalidEmailAddress,
+                    Some(refused.sync_key.clone()),
+                    refused.graph_id.clone(),
+                ),
+                // Known only by its mailbox id, and the session-wide guard (about no item).
+                error(ErrorCode::KeyConflict, None, Some(graph_id(4))),
+                error(ErrorCode::MassDeleteGuard, None, None),
+            ],
+            guard: GuardOutcome::Clear,
+            fallbacks: Vec::new(),
+        };
+        let applied = Applied {
+            links: vec![
+                LinkUpdate::Upsert(Box::new(refused.clone())),
+                LinkUpdate::Upsert(Box::new(synced.clone())),
+                LinkUpdate::Delete {
+                    sync_key: gone.sync_key.clone(),
+                },
+            ],
+            errors: Vec::new(),
+        };
+        let outcome = item_outcome(&decisions, &applied);
+        let keys: Vec<&str> = outcome
+            .failures
+            .iter()
+            .map(|f| f.item_key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                refused.sync_key.as_str().to_owned(),
+                format!("graph:{}", graph_id(4).as_str())
+            ]
+        );
+        assert_eq!(outcome.failures[0].code, "INVALID_EMAIL_ADDRESS");
+        assert_eq!(outcome.failures[0].field.as_deref(), Some("Email"));
+        assert_eq!(
+            outcome.cleared,
+            [
+                synced.sync_key.as_str().to_owned(),
+                gone.sync_key.as_str().to_owned()
+            ],
+            "the refused item keeps its error; the synced and the deleted ones lose theirs"
+        );
+        assert_eq!(outcome.synced_graph_ids, [graph_id(2).as_str().to_owned()]);
     }
 }

@@ -18,14 +18,14 @@ use crate::{decide, finish};
 pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
     let message: Message = delivery
         .decode()
-        .map_err(|e| HandlerError::Reject(format!("not a Contactsync message: {e}")))?;
+        .map_err(|e| HandlerError::reject(e).context("not a Contactsync message"))?;
     let job_id = message.header().job_id;
     let user_id = message.header().user_id.clone();
     let outcome = match message {
         Message::ChangeBatch(batch) => decide::on_change_batch(ctx, batch).await,
         Message::WriteResults(results) => finish::on_write_results(ctx, results).await,
         other => {
-            return Err(HandlerError::Reject(format!(
+            return Err(HandlerError::reject(format!(
                 "{} does not belong on the reconciler's queues",
                 other.schema()
             )));
@@ -33,19 +33,19 @@ pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
     };
     match outcome {
         Ok(()) => {}
-        Err(e) if e.is_transient() => return Err(HandlerError::Retry(e.to_string())),
+        Err(e) if e.is_transient() => return Err(HandlerError::retry(e)),
         // Anything else will fail the same way again: end the session with the reason instead of
         // leaving it hanging, and take the message off the queue.
         Err(e) => {
             tracing::warn!(%job_id, error = %e, "The session cannot go on; failing it.");
             fail_session(ctx, job_id, &user_id, &e.to_string())
                 .await
-                .map_err(|e| HandlerError::Retry(e.to_string()))?;
+                .map_err(HandlerError::retry)?;
         }
     }
     pipeline::relay(&ctx.pool, &ctx.publisher)
         .await
-        .map_err(|e| HandlerError::Retry(format!("outbox relay: {e}")))?;
+        .map_err(|e| HandlerError::retry(e).context("outbox relay"))?;
     Ok(())
 }
 

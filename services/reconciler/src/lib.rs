@@ -1,6 +1,6 @@
 //! The reconciler service: merges both sides' changes against the baseline and publishes write commands; records write results.
 //!
-//! Wiring only (the shared `pipeline::ServiceApp`): `App::build` connects the infrastructure,
+//! Wiring only (the shared `pipeline::App`): `App::build` connects the infrastructure,
 //! `run_until_stopped` runs the ops server and the consumer loop(s) until shutdown. What the
 //! service does lives in `handler`.
 
@@ -9,55 +9,32 @@ mod finish;
 pub mod handler;
 mod settings;
 
-use messaging::Queue;
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
+
+use messaging::{Delivery, HandlerError, Queue};
+use pipeline::Service;
 
 pub use pipeline::AppError;
 pub use settings::Settings;
 
-/// The service's name: its telemetry `service.name` and its broker connection name.
-pub const SERVICE: &str = "reconciler";
-/// The queues this service consumes; each delivery goes to [`handler::handle`].
-pub const QUEUES: &[Queue] = &[Queue::ReconcilerChanges, Queue::ReconcilerResults];
+/// The service, as the shared wiring runs it: each delivery of its queues goes to
+/// [`handler::handle`].
+pub struct Reconciler;
 
 /// Everything the service's logic needs, shared by every delivery.
-pub type Ctx = pipeline::Ctx<Settings>;
-
-impl pipeline::ServiceSettings for Settings {
-    fn common(&self) -> &config::CommonSettings {
-        &self.common
-    }
-}
+pub type Ctx = pipeline::Ctx<Reconciler>;
 
 /// The built service, ready to run.
-pub struct App(pipeline::ServiceApp<Settings>);
+pub type App = pipeline::App<Reconciler>;
 
-impl App {
-    /// Connects the broker (declaring the topology) and the database (applying migrations) and
-    /// binds the HTTP listener (port 0 picks a free one).
-    pub async fn build(settings: Settings) -> Result<App, AppError> {
-        pipeline::ServiceApp::build(SERVICE, settings)
-            .await
-            .map(App)
-    }
+impl Service for Reconciler {
+    const NAME: &'static str = "reconciler";
+    const QUEUES: &'static [Queue] = &[Queue::ReconcilerChanges, Queue::ReconcilerResults];
+    type Settings = Settings;
+    /// It calls no API: no clients, no credential key.
+    type Clients = ();
 
-    /// Where the HTTP server listens.
-    pub fn local_addr(&self) -> std::net::SocketAddr {
-        self.0.local_addr()
-    }
-
-    /// The shared context, for tests that drive the logic directly.
-    pub fn ctx(&self) -> std::sync::Arc<Ctx> {
-        self.0.ctx()
-    }
-
-    /// Runs until `shutdown`, then stops taking work, lets in-flight work finish (within the
-    /// shutdown grace) and returns. Also returns, with the error, if a loop fails.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
-        self.0
-            .run_consumers(shutdown, QUEUES, |ctx, delivery| async move {
-                handler::handle(&ctx, delivery).await
-            })
-            .await
+    async fn handle(ctx: Arc<Ctx>, delivery: Delivery) -> Result<(), HandlerError> {
+        handler::handle(&ctx, delivery).await
     }
 }

@@ -39,6 +39,45 @@ impl std::str::FromStr for DuplicateRule {
     }
 }
 
+/// How many characters the record ids in API answers have. Salesforce's REST API answers with
+/// 18; its UI, URLs and some older integrations use the 15-character case-sensitive form, so
+/// clients must take both (B15). Switchable at runtime: `POST /_emulator/id-length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdLength {
+    /// The 15-character form (the first 15 characters of the 18-character id).
+    Fifteen,
+    #[default]
+    Eighteen,
+}
+
+impl IdLength {
+    /// The id as an answer spells it.
+    pub fn apply(self, id18: &str) -> &str {
+        match self {
+            IdLength::Fifteen => crate::ids::to_15(id18),
+            IdLength::Eighteen => id18,
+        }
+    }
+
+    pub fn chars(self) -> u8 {
+        match self {
+            IdLength::Fifteen => 15,
+            IdLength::Eighteen => 18,
+        }
+    }
+}
+
+impl std::str::FromStr for IdLength {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim() {
+            "15" => Ok(IdLength::Fifteen),
+            "18" => Ok(IdLength::Eighteen),
+            _ => Err(()),
+        }
+    }
+}
+
 /// Which stamp `If-Modified-Since`/`If-Unmodified-Since` compare against (UNCONFIRMED).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConditionalStamp {
@@ -106,6 +145,9 @@ pub struct Config {
     /// rather than an `OwnerId` filter.
     pub my_contacts_using_scope: bool,
     pub duplicate_rule: DuplicateRule,
+    /// The length of record ids (`Id` and reference fields) in query, row and retrieve answers
+    /// and in Outbound Messages.
+    pub id_length: IdLength,
     pub error_statuses: ErrorStatuses,
     /// Whether the standard `RecentlyViewedContacts` list view exists (UNCONFIRMED for
     /// Contact; by analogy with `RecentlyViewedAccounts`). Nothing is ever "viewed" through
@@ -123,7 +165,23 @@ pub struct Config {
     pub outbound_endpoint_url: Option<String>,
     /// Serve HTTPS instead of HTTP (real Salesforce is HTTPS only). Off for the dev stack.
     pub tls: Option<crate::tls::TlsConfig>,
+    /// Whether Contact has our custom field `Contactsync_Key__c` (Text(64), External ID,
+    /// Unique), as in an org where the Contactsync package is deployed. Off: an org without it,
+    /// which answers every use with Salesforce's real errors (INVALID_FIELD, NOT_FOUND) and
+    /// leaves it out of describe.
+    pub sync_key_field: bool,
+    /// The JWT bearer audiences this org accepts, as real Salesforce checks `aud`: its
+    /// authorization server (`https://login.salesforce.com` for production,
+    /// `https://test.salesforce.com` for a sandbox) or the org's My Domain URL. Never the
+    /// host the token request happened to go to.
+    pub jwt_audiences: Vec<String>,
 }
+
+/// The audiences a production org and a sandbox accept: both, unless configured otherwise.
+pub const DEFAULT_JWT_AUDIENCES: [&str; 2] = [
+    "https://login.salesforce.com",
+    "https://test.salesforce.com",
+];
 
 /// The organization id of the Salesforce help examples (`00Dxx0000001gPL`), 18-char form.
 pub const DEFAULT_ORG_ID: &str = "00Dxx0000001gPLEAY";
@@ -155,6 +213,7 @@ impl Default for Config {
             location_on_create: false,
             my_contacts_using_scope: true,
             duplicate_rule: DuplicateRule::Off,
+            id_length: IdLength::Eighteen,
             error_statuses: ErrorStatuses::default(),
             recently_viewed_list_view: true,
             outbound_initial_retry: Duration::from_secs(15),
@@ -163,6 +222,8 @@ impl Default for Config {
             outbound_timeout: Duration::from_secs(10),
             outbound_endpoint_url: None,
             tls: None,
+            sync_key_field: true,
+            jwt_audiences: DEFAULT_JWT_AUDIENCES.map(str::to_owned).to_vec(),
         }
     }
 }
@@ -175,6 +236,8 @@ pub enum ConfigError {
         value: String,
         reason: &'static str,
     },
+    #[error("SALESFORCE_EMULATOR_TLS / _TLS_CERT_FILE / _TLS_KEY_FILE: {reason} (got {value:?})")]
+    Tls { value: String, reason: String },
     #[error("{var}: cannot read {path}: {source}")]
     File {
         var: &'static str,
@@ -332,6 +395,9 @@ impl Config {
         )? {
             c.duplicate_rule = v;
         }
+        if let Some(v) = parse("SALESFORCE_EMULATOR_ID_LENGTH", "expected 15 or 18")? {
+            c.id_length = v;
+        }
         let status = |name: &'static str| -> Result<Option<u16>, ConfigError> {
             Ok(parse::<u16>(name, "expected an HTTP status")?.filter(|s| (100..600).contains(s)))
         };
@@ -366,43 +432,34 @@ impl Config {
             }
             c.outbound_endpoint_url = Some(v);
         }
-        if let Some(v) = var("SALESFORCE_EMULATOR_TLS") {
-            if !v.eq_ignore_ascii_case("dev") {
-                return Err(ConfigError::Invalid {
-                    var: "SALESFORCE_EMULATOR_TLS",
-                    value: v,
-                    reason: "expected dev",
-                });
-            }
-            c.tls = Some(crate::tls::TlsConfig::dev());
+        if let Some(v) = flag("SALESFORCE_EMULATOR_SYNC_KEY_FIELD")? {
+            c.sync_key_field = v;
         }
-        match (
-            var("SALESFORCE_EMULATOR_TLS_CERT_FILE"),
-            var("SALESFORCE_EMULATOR_TLS_KEY_FILE"),
-        ) {
-            (Some(cert), Some(key)) => {
-                let read = |var: &'static str, path: String| {
-                    std::fs::read_to_string(&path).map_err(|source| ConfigError::File {
-                        var,
-                        path,
-                        source,
-                    })
-                };
-                c.tls = Some(crate::tls::TlsConfig {
-                    cert_chain_pem: read("SALESFORCE_EMULATOR_TLS_CERT_FILE", cert)?,
-                    private_key_pem: read("SALESFORCE_EMULATOR_TLS_KEY_FILE", key)?,
+        if let Some(v) = var("SALESFORCE_EMULATOR_JWT_AUDIENCES") {
+            let audiences: Vec<String> = v
+                .split(',')
+                .map(|a| a.trim().trim_end_matches('/').to_owned())
+                .filter(|a| !a.is_empty())
+                .collect();
+            if audiences.is_empty() || audiences.iter().any(|a| url::Url::parse(a).is_err()) {
+                return Err(ConfigError::Invalid {
+                    var: "SALESFORCE_EMULATOR_JWT_AUDIENCES",
+                    value: v,
+                    reason: "expected comma-separated URLs",
                 });
             }
-            (None, None) => {}
-            (cert, _) => {
-                return Err(ConfigError::Invalid {
-                    var: if cert.is_some() {
-                        "SALESFORCE_EMULATOR_TLS_KEY_FILE"
-                    } else {
-                        "SALESFORCE_EMULATOR_TLS_CERT_FILE"
-                    },
-                    value: String::new(),
-                    reason: "the TLS certificate and key files go together",
+            c.jwt_audiences = audiences;
+        }
+        let tls = var("SALESFORCE_EMULATOR_TLS");
+        let cert = var("SALESFORCE_EMULATOR_TLS_CERT_FILE");
+        let key = var("SALESFORCE_EMULATOR_TLS_KEY_FILE");
+        match crate::tls::TlsConfig::from_vars(tls.as_deref(), cert.as_deref(), key.as_deref()) {
+            Ok(Some(config)) => c.tls = Some(config),
+            Ok(None) => {}
+            Err(reason) => {
+                return Err(ConfigError::Tls {
+                    value: tls.or(cert).or(key).unwrap_or_default(),
+                    reason,
                 });
             }
         }

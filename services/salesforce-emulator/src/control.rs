@@ -17,7 +17,7 @@ use crate::errors::json_response;
 use crate::listviews::ListView;
 use crate::schema::ObjectType;
 use crate::soql::eval;
-use crate::state::{AppState, Fault};
+use crate::state::{AppState, Fault, FaultKind};
 use crate::store::{Actor, Claims};
 use crate::value::Value;
 use crate::{ids, time};
@@ -38,6 +38,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/requests", get(requests).delete(clear_requests))
         .route("/usage", post(set_usage))
         .route("/duplicate-rule", post(set_duplicate_rule))
+        .route("/id-length", post(set_id_length).get(id_length))
         .route("/clock", get(clock).post(move_clock))
         .route(
             "/outbound",
@@ -45,6 +46,8 @@ pub fn router() -> Router<Arc<AppState>> {
                 .get(outbound_status)
                 .delete(disable_outbound),
         )
+        .route("/recycle-bin/purge", post(purge_recycle_bin))
+        .route("/delete-log/purge", post(purge_delete_log))
         .route("/sobjects/{type}", get(dump).post(seed))
         .route("/sobjects/{type}/{id}", patch(edit).delete(remove))
 }
@@ -260,7 +263,10 @@ async fn expire_tokens(State(st): St) -> Response {
 
 #[derive(Deserialize)]
 struct NewFault {
-    status: u16,
+    /// `"status"` (default) or `"truncate_query"`.
+    kind: Option<String>,
+    /// Required for `"status"` faults.
+    status: Option<u16>,
     #[serde(default = "one")]
     count: u64,
     #[serde(alias = "retryAfter", alias = "Retry-After")]
@@ -278,10 +284,30 @@ fn one() -> u64 {
 
 async fn add_fault(State(st): St, body: Bytes) -> Reply {
     let f: NewFault = body_json(&body)?;
-    if StatusCode::from_u16(f.status).is_err() {
+    let kind = match f.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("status") => FaultKind::Status,
+        Some("truncate_query") => FaultKind::TruncateQuery,
+        Some(other) => {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                format!("unknown fault kind {other}: expected status or truncate_query"),
+            ));
+        }
+    };
+    let status = match (kind, f.status) {
+        (FaultKind::TruncateQuery, status) => status.unwrap_or(200),
+        (FaultKind::Status, Some(status)) => status,
+        (FaultKind::Status, None) => {
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "a status fault needs a status",
+            ));
+        }
+    };
+    if StatusCode::from_u16(status).is_err() {
         return Err(err(
             StatusCode::BAD_REQUEST,
-            format!("invalid status {}", f.status),
+            format!("invalid status {status}"),
         ));
     }
     let retry_after = f.retry_after.map(|v| match v {
@@ -289,7 +315,8 @@ async fn add_fault(State(st): St, body: Bytes) -> Reply {
         other => other.to_string(),
     });
     st.faults.lock().push(Fault {
-        status: f.status,
+        kind,
+        status,
         remaining: f.count,
         retry_after,
         route: f.route,
@@ -310,7 +337,13 @@ async fn list_faults(State(st): St) -> Response {
         .faults
         .lock()
         .iter()
-        .map(|f| json!({"status": f.status, "remaining": f.remaining, "route": f.route, "retry_after": f.retry_after}))
+        .map(|f| {
+            let kind = match f.kind {
+                FaultKind::Status => "status",
+                FaultKind::TruncateQuery => "truncate_query",
+            };
+            json!({"kind": kind, "status": f.status, "remaining": f.remaining, "route": f.route, "retry_after": f.retry_after})
+        })
         .collect();
     json_response(StatusCode::OK, &Json::Array(list))
 }
@@ -367,6 +400,30 @@ async fn set_duplicate_rule(State(st): St, body: Bytes) -> Reply {
     ))
 }
 
+#[derive(Deserialize)]
+struct SetIdLength {
+    length: u8,
+}
+
+/// `POST /_emulator/id-length {"length": 15|18}`: the length of record ids in API answers from
+/// now on (until the next reset).
+async fn set_id_length(State(st): St, body: Bytes) -> Reply {
+    let m: SetIdLength = body_json(&body)?;
+    let length = m.length.to_string().parse().map_err(|()| {
+        err(
+            StatusCode::BAD_REQUEST,
+            format!("length must be 15 or 18, not {}", m.length),
+        )
+    })?;
+    *st.id_length.lock() = length;
+    Ok(id_length(State(st)).await)
+}
+
+async fn id_length(State(st): St) -> Response {
+    let length = *st.id_length.lock();
+    json_response(StatusCode::OK, &json!({"length": length.chars()}))
+}
+
 async fn clock(State(st): St) -> Response {
     json_response(
         StatusCode::OK,
@@ -398,6 +455,64 @@ async fn move_clock(State(st): St, body: Bytes) -> Reply {
         }
     }
     Ok(clock(State(st)).await)
+}
+
+#[derive(Deserialize, Default)]
+struct Purge {
+    /// Only this sObject type (default: every type).
+    sobject: Option<String>,
+    /// Only what was deleted before this datetime (default: everything).
+    before: Option<String>,
+}
+
+fn purge_request(
+    body: &[u8],
+) -> Result<(Vec<ObjectType>, Option<chrono::DateTime<chrono::Utc>>), ControlError> {
+    let p: Purge = if body.iter().all(u8::is_ascii_whitespace) {
+        Purge::default()
+    } else {
+        body_json(body)?
+    };
+    let objects = match &p.sobject {
+        Some(name) => vec![object(name)?],
+        None => ObjectType::ALL.to_vec(),
+    };
+    let before = p
+        .before
+        .map(|b| {
+            time::parse_datetime(&b)
+                .ok_or_else(|| err(StatusCode::BAD_REQUEST, format!("unparseable datetime {b}")))
+        })
+        .transpose()?;
+    Ok((objects, before))
+}
+
+/// Empties the Recycle Bin (what Salesforce does after 15 days, when the bin is full, or when an
+/// admin empties it): the rows are gone for good, `queryAll` included, while the delete log
+/// still reports their deletions. `{"sobject"?, "before"?}` → `{"purged": [ids]}`.
+async fn purge_recycle_bin(State(st): St, body: Bytes) -> Reply {
+    let (objects, before) = purge_request(&body)?;
+    let mut org = st.org.write();
+    let mut ids = Vec::new();
+    for o in objects {
+        ids.extend(org.purge_recycle_bin(o, before));
+    }
+    Ok(json_response(StatusCode::OK, &json!({"purged": ids})))
+}
+
+/// Purges the delete log Get Deleted reads (Salesforce's background purge): entries deleted
+/// before `before` (default: now) go, and `earliestDateAvailable` moves past them.
+/// `{"before"?}` → `{"purged": n, "earliestDateAvailable"}`.
+async fn purge_delete_log(State(st): St, body: Bytes) -> Reply {
+    let (_, before) = purge_request(&body)?;
+    let before = before.unwrap_or_else(|| st.now());
+    let mut org = st.org.write();
+    let n = org.deletions.purge_before(before);
+    let through = org.deletions.purged_through.map(|t| time::format_rest(&t));
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"purged": n, "purgedThrough": through}),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -27,6 +27,7 @@
 //! | `SALESFORCE_EMULATOR_LOCATION_ON_CREATE` | `false` | top-level create returns `Location` |
 //! | `SALESFORCE_EMULATOR_MY_CONTACTS_USING_SCOPE` | `true` | MyContacts describe uses `USING SCOPE mine` |
 //! | `SALESFORCE_EMULATOR_DUPLICATE_RULE` | `off` | Standard Contact Duplicate Rule: `off`, `alert` (allowSave header passes), `block` |
+//! | `SALESFORCE_EMULATOR_ID_LENGTH` | `18` | `15`: record ids (`Id` and reference fields such as `OwnerId`, `AccountId`) in query/queryAll, row and retrieve answers and in Outbound Messages (and their `OrganizationId`) have the 15-character form, as Salesforce's UI and URLs show them; requests take either form |
 //! | `SALESFORCE_EMULATOR_STATUS_ENTITY_IS_DELETED` | `404` | status of ENTITY_IS_DELETED on rows (UNCONFIRMED) |
 //! | `SALESFORCE_EMULATOR_STATUS_DUPLICATES_DETECTED` | `400` | status of DUPLICATES_DETECTED (UNCONFIRMED) |
 //! | `SALESFORCE_EMULATOR_STATUS_INVALID_REPLICATION_DATE` | `400` | status of INVALID_REPLICATION_DATE (UNCONFIRMED) |
@@ -35,6 +36,8 @@
 //! | `SALESFORCE_EMULATOR_OUTBOUND_MAX_RETRY_SECS` | `7200` | cap between retries |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_EXPIRY_SECS` | `86400` | notifications older than this are dropped |
 //! | `SALESFORCE_EMULATOR_OUTBOUND_URL` | — | Outbound Messages on from the start to this endpoint |
+//! | `SALESFORCE_EMULATOR_SYNC_KEY_FIELD` | `true` | Contact has `Contactsync_Key__c` (Text(64), External ID, Unique); `false`: an org without the package, with Salesforce's real errors for every use of it |
+//! | `SALESFORCE_EMULATOR_JWT_AUDIENCES` | `https://login.salesforce.com,https://test.salesforce.com` | JWT bearer `aud` values accepted (add the org's My Domain URL; the emulator's own URL is never implied) |
 //! | `SALESFORCE_EMULATOR_TLS` | off | `dev` serves HTTPS with the dev-only certificate (CA: `DEV_TLS_CA_PEM`) |
 //! | `SALESFORCE_EMULATOR_TLS_CERT_FILE` + `_TLS_KEY_FILE` | — | serve HTTPS with this chain and key |
 //!
@@ -70,12 +73,16 @@
 //! | `POST /tokens` `{"username"}` or `{"user_id"}` | → token body plus `refresh_token` |
 //! | `POST /tokens/expire` | every access token expires now |
 //! | `POST /faults` `{"status", "count"?, "retry_after"?, "route"?, "user"?, "errorCode"?, "message"?}` | next `count` matching calls fail; `route` is `"METHOD /template"`, `"/template"` or a `*` prefix (case-insensitive); `user` limits it to one caller; `GET`/`DELETE /faults` |
+//! | `POST /faults` `{"kind": "truncate_query", "count"?, "route"?, "user"?}` | next `count` query answers (`query`, `queryAll`, `query/{locator}`) say `done: false` with no `nextRecordsUrl` and half their batch |
 //! | `GET /requests` / `DELETE /requests` | `{"http_requests","operations","by_route"}` / zero them |
 //! | `POST /usage` `{"used"}` | API calls already used today |
 //! | `POST /duplicate-rule` `{"mode": "off"\|"alert"\|"block"}` | the Contact duplicate rule |
+//! | `POST /id-length` `{"length": 15\|18}`, `GET /id-length` | the length of record ids in answers (see `SALESFORCE_EMULATOR_ID_LENGTH`); back to the configured one on reset |
 //! | `GET /clock`, `POST /clock` `{"advance_seconds"?, "now"?}` | the emulator clock |
 //! | `POST /outbound` `{"endpoint_url", "fields"?, "send_session_id"?}`, `GET`, `DELETE` | Outbound Messages on Contact create/update |
-//! | `GET /sobjects/{T}` | all rows, deleted included |
+//! | `POST /recycle-bin/purge` `{"sobject"?, "before"?}` | empties the Recycle Bin (rows deleted before `before`): gone for good, `queryAll` included; Get Deleted still reports them → `{"purged": [ids]}` |
+//! | `POST /delete-log/purge` `{"before"?}` | drops delete-log entries deleted before `before` (default now); Get Deleted's `earliestDateAvailable` moves to the minute after the newest one → `{"purged", "purgedThrough"}` |
+//! | `GET /sobjects/{T}` | all rows, Recycle Bin included (not purged rows) |
 //! | `POST /sobjects/{T}` `{"as_user"?, "records": [...]}` or one record | create (all or none, API validation) → `{"ids"}` |
 //! | `PATCH /sobjects/{T}/{id}` `{"as_user"?, fields…}`, `DELETE /sobjects/{T}/{id}?as_user=` | edit as a user |
 
@@ -92,7 +99,8 @@ pub mod soql;
 pub mod state;
 pub mod store;
 pub mod time;
-pub mod tls;
+/// HTTPS: shared with the Graph emulator (one dev CA for both).
+pub use emulator_tls as tls;
 pub mod value;
 
 use std::net::SocketAddr;
@@ -105,7 +113,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{
     ConditionalStamp, Config, ConfigError, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
-    DEFAULT_INTEGRATION_USERNAME, DEFAULT_ORG_ID, DeletedRowGet, DuplicateRule, ErrorStatuses,
+    DEFAULT_INTEGRATION_USERNAME, DEFAULT_JWT_AUDIENCES, DEFAULT_ORG_ID, DeletedRowGet,
+    DuplicateRule, ErrorStatuses, IdLength,
 };
 pub use schema::CONTACTSYNC_KEY;
 pub use tls::TlsConfig;
@@ -116,11 +125,11 @@ pub const DEV_PRIVATE_KEY_PEM: &str = include_str!("../fixtures/dev-only-jwt-pri
 /// DEV ONLY: the self-signed certificate matching [`DEV_PRIVATE_KEY_PEM`].
 pub const DEV_CERT_PEM: &str = include_str!("../fixtures/dev-only-jwt-cert.pem");
 /// DEV ONLY: the CA that signed [`DEV_TLS_CERT_PEM`]; clients of an HTTPS emulator trust it.
-pub const DEV_TLS_CA_PEM: &str = include_str!("../fixtures/dev-only-tls-ca.pem");
+pub const DEV_TLS_CA_PEM: &str = emulator_tls::DEV_CA_PEM;
 /// DEV ONLY: server certificate for `127.0.0.1` and `localhost`.
-pub const DEV_TLS_CERT_PEM: &str = include_str!("../fixtures/dev-only-tls-cert.pem");
+pub const DEV_TLS_CERT_PEM: &str = emulator_tls::DEV_CERT_PEM;
 /// DEV ONLY: the key of [`DEV_TLS_CERT_PEM`].
-pub const DEV_TLS_KEY_PEM: &str = include_str!("../fixtures/dev-only-tls-key.pem");
+pub const DEV_TLS_KEY_PEM: &str = emulator_tls::DEV_KEY_PEM;
 
 /// Request bodies up to this size (control-API seeding of 100,000 Contacts in one call).
 const MAX_BODY_BYTES: usize = 512 * 1024 * 1024;
@@ -201,20 +210,7 @@ impl App {
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(self.state);
         tracing::info!(addr = %self.listener.local_addr()?, "Salesforce emulator listening");
-        let stop = shutdown.clone().cancelled_owned();
-        let result = match self.tls {
-            Some(acceptor) => {
-                let listener = tls::TlsListener::new(self.listener, acceptor, shutdown.clone())?;
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-            None => {
-                axum::serve(self.listener, router)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-        };
+        let result = tls::serve(self.listener, self.tls, router, shutdown.clone()).await;
         shutdown.cancel();
         let _ = worker.await;
         result

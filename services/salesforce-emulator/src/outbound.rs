@@ -16,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::ids;
-use crate::schema::ObjectType;
+use crate::schema::{FieldType, ObjectType};
 use crate::state::AppState;
 use crate::store::{Change, ChangeKind};
+use crate::value::Value;
 
 /// The WSDL's `maxOccurs` for `Notification`.
 const MAX_PER_MESSAGE: usize = 100;
@@ -267,13 +268,17 @@ pub fn acknowledged(body: &str) -> bool {
 
 /// Builds the SOAP envelope of the Salesforce outbound messaging WSDL.
 fn envelope(st: &AppState, cfg: &OutboundConfig, batch: &[(String, String)]) -> String {
-    let org_id = &st.config.org_id;
+    let ids = *st.id_length.lock();
+    let org_id = ids.apply(&st.config.org_id);
     let org15 = ids::to_15(org_id);
     let base = &st.base_url;
     let session = if cfg.send_session_id {
         let user = AppState::integration_user_id(&st.config);
         let expires = st.now() + chrono::Duration::hours(2);
-        let token = st.sessions.lock().mint(org_id, &user, "", expires);
+        let token = st
+            .sessions
+            .lock()
+            .mint(&st.config.org_id, &user, "", expires);
         format!("<SessionId>{}</SessionId>", escape(token.as_str()))
     } else {
         "<SessionId xsi:nil=\"true\"/>".to_string()
@@ -300,7 +305,13 @@ fn envelope(st: &AppState, cfg: &OutboundConfig, batch: &[(String, String)]) -> 
             if !wanted {
                 continue;
             }
-            if let Some(v) = t.get(r, i).to_soap() {
+            let value = match (f.ty, t.get(r, i)) {
+                (FieldType::Id | FieldType::Reference(_), Value::Text(id)) => {
+                    Some(ids.apply(id).to_owned())
+                }
+                (_, value) => value.to_soap(),
+            };
+            if let Some(v) = value {
                 x.push_str(&format!(
                     "     <sf:{0}>{1}</sf:{0}>\n",
                     f.name,

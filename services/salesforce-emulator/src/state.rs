@@ -25,9 +25,21 @@ pub struct Traffic {
     pub by_route: BTreeMap<String, u64>,
 }
 
-/// An injected failure: the next `remaining` matching requests get `status`.
+/// What an injected fault does to the calls it hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer with the fault's status and a REST error body.
+    Status,
+    /// A `query`/`queryAll` (or `query/{locator}`) answer says `done: false` but carries no
+    /// `nextRecordsUrl`, and only the first half of its batch: the broken answer a client must
+    /// refuse rather than take as complete. Other routes are not hit.
+    TruncateQuery,
+}
+
+/// An injected failure: the next `remaining` matching requests get `status` (or `kind`'s effect).
 #[derive(Debug, Clone)]
 pub struct Fault {
+    pub kind: FaultKind,
     pub status: u16,
     pub remaining: u64,
     pub retry_after: Option<String>,
@@ -117,6 +129,8 @@ pub struct AppState {
     pub outbound: Outbound,
     /// The duplicate rule in force (the config's, until the control API changes it).
     pub duplicate_rule: Mutex<crate::config::DuplicateRule>,
+    /// The id length of answers in force (the config's, until the control API changes it).
+    pub id_length: Mutex<crate::config::IdLength>,
     generation: AtomicU64,
 }
 
@@ -136,6 +150,7 @@ impl AppState {
             usage: Mutex::new(Usage::default()),
             generation: AtomicU64::new(1),
             duplicate_rule: Mutex::new(config.duplicate_rule),
+            id_length: Mutex::new(config.id_length),
             config,
         };
         state.configure_outbound_from_config();
@@ -150,7 +165,8 @@ impl AppState {
     }
 
     /// `POST /_emulator/reset`: an empty org (but the Run-As user), no cursors, counters,
-    /// faults, usage, or clock offset; Outbound Messages back to the configured endpoint. Tokens of users that no longer
+    /// faults, usage, or clock offset; Outbound Messages, duplicate rule and id length back to
+    /// the configured ones. Tokens of users that no longer
     /// exist stop working because every call re-checks the user.
     pub fn reset(&self) {
         *self.org.write() = new_org(&self.config, self.next_generation());
@@ -162,6 +178,7 @@ impl AppState {
         self.outbound.reset();
         self.configure_outbound_from_config();
         *self.duplicate_rule.lock() = self.config.duplicate_rule;
+        *self.id_length.lock() = self.config.id_length;
     }
 
     /// A generation number no org has had yet: replacing the org (reset, composite rollback)
@@ -187,6 +204,14 @@ impl AppState {
 
 fn new_org(config: &Config, generation: u64) -> Org {
     let mut org = Org::new(&config.pod, generation);
+    if !config.sync_key_field {
+        org.hide(
+            ObjectType::Contact,
+            ObjectType::Contact
+                .def()
+                .must(crate::schema::CONTACTSYNC_KEY),
+        );
+    }
     if let Some(username) = &config.client_credentials_username {
         let def = ObjectType::User.def();
         let fields = vec![

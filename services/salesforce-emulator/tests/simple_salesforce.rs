@@ -142,7 +142,8 @@ async fn simple_salesforce_crud_and_query_against_the_emulator() {
             .env("PYTHONPATH", &pydeps)
             .env(
                 "REQUESTS_CA_BUNDLE",
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/dev-only-tls-ca.pem"),
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../emulator-tls/fixtures/dev-only-tls-ca.pem"),
             )
             .output()
             .expect("python3 runs")

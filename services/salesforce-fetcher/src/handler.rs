@@ -1,71 +1,52 @@
 //! Handles one sync job: reads the Salesforce side of the session and publishes it as a change
 //! batch.
 
-use contracts::{ChangeBatch, Header, Message, SideRead};
+use contracts::{SideRead, SyncJob};
 use messaging::{Delivery, HandlerError};
-use sync_core::SalesforceChanges;
+use sync_core::{Disposition, SalesforceChanges};
 
-use crate::Ctx;
 use crate::read::{self, ReadError};
+use crate::{Ctx, SalesforceFetcher};
 
 /// Handles one delivery; `Ok` means the change batch was published with confirm.
 pub async fn handle(ctx: &Ctx, delivery: Delivery) -> Result<(), HandlerError> {
-    let message: Message = delivery
-        .decode()
-        .map_err(|e| HandlerError::Reject(format!("not a Contactsync message: {e}")))?;
-    let Message::SyncJob(job) = message else {
-        return Err(HandlerError::Reject(format!(
-            "{} does not belong on the salesforce fetcher's queue",
-            message.schema()
-        )));
-    };
-    let header = Header::derived(
-        job.header.job_id,
-        &job.header.user_id,
-        "read.salesforce",
-        chrono::Utc::now(),
-    );
-    let batch = match read::read_salesforce(ctx, &job).await {
-        Ok((changes, cursor)) => ChangeBatch {
-            header,
-            read: SideRead::Salesforce(changes),
-            cursor: Some(cursor),
-            failure: None,
-        },
-        // Transient trouble: redelivery while attempts remain; then a failed read ends the session
-        // without deleting anything (C5).
-        Err(e)
-            if e.is_transient()
-                && delivery.delivery_count() + 1 < ctx.settings.common.delivery_limit =>
-        {
-            return Err(HandlerError::Retry(e.to_string()));
-        }
-        Err(e) => {
-            tracing::warn!(user_id = %job.header.user_id, error = %e, "The Salesforce read failed.");
-            ChangeBatch {
-                header,
-                read: SideRead::Salesforce(SalesforceChanges::failed()),
-                cursor: None,
-                failure: Some(format!("Salesforce read failed: {e}")),
-            }
-        }
-    };
-    pipeline::publish_message(&ctx.publisher, &Message::ChangeBatch(batch))
-        .await
-        .map_err(|e| HandlerError::Retry(e.to_string()))
+    pipeline::fetch(ctx, delivery).await
+}
+
+impl pipeline::Fetcher for SalesforceFetcher {
+    const SIDE: &'static str = "salesforce";
+    const READS: &'static str = "Salesforce";
+    type Error = ReadError;
+
+    fn disposition(error: &ReadError) -> Disposition {
+        error.disposition()
+    }
+
+    async fn read(ctx: &Ctx, job: &SyncJob) -> Result<(SideRead, serde_json::Value), ReadError> {
+        let (changes, cursor) = read::read_salesforce(ctx, job).await?;
+        Ok((SideRead::Salesforce(changes), cursor))
+    }
+
+    fn failed_read() -> SideRead {
+        SideRead::Salesforce(SalesforceChanges::failed())
+    }
 }
 
 impl ReadError {
+    /// What to do next: the disposition of the Salesforce or database error underneath; a
+    /// missing client or a bad value is for an operator.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            ReadError::Salesforce(e) => e.disposition(),
+            ReadError::State(e) => e.disposition(),
+            // As before typed errors: even a database blip while loading the org's clients
+            // fails the read rather than retrying it.
+            ReadError::Clients(_) | ReadError::Invalid(_) => Disposition::Fatal,
+        }
+    }
+
     /// Worth another attempt later (outage, throttling, database trouble).
     pub fn is_transient(&self) -> bool {
-        match self {
-            ReadError::Salesforce(e) => matches!(
-                e.disposition(),
-                salesforce_client::Disposition::Retry { .. }
-                    | salesforce_client::Disposition::ReAuth
-            ),
-            ReadError::State(e) => e.is_transient(),
-            ReadError::Clients(_) | ReadError::Invalid(_) => false,
-        }
+        self.disposition().is_transient()
     }
 }

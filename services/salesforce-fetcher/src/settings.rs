@@ -1,24 +1,28 @@
 //! The salesforce-fetcher's settings, read from environment variables (see the README's table).
 
-use config::{CommonSettings, ConfigError, Env};
+use config::{CommonSettings, ConfigError, CredentialKey, Env};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub common: CommonSettings,
+    /// `CONTACTSYNC_ENCRYPTION_KEY`: opens the orgs' API credentials.
+    pub credential_key: CredentialKey,
     /// `SALESFORCE_OVERLAP_SECS`: how far before the last seen `SystemModstamp` each incremental
     /// read starts again, so rows that commit late (their stamp is older than their commit) are
     /// not missed; rows read twice compare equal to their baseline and cost nothing.
     pub overlap_secs: i64,
 }
 
-impl Settings {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_source(&Env::process())
+impl pipeline::ServiceSettings for Settings {
+    fn common(&self) -> &CommonSettings {
+        &self.common
     }
 
-    /// Reads any [`Env`] (with `contactsync dev`'s defaults and overrides, or a test's map).
-    pub fn from_source(env: &Env) -> Result<Self, ConfigError> {
+    fn credential_key(&self) -> Option<&CredentialKey> {
+        Some(&self.credential_key)
+    }
+
+    fn from_source(env: &Env) -> Result<Self, ConfigError> {
         let overlap_secs = env.parse_or("SALESFORCE_OVERLAP_SECS", 300i64)?;
         if !(0..=86_400).contains(&overlap_secs) {
             return Err(ConfigError::Invalid {
@@ -28,6 +32,7 @@ impl Settings {
         }
         Ok(Settings {
             common: CommonSettings::from_source(env)?,
+            credential_key: CredentialKey::from_source(env)?,
             overlap_secs,
         })
     }

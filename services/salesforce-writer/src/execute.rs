@@ -2,21 +2,17 @@
 //! the whole batch shared (B14), then all creates in one upsert by sync key (C4), all updates in
 //! one collection update and all deletes in one collection delete (each ≤ 200 records a call).
 
+use contracts::{Failure, FailureCode};
 use std::collections::BTreeMap;
 
 use salesforce_client::{Disposition, SalesforceClient, SalesforceError};
-use sync_core::{AccountCandidate, SalesforceCommand, WriteResult};
+use sync_core::{AccountCandidate, SalesforceCommand};
 
 use crate::accounts::{self, AccountRow, Chosen};
 use crate::mapping::{self, Verdict};
 
-/// What became of a batch: one result per command, in order, unless Salesforce could not be
-/// reached for some of them, in which case `failure` says why and the session must run again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Executed {
-    pub results: Vec<WriteResult>,
-    pub failure: Option<String>,
-}
+/// What became of a batch (the one shape every writer reports).
+pub use pipeline::Executed;
 
 /// Runs `commands` as the integration user. Every write is idempotent (upsert by key, update and
 /// delete by Id), so a redelivered batch is simply run again.
@@ -152,12 +148,14 @@ fn finish(verdicts: Vec<Option<Verdict>>) -> Executed {
         }
     }
     let failure = (!unavailable.is_empty()).then(|| {
-        format!(
+        // The service could not be reached for these commands after the retries.
+        let message = format!(
             "Salesforce could not carry out {} of {} writes: {}",
             unavailable.len(),
             results.len() + unavailable.len(),
             unavailable[0]
-        )
+        );
+        Failure::new(FailureCode::Unavailable, message)
     });
     Executed { results, failure }
 }

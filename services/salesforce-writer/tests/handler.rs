@@ -4,10 +4,11 @@
 //! messages are rejected.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use pipeline::ServiceSettings as _;
 use std::time::Duration;
 
 use contracts::{Commands, Header, Message, WriteBatch, WriteResults};
-use messaging::{Delivery, HandlerError, Queue, Route};
+use messaging::{Delivery, HandlerError, Handling, Queue, Route};
 use salesforce_writer::{App, Settings, handler};
 use serde_json::{Value, json};
 use sync_core::fields::SalesforceContactFields;
@@ -95,12 +96,13 @@ impl Stack {
                 salesforce_private_key_pem: salesforce_emulator::DEV_PRIVATE_KEY_PEM.into(),
                 salesforce_username: INTEGRATION.into(),
                 salesforce_org_id: "00D000000000001AAA".into(),
+                salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
             },
         )
         .await
         .unwrap();
         let tx = client.transaction().await.unwrap();
-        users::create_user(&tx, "user-1", "org-1", OWNER, &owner_id)
+        users::create_user(&tx, "user-1", "org-1", OWNER, &owner_id.parse().unwrap())
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -120,7 +122,7 @@ impl Stack {
                                 let _ = sender.send(results);
                                 Ok(())
                             }
-                            other => Err(HandlerError::Reject(format!("unexpected {other:?}"))),
+                            other => Err(HandlerError::reject(format!("unexpected {other:?}"))),
                         }
                     }
                 },
@@ -247,7 +249,10 @@ async fn poison_and_misrouted_messages_are_rejected() {
         Delivery::for_tests(Route::SalesforceWrite, "m-2", b"[]".to_vec()),
     )
     .await;
-    assert!(matches!(poison, Err(HandlerError::Reject(_))), "{poison:?}");
+    assert!(
+        matches!(&poison, Err(e) if e.handling() == Handling::Reject),
+        "{poison:?}"
+    );
     let misrouted = handler::handle(
         &stack.ctx,
         Delivery::for_tests(
@@ -262,7 +267,7 @@ async fn poison_and_misrouted_messages_are_rejected() {
     )
     .await;
     assert!(
-        matches!(misrouted, Err(HandlerError::Reject(_))),
+        matches!(&misrouted, Err(e) if e.handling() == Handling::Reject),
         "{misrouted:?}"
     );
     stack.stop().await;

@@ -407,6 +407,6 @@ async fn an_unreachable_salesforce_fails_the_batch_instead_of_reporting_results(
     )
     .await;
     let failure = executed.failure.expect("the batch must fail");
-    assert!(failure.contains("1 of 1"), "{failure}");
+    assert!(failure.message.contains("1 of 1"), "{failure}");
     assert!(executed.results.is_empty());
 }

@@ -1,60 +1,43 @@
 //! The scheduler service: posts a sync job for each user whose session is due (B3), coalescing so a user never has two in flight.
 //!
-//! Wiring only (the shared `pipeline::ServiceApp`): `App::build` connects the infrastructure,
-//! `run_until_stopped` runs the ops server and the ticker until shutdown. What the service does
-//! lives in `handler`.
+//! Wiring only (the shared `pipeline::App`): `App::build` connects the infrastructure,
+//! `run_until_stopped` runs the ops server, the ticker and the fleet gauges until shutdown. What
+//! the service does lives in `handler`; what it reports of the fleet in `fleet`.
 
+pub mod fleet;
 pub mod handler;
 mod settings;
 
 use std::sync::Arc;
 
+use pipeline::{Service, Tasks};
 use tokio_util::sync::CancellationToken;
 
 pub use pipeline::AppError;
 pub use settings::Settings;
 
-/// The service's name: its telemetry `service.name` and its broker connection name.
-pub const SERVICE: &str = "scheduler";
+/// The service, as the shared wiring runs it.
+pub struct Scheduler;
 
 /// Everything the service's logic needs, shared by every tick.
-pub type Ctx = pipeline::Ctx<Settings>;
+pub type Ctx = pipeline::Ctx<Scheduler>;
 
-impl pipeline::ServiceSettings for Settings {
-    fn common(&self) -> &config::CommonSettings {
-        &self.common
-    }
-}
+/// The built service, ready to run: a tick in progress at shutdown finishes (within the
+/// shutdown grace).
+pub type App = pipeline::App<Scheduler>;
 
-/// The built service, ready to run.
-pub struct App(pipeline::ServiceApp<Settings>);
+impl Service for Scheduler {
+    const NAME: &'static str = "scheduler";
+    type Settings = Settings;
+    type Clients = pipeline::OrgClients;
 
-impl App {
-    /// Connects the broker (declaring the topology) and the database (applying migrations) and
-    /// binds the HTTP listener (port 0 picks a free one).
-    pub async fn build(settings: Settings) -> Result<App, AppError> {
-        pipeline::ServiceApp::build(SERVICE, settings)
-            .await
-            .map(App)
-    }
-
-    /// Where the HTTP server listens.
-    pub fn local_addr(&self) -> std::net::SocketAddr {
-        self.0.local_addr()
-    }
-
-    /// The shared context, for tests that drive the logic directly.
-    pub fn ctx(&self) -> Arc<Ctx> {
-        self.0.ctx()
-    }
-
-    /// Runs until `shutdown`, then lets a tick in progress finish (within the shutdown grace).
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
-        self.0
-            .run(shutdown, service_kit::Router::new(), |tasks, ctx| {
-                tasks.spawn("ticker", tick_loop(ctx, tasks.shutdown()));
-            })
-            .await
+    fn work(tasks: &mut Tasks, ctx: Arc<Ctx>) {
+        let metrics = fleet::FleetMetrics::register(&ctx.metrics);
+        tasks.spawn(
+            "ticker",
+            tick_loop(Arc::clone(&ctx), metrics.clone(), tasks.shutdown()),
+        );
+        tasks.spawn("fleet metrics", fleet_loop(ctx, metrics, tasks.shutdown()));
     }
 }
 
@@ -62,6 +45,7 @@ impl App {
 /// next one tries again; a tick in progress when shutdown comes is finished first.
 async fn tick_loop(
     ctx: Arc<Ctx>,
+    metrics: fleet::FleetMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), std::convert::Infallible> {
     let mut ticker = tokio::time::interval(ctx.settings.tick_interval);
@@ -72,8 +56,29 @@ async fn tick_loop(
             () = shutdown.cancelled() => return Ok(()),
             _ = ticker.tick() => {}
         }
-        if let Err(error) = handler::tick(&ctx, chrono::Utc::now()).await {
-            tracing::warn!(%error, "Scheduler tick failed; retrying next tick");
+        match handler::tick(&ctx, chrono::Utc::now()).await {
+            Ok(report) => metrics.record_renewals(&report),
+            Err(error) => tracing::warn!(%error, "Scheduler tick failed; retrying next tick"),
+        }
+    }
+}
+
+/// Computes the fleet gauges every `fleet_interval` until shutdown; a failed snapshot is logged
+/// and the gauges keep their last values until the next one.
+async fn fleet_loop(
+    ctx: Arc<Ctx>,
+    metrics: fleet::FleetMetrics,
+    shutdown: CancellationToken,
+) -> Result<(), std::convert::Infallible> {
+    let mut ticker = tokio::time::interval(ctx.settings.fleet_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            _ = ticker.tick() => {}
+        }
+        if let Err(error) = metrics.observe(&ctx, chrono::Utc::now()).await {
+            tracing::warn!(%error, "Could not compute the fleet metrics; retrying");
         }
     }
 }

@@ -82,22 +82,4 @@ impl Env {
                 }),
         }
     }
-
-    /// Parses an optional variable.
-    pub fn parse_opt<T>(&self, key: &'static str) -> Result<Option<T>, ConfigError>
-    where
-        T: FromStr,
-        T::Err: std::fmt::Display,
-    {
-        self.get(key)
-            .map(|raw| {
-                raw.trim()
-                    .parse()
-                    .map_err(|error: T::Err| ConfigError::Invalid {
-                        var: key,
-                        reason: format!("`{raw}`: {error}"),
-                    })
-            })
-            .transpose()
-    }
 }

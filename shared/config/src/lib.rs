@@ -104,10 +104,6 @@ pub struct CommonSettings {
     pub retry_max_delay: Duration,
     /// `DATABASE_POOL_SIZE`: connections in the service's PostgreSQL pool.
     pub database_pool_size: usize,
-    /// `ADMIN_TOKEN`: bearer token of the admin API.
-    pub admin_token: Secret<String>,
-    /// `CONTACTSYNC_ENCRYPTION_KEY`: 32 bytes in standard base64; encrypts credentials at rest.
-    pub encryption_key: Secret<String>,
     /// `SHUTDOWN_GRACE_SECS`: how long in-flight work may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
     /// `GRAPH_API_URL`: Microsoft Graph's base URL (the emulator's in `contactsync dev`).
@@ -159,8 +155,6 @@ impl CommonSettings {
                 reason: "must be at least 1".to_owned(),
             });
         }
-        let encryption_key = env.require("CONTACTSYNC_ENCRYPTION_KEY")?;
-        validate_key(&encryption_key)?;
         Ok(CommonSettings {
             amqp_url: SecretUrl::parse(
                 "AMQP_URL",
@@ -189,8 +183,6 @@ impl CommonSettings {
             retry_base_delay: Duration::from_millis(env.parse_or("AMQP_RETRY_BASE_MS", 500u64)?),
             retry_max_delay: Duration::from_millis(env.parse_or("AMQP_RETRY_MAX_MS", 30_000u64)?),
             database_pool_size: env.parse_or("DATABASE_POOL_SIZE", DEFAULT_DATABASE_POOL_SIZE)?,
-            admin_token: Secret::new(env.require("ADMIN_TOKEN")?),
-            encryption_key: Secret::new(encryption_key),
             shutdown_grace: Duration::from_secs(
                 env.parse_or("SHUTDOWN_GRACE_SECS", DEFAULT_SHUTDOWN_GRACE_SECS)?,
             ),
@@ -199,6 +191,24 @@ impl CommonSettings {
             public_base_url: url_or(env, "PUBLIC_BASE_URL", DEFAULT_PUBLIC_BASE_URL)?,
             telemetry: TelemetrySettings::from_env(env)?,
         })
+    }
+}
+
+/// `CONTACTSYNC_ENCRYPTION_KEY`: 32 bytes in standard base64; seals org credentials at rest.
+/// Only the services that open those credentials (to call an API, or to store an org) read it.
+#[derive(Debug, Clone)]
+pub struct CredentialKey(Secret<String>);
+
+impl CredentialKey {
+    pub fn from_source(env: &Env) -> Result<Self, ConfigError> {
+        let key = env.require("CONTACTSYNC_ENCRYPTION_KEY")?;
+        validate_key(&key)?;
+        Ok(CredentialKey(Secret::new(key)))
+    }
+
+    /// The key in base64.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
     }
 }
 

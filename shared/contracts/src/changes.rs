@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sync_core::{ExchangeChanges, SalesforceChanges};
 
-use crate::Header;
+use crate::{Failure, Header};
 
 /// One side's read, as the sync core takes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,5 +34,5 @@ pub struct ChangeBatch {
     #[serde(default)]
     pub cursor: Option<serde_json::Value>,
     #[serde(default)]
-    pub failure: Option<String>,
+    pub failure: Option<Failure>,
 }

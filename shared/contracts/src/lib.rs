@@ -6,11 +6,13 @@
 //! Golden JSON fixtures under `tests/golden/` pin the wire shape.
 
 mod changes;
+mod failure;
 mod header;
 mod job;
 mod writes;
 
 pub use changes::{ChangeBatch, SideRead};
+pub use failure::{Failure, FailureCode};
 pub use header::Header;
 pub use job::{SyncJob, Trigger};
 pub use writes::{Commands, WriteBatch, WriteResults};
@@ -24,14 +26,22 @@ pub enum Message {
     /// Start a session: both fetchers read their side.
     #[serde(rename = "contactsync.sync_job.v1")]
     SyncJob(SyncJob),
-    /// One side's read of a session, for the reconciler.
-    #[serde(rename = "contactsync.change_batch.v1")]
+    /// One side's read of a session, for the reconciler. `v2`: `failure` is `{code, message}`;
+    /// a `v1` message (failure as text) still decodes.
+    #[serde(
+        rename = "contactsync.change_batch.v2",
+        alias = "contactsync.change_batch.v1"
+    )]
     ChangeBatch(ChangeBatch),
     /// Writes for one side's writer.
     #[serde(rename = "contactsync.write_batch.v1")]
     WriteBatch(WriteBatch),
-    /// A writer's results, for the reconciler.
-    #[serde(rename = "contactsync.write_results.v1")]
+    /// A writer's results, for the reconciler. `v2`: `failure` is `{code, message}`; a `v1`
+    /// message (failure as text) still decodes.
+    #[serde(
+        rename = "contactsync.write_results.v2",
+        alias = "contactsync.write_results.v1"
+    )]
     WriteResults(WriteResults),
 }
 
@@ -50,9 +60,9 @@ impl Message {
     pub fn schema(&self) -> &'static str {
         match self {
             Message::SyncJob(_) => "contactsync.sync_job.v1",
-            Message::ChangeBatch(_) => "contactsync.change_batch.v1",
+            Message::ChangeBatch(_) => "contactsync.change_batch.v2",
             Message::WriteBatch(_) => "contactsync.write_batch.v1",
-            Message::WriteResults(_) => "contactsync.write_results.v1",
+            Message::WriteResults(_) => "contactsync.write_results.v2",
         }
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sync_core::{ExchangeCommand, SalesforceCommand, WriteResult};
 
-use crate::Header;
+use crate::{Failure, Header};
 
 /// The commands of one batch, for one side's writer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,5 +44,5 @@ pub struct WriteResults {
     pub batch: u32,
     pub results: Vec<WriteResult>,
     #[serde(default)]
-    pub failure: Option<String>,
+    pub failure: Option<Failure>,
 }

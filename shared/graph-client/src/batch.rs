@@ -1,5 +1,6 @@
 //! JSON batching (`POST /$batch`): chunks of at most 20, per-item results in input order, and a
-//! retry of only the throttled items after their `Retry-After`.
+//! retry of only the throttled or failed items after their `Retry-After` (creates only when
+//! throttled: a create that failed otherwise may have been carried out, C4).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,6 +82,14 @@ struct WireResponse {
     body: Value,
 }
 
+/// Whether a failed item may simply be sent again. A create (POST) only after a 429: throttling
+/// refuses an item before it runs, whereas a 5xx may come after the contact was made, and a
+/// resent create would then be a second contact (C4). The caller looks such a create up by its
+/// stamp before creating again. Other methods are idempotent.
+fn may_resend(request: &BatchRequest, error: &ApiError) -> bool {
+    request.method != Method::POST || error.status == StatusCode::TOO_MANY_REQUESTS.as_u16()
+}
+
 fn header_map(headers: &HashMap<String, String>) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (k, v) in headers {
@@ -115,14 +124,14 @@ impl GraphClient {
             for chunk in pending.chunks(MAX_BATCH) {
                 for (index, outcome) in self.send_chunk(requests, chunk, idempotent).await {
                     match outcome {
-                        Err(ItemError::Api(e)) if round < self.max_retries() => {
+                        Err(ItemError::Api(e))
+                            if round < self.max_retries() && may_resend(&requests[index], &e) =>
+                        {
                             if let Disposition::Retry { after } = e.disposition {
                                 throttled.push(index);
                                 wait = wait.max(after);
-                                results[index] = Some(Err(ItemError::Api(e)));
-                            } else {
-                                results[index] = Some(Err(ItemError::Api(e)));
                             }
+                            results[index] = Some(Err(ItemError::Api(e)));
                         }
                         other => results[index] = Some(other),
                     }
@@ -132,7 +141,7 @@ impl GraphClient {
                 break;
             }
             // Retry only the throttled items, all together after the longest Retry-After.
-            let pause = self.retry_wait(wait, &mut backoff);
+            let pause = backoff.wait(wait);
             debug!(
                 items = throttled.len(),
                 wait_ms = pause.as_millis() as u64,

@@ -1,16 +1,18 @@
-//! The Graph client core: one `reqwest::Client`, the cached app token, and the retrying `send`.
+//! The Graph client core: the HTTP layer (pool, retries, re-auth), the cached app token, and
+//! `send`, which adds Graph's headers and reads its errors.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
+use http_layer::oauth::request_token;
+use http_layer::{Api, Backoff, HttpLayer, Response, RetryPolicy};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
 use reqwest::header::LOCATION;
-use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tracing::{debug, warn};
+use tracing::debug;
 use url::Url;
 
 use crate::config::GraphConfig;
@@ -74,21 +76,14 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-#[derive(Deserialize, Default)]
-struct TokenErrorResponse {
-    #[serde(default)]
-    error: String,
-    #[serde(default)]
-    error_description: String,
-}
-
-struct CachedToken {
-    value: SecretString,
+pub(crate) struct CachedToken {
+    pub(crate) value: SecretString,
     refresh_at: Instant,
 }
 
 struct Inner {
-    http: reqwest::Client,
+    /// The connection pool and the retry policy.
+    layer: HttpLayer,
     config: GraphConfig,
     /// Held across the token request so that concurrent callers wait for one login.
     token: tokio::sync::Mutex<Option<CachedToken>>,
@@ -124,13 +119,15 @@ impl GraphClient {
                 "max_page_size must be at least 1".into(),
             ));
         }
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
-            .build()?;
+        let policy = RetryPolicy {
+            max_retries: config.max_retries,
+            min_backoff: config.min_backoff,
+            max_wait: config.max_retry_after,
+        };
+        let layer = HttpLayer::new(policy, config.request_timeout)?;
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
+                layer,
                 config,
                 token: tokio::sync::Mutex::new(None),
             }),
@@ -165,21 +162,7 @@ impl GraphClient {
         Ok(url)
     }
 
-    /// The app token, from the cache while it has time left, else from the token endpoint.
-    async fn token(&self) -> Result<SecretString, GraphError> {
-        let mut guard = self.inner.token.lock().await;
-        if let Some(cached) = guard.as_ref()
-            && Instant::now() < cached.refresh_at
-        {
-            return Ok(cached.value.clone());
-        }
-        let fresh = self.fetch_token().await?;
-        let value = fresh.value.clone();
-        *guard = Some(fresh);
-        Ok(value)
-    }
-
-    async fn fetch_token(&self) -> Result<CachedToken, GraphError> {
+    pub(crate) async fn fetch_token(&self) -> Result<CachedToken, GraphError> {
         let config = &self.inner.config;
         let login = config.login_base_url.as_str().trim_end_matches('/');
         let url = Url::parse(&format!(
@@ -193,22 +176,7 @@ impl GraphClient {
             ("grant_type", "client_credentials"),
         ];
         let issued = Instant::now();
-        let response = self.inner.http.post(url).form(&form).send().await?;
-        let status = response.status();
-        let body = response.bytes().await?;
-        if !status.is_success() {
-            let parsed: TokenErrorResponse = serde_json::from_slice(&body).unwrap_or_default();
-            return Err(GraphError::Token {
-                status: status.as_u16(),
-                error: parsed.error,
-                description: parsed.error_description,
-            });
-        }
-        let parsed: TokenResponse =
-            serde_json::from_slice(&body).map_err(|source| GraphError::Decode {
-                what: "token response",
-                source,
-            })?;
+        let parsed: TokenResponse = request_token(self.inner.layer.http(), url, &form).await?;
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3599));
         // Refresh well before expiry (half the lifetime, at most five minutes early) so a call
         // never starts with a token that dies in flight.
@@ -220,39 +188,13 @@ impl GraphClient {
         })
     }
 
-    /// Drops the cached token if it is still the one that was refused.
-    async fn invalidate(&self, refused: &SecretString) {
-        let mut guard = self.inner.token.lock().await;
-        if guard
-            .as_ref()
-            .is_some_and(|c| c.value.expose_secret() == refused.expose_secret())
-        {
-            *guard = None;
-        }
-    }
-
-    pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
-        let config = &self.inner.config;
-        ExponentialBuilder::new()
-            .with_min_delay(config.min_backoff)
-            .with_max_delay(config.max_retry_after)
-            .with_jitter()
-            .without_max_times()
-            .build()
-    }
-
-    /// The wait before a retry: the server's `Retry-After` when given, else backoff; capped.
-    pub(crate) fn retry_wait(
-        &self,
-        after: Option<Duration>,
-        backoff: &mut impl Iterator<Item = Duration>,
-    ) -> Duration {
-        let cap = self.inner.config.max_retry_after;
-        after.or_else(|| backoff.next()).unwrap_or(cap).min(cap)
+    /// A fresh backoff for rounds of retries outside [`Self::send`] (a batch's throttled items).
+    pub(crate) fn backoff(&self) -> Backoff {
+        self.inner.layer.policy().backoff()
     }
 
     pub(crate) fn max_retries(&self) -> usize {
-        self.inner.config.max_retries
+        self.inner.layer.policy().max_retries
     }
 
     /// Sends one Graph call with retries (transport errors, 429/5xx honouring `Retry-After`,
@@ -284,95 +226,23 @@ impl GraphClient {
             Some(extra) => format!("{extra}, {PREFER_IMMUTABLE_ID}"),
             None => PREFER_IMMUTABLE_ID.to_owned(),
         };
-        let mut backoff = self.backoff();
-        let mut retries = 0;
-        let mut reauthed = false;
-        loop {
-            let token = match self.token().await {
-                Ok(token) => token,
-                Err(e) => {
-                    if let Disposition::Retry { after } = e.disposition()
-                        && retries < self.max_retries()
-                    {
-                        retries += 1;
-                        tokio::time::sleep(self.retry_wait(after, &mut backoff)).await;
-                        continue;
-                    }
-                    return Err(e);
-                }
-            };
-            let mut request = self
-                .inner
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(token.expose_secret())
-                .header("Prefer", &prefer);
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let outcome = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    response
-                        .bytes()
-                        .await
-                        .map(|b| (status, headers, b.to_vec()))
-                }
-                Err(e) => Err(e),
-            };
-            let (status, headers, body_bytes) = match outcome {
-                Ok(parts) => parts,
-                Err(e) if retries < self.max_retries() && (idempotent || e.is_connect()) => {
-                    warn!(error = %e, "Graph request failed in transport; retrying");
-                    retries += 1;
-                    tokio::time::sleep(self.retry_wait(None, &mut backoff)).await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if status.is_success() {
-                return Ok(Reply { body: body_bytes });
-            }
-            match classify(status, &headers, &body_bytes) {
-                Disposition::Retry { after }
-                    if retries < self.max_retries()
-                        && (idempotent
-                            || matches!(
-                                status,
-                                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-                            )) =>
-                {
-                    let wait = self.retry_wait(after, &mut backoff);
-                    debug!(
-                        status = status.as_u16(),
-                        wait_ms = wait.as_millis() as u64,
-                        "Graph asked us to retry"
-                    );
-                    retries += 1;
-                    tokio::time::sleep(wait).await;
-                }
-                Disposition::ReAuth if !reauthed => {
-                    debug!("Graph refused the token; fetching a new one");
-                    reauthed = true;
-                    self.invalidate(&token).await;
-                }
-                Disposition::Resync => {
-                    let location = headers
-                        .get(LOCATION)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned);
-                    return Err(GraphError::SyncStateNotFound { location });
-                }
-                _ => {
-                    return Err(GraphError::Api(ApiError::from_response(
-                        status,
-                        &headers,
-                        &body_bytes,
-                    )));
-                }
-            }
-        }
+        let layer = &self.inner.layer;
+        let response = layer
+            .send(&Auth(self), idempotent, |token| {
+                let request = layer
+                    .http()
+                    .request(method.clone(), url.clone())
+                    .bearer_auth(token.expose_secret())
+                    .header("Prefer", &prefer);
+                Ok(match body {
+                    Some(body) => request.json(body),
+                    None => request,
+                })
+            })
+            .await?;
+        Ok(Reply {
+            body: response.body,
+        })
     }
 
     /// GETs a collection and follows `@odata.nextLink` to the end.
@@ -391,5 +261,65 @@ impl GraphClient {
             }
         }
         Ok(items)
+    }
+}
+
+/// The client as the HTTP layer sees it: the app token and how Graph's errors read. Private, so
+/// that the token methods stay out of the client's public API.
+struct Auth<'a>(&'a GraphClient);
+
+impl Api for Auth<'_> {
+    type Credential = SecretString;
+    type Error = GraphError;
+    const NAME: &'static str = "Graph";
+
+    /// The app token, from the cache while it has time left, else from the token endpoint; the
+    /// lock is held across the request so that concurrent callers wait for one login.
+    async fn credential(&self) -> Result<SecretString, GraphError> {
+        let mut guard = self.0.inner.token.lock().await;
+        if let Some(cached) = guard.as_ref()
+            && Instant::now() < cached.refresh_at
+        {
+            return Ok(cached.value.clone());
+        }
+        let fresh = self.0.fetch_token().await?;
+        let value = fresh.value.clone();
+        *guard = Some(fresh);
+        Ok(value)
+    }
+
+    /// Drops the cached token if it is still the one that was refused.
+    async fn invalidate(&self, refused: &SecretString) {
+        let mut guard = self.0.inner.token.lock().await;
+        if guard
+            .as_ref()
+            .is_some_and(|c| c.value.expose_secret() == refused.expose_secret())
+        {
+            *guard = None;
+        }
+    }
+
+    fn disposition(error: &GraphError) -> Disposition {
+        error.disposition()
+    }
+
+    fn classify(&self, response: &Response) -> Disposition {
+        classify(response.status, &response.headers, &response.body)
+    }
+
+    fn failure(&self, response: Response, disposition: Disposition) -> GraphError {
+        if disposition == Disposition::Resync {
+            let location = response
+                .headers
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            return GraphError::SyncStateNotFound { location };
+        }
+        GraphError::Api(ApiError::from_response(
+            response.status,
+            &response.headers,
+            &response.body,
+        ))
     }
 }

@@ -1,25 +1,11 @@
 //! Errors of the Graph client and the pure classification that says what a caller does next.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
-/// What a caller should do about a failed Graph response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disposition {
-    /// Transient (throttling, outage): try again, after `after` when the server said so.
-    Retry { after: Option<Duration> },
-    /// The delta state is gone: drop the stored deltaLink and run a full round.
-    Resync,
-    /// This one item is bad (missing, malformed, rejected); the rest of the work goes on.
-    PermanentItem,
-    /// The access token was refused: fetch a new one and try once more.
-    ReAuth,
-    /// Nothing a retry can fix (permissions, configuration, a bug): an operator must act.
-    Fatal,
-}
+pub use http_layer::oauth::TokenError;
+pub use http_layer::{Disposition, retry_after};
 
 /// Graph's error envelope: `{"error":{"code","message"}}`.
 #[derive(Debug, Default, Deserialize)]
@@ -43,13 +29,6 @@ pub fn error_code_and_message(body: &[u8]) -> (Option<String>, Option<String>) {
         }) => (code, message),
         _ => (None, None),
     }
-}
-
-/// `Retry-After` in seconds; Graph sends fractional values such as `2.128`.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds: f64 = value.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// Decides what to do about a non-success Graph response. Pure, so it is tested without I/O.
@@ -123,12 +102,9 @@ pub enum GraphError {
     /// The delta token is expired or invalidated; `location` is the fresh initial delta URL, if given.
     #[error("delta sync state not found; a full resync is needed")]
     SyncStateNotFound { location: Option<String> },
-    #[error("token request failed with HTTP {status}: {error}: {description}")]
-    Token {
-        status: u16,
-        error: String,
-        description: String,
-    },
+    /// The app token could not be had from the identity platform.
+    #[error(transparent)]
+    Token(#[from] TokenError),
     #[error("transport error talking to graph: {0}")]
     Transport(#[from] reqwest::Error),
     #[error("unexpected response body from {what}: {source}")]
@@ -153,10 +129,7 @@ impl GraphError {
         match self {
             GraphError::Api(e) => e.disposition,
             GraphError::SyncStateNotFound { .. } => Disposition::Resync,
-            GraphError::Token { status, .. } if *status >= 500 || *status == 429 => {
-                Disposition::Retry { after: None }
-            }
-            GraphError::Token { .. } => Disposition::Fatal,
+            GraphError::Token(e) => e.disposition(),
             GraphError::Transport(_) => Disposition::Retry { after: None },
             GraphError::Decode { .. }
             | GraphError::ForeignLink(_)
@@ -170,7 +143,8 @@ impl GraphError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
+    use std::time::Duration;
 
     fn headers(retry_after: Option<&str>) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -262,16 +236,6 @@ mod tests {
         assert_eq!(
             classify(StatusCode::NOT_FOUND, &headers(None), body),
             Disposition::Fatal
-        );
-    }
-
-    #[test]
-    fn a_garbage_retry_after_is_ignored() {
-        assert_eq!(retry_after(&headers(Some("soon"))), None);
-        assert_eq!(retry_after(&headers(Some("-1"))), None);
-        assert_eq!(
-            retry_after(&headers(Some(" 7 "))),
-            Some(Duration::from_secs(7))
         );
     }
 }

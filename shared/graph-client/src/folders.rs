@@ -1,12 +1,19 @@
-//! Contact folders and master categories, with the find-or-create steps of B1.
+//! Contact folders and master categories, with the find-or-create steps of B1, and the walk of
+//! the whole folder tree (`childFolders`, B9).
 
+use std::collections::HashSet;
+
+use futures::future::try_join_all;
 use reqwest::Method;
 use serde_json::json;
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 use crate::client::{GraphClient, enc};
 use crate::error::GraphError;
 use crate::types::{Category, CategoryColor, ContactFolder};
+
+/// The most folders [`GraphClient::list_all_contact_folders`] walks.
+pub const MAX_FOLDERS: usize = 500;
 
 /// Folder and category names compare case-insensitively, as Exchange does.
 fn same_name(a: &str, b: &str) -> bool {
@@ -28,6 +35,63 @@ impl GraphClient {
     ) -> Result<Vec<ContactFolder>, GraphError> {
         let url = self.url(&format!("/users/{}/contactFolders", enc(mailbox)), "")?;
         self.get_all(url, "contact folder list").await
+    }
+
+    /// The folders directly under `folder_id` (its `childFolders`).
+    #[instrument(skip_all, fields(mailbox = %mailbox, folder_id = %folder_id))]
+    pub async fn list_child_folders(
+        &self,
+        mailbox: &str,
+        folder_id: &str,
+    ) -> Result<Vec<ContactFolder>, GraphError> {
+        let url = self.url(
+            &format!(
+                "/users/{}/contactFolders/{}/childFolders",
+                enc(mailbox),
+                enc(folder_id)
+            ),
+            "",
+        )?;
+        self.get_all(url, "child folder list").await
+    }
+
+    /// Every contact folder of the mailbox but the default one: the top-level folders and,
+    /// level by level, their `childFolders` (B9 reads categorized contacts in any folder). Parents
+    /// come before their children. A folder is listed once even if Graph showed it twice, and
+    /// the walk stops at [`MAX_FOLDERS`] folders (a mailbox with more is not one a person uses).
+    #[instrument(skip_all, fields(mailbox = %mailbox))]
+    pub async fn list_all_contact_folders(
+        &self,
+        mailbox: &str,
+    ) -> Result<Vec<ContactFolder>, GraphError> {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut all: Vec<ContactFolder> = Vec::new();
+        let mut level = self.list_contact_folders(mailbox).await?;
+        while !level.is_empty() {
+            level.retain(|f| seen.insert(f.id.clone()));
+            level.truncate(MAX_FOLDERS.saturating_sub(all.len()));
+            let parents: Vec<String> = level.iter().map(|f| f.id.clone()).collect();
+            all.append(&mut level);
+            if all.len() >= MAX_FOLDERS {
+                warn!(
+                    folders = all.len(),
+                    "Stopped walking the folder tree at its limit"
+                );
+                break;
+            }
+            // Siblings are listed a few at a time: Outlook serves four requests of an app at once
+            // per mailbox.
+            for chunk in parents.chunks(4) {
+                let children = try_join_all(
+                    chunk
+                        .iter()
+                        .map(|parent| self.list_child_folders(mailbox, parent)),
+                )
+                .await?;
+                level.extend(children.into_iter().flatten());
+            }
+        }
+        Ok(all)
     }
 
     #[instrument(skip_all, fields(mailbox = %mailbox, name = %name))]

@@ -2,9 +2,10 @@
 //! delta, `$batch` writes, subscriptions, and the webhook payload types.
 //!
 //! Every call sends `Prefer: IdType="ImmutableId"`, retries transient failures honouring
-//! `Retry-After` (capped), and re-logs in once on 401. Errors say what to do next through
-//! [`Disposition`]. The wire contract followed is `reference/graph-contract.md`.
+//! `Retry-After` (capped), and re-logs in once on 401, through the shared `http-layer`. Errors
+//! say what to do next through [`Disposition`] (the layer's). The wire contract followed is `reference/graph-contract.md`.
 
+mod app_token;
 mod batch;
 mod client;
 mod config;
@@ -18,13 +19,15 @@ mod subscriptions;
 mod types;
 mod writes;
 
+pub use app_token::{CONTACTS_PERMISSION, roles as token_roles};
 pub use batch::{ItemError, MAX_BATCH};
 pub use client::GraphClient;
 pub use config::GraphConfig;
 pub use contacts::{category_filter, contact_select};
 pub use copy::ContactCopy;
 pub use delta::{DeltaItem, DeltaLink, DeltaNext, DeltaPage, DeltaRound, DeltaStart};
-pub use error::{ApiError, Disposition, GraphError, classify, retry_after};
+pub use error::{ApiError, Disposition, GraphError, TokenError, classify, retry_after};
+pub use folders::MAX_FOLDERS;
 pub use subscriptions::{NewSubscription, Subscription, SubscriptionResource};
 pub use types::{
     Category, CategoryColor, ContactFolder, ExtendedProperty, GraphContact, SYNC_KEY_PROPERTY_ID,

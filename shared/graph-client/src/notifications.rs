@@ -85,14 +85,8 @@ impl ChangeNotification {
         let Some(got) = self.client_state.as_deref() else {
             return false;
         };
-        let (a, b) = (got.as_bytes(), expected.as_bytes());
-        let mut diff = a.len() ^ b.len();
-        for i in 0..a.len().max(b.len()) {
-            let x = a.get(i).copied().unwrap_or(0);
-            let y = b.get(i).copied().unwrap_or(0);
-            diff |= usize::from(x ^ y);
-        }
-        diff == 0
+        aws_lc_rs::constant_time::verify_slices_are_equal(got.as_bytes(), expected.as_bytes())
+            .is_ok()
     }
 
     pub fn is_lifecycle(&self) -> bool {

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-use graph_client::{Disposition, GraphClient, GraphError};
+use graph_client::{Disposition, GraphClient, GraphError, TokenError};
 use serde_json::json;
 use std::collections::HashMap;
 use wiremock::matchers::{bearer_token, method, path};
@@ -121,7 +121,7 @@ async fn a_bad_secret_is_a_fatal_token_error() {
     let client = GraphClient::new(config(&server)).unwrap();
     let err = client.list_contact_folders("u1").await.unwrap_err();
     assert!(
-        matches!(&err, GraphError::Token { status: 401, error, .. } if error == "invalid_client")
+        matches!(&err, GraphError::Token(TokenError::Refused { status: 401, error, .. }) if error == "invalid_client")
     );
     assert_eq!(err.disposition(), Disposition::Fatal);
     // The secret never appears in the error text.

@@ -50,6 +50,42 @@ async fn ensure_folder_returns_the_existing_folder_without_creating() {
 }
 
 #[tokio::test]
+async fn the_folder_walk_lists_nested_folders_parents_first() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    let folder =
+        |id: &str, parent: &str| json!({"id": id, "displayName": id, "parentFolderId": parent});
+    let children = [
+        (
+            "/v1.0/users/u1/contactFolders",
+            vec![folder("A", "D"), folder("B", "D")],
+        ),
+        (
+            "/v1.0/users/u1/contactFolders/A/childFolders",
+            vec![folder("A1", "A")],
+        ),
+        ("/v1.0/users/u1/contactFolders/B/childFolders", vec![]),
+        (
+            "/v1.0/users/u1/contactFolders/A1/childFolders",
+            vec![folder("A11", "A1")],
+        ),
+        ("/v1.0/users/u1/contactFolders/A11/childFolders", vec![]),
+    ];
+    for (p, value) in children {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": value})))
+            .mount(&server)
+            .await;
+    }
+    let client = GraphClient::new(config(&server)).unwrap();
+    let all = client.list_all_contact_folders("u1").await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["A", "B", "A1", "A11"]);
+    assert_eq!(all[3].parent_folder_id.as_deref(), Some("A1"));
+}
+
+#[tokio::test]
 async fn ensure_folder_that_loses_a_create_race_returns_the_winner() {
     let server = MockServer::start().await;
     mount_token(&server, "t", 3599).await;

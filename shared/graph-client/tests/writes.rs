@@ -17,12 +17,14 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// Answers `$batch` per item: records every batch's size, throttles item ids listed in
-/// `throttle_once` the first time they are seen, fails PATCH of `bad`, 404s DELETE of `gone`.
+/// `throttle_once` and answers 500 to those in `error_once` the first time they are seen, fails
+/// PATCH of `bad`, 404s DELETE of `gone`.
 #[derive(Clone, Default)]
 struct BatchResponder {
     sizes: Arc<Mutex<Vec<usize>>>,
     seen: Arc<Mutex<HashMap<String, usize>>>,
     throttle_once: Vec<String>,
+    error_once: Vec<String>,
 }
 
 impl Respond for BatchResponder {
@@ -48,6 +50,10 @@ impl Respond for BatchResponder {
                     return json!({"id": id, "status": 429, "headers": {"Retry-After": "0.2"},
                         "body": {"error": {"code": "ApplicationThrottled",
                         "message": "Application is over its MailboxConcurrency limit."}}});
+                }
+                if self.error_once.contains(&key) && times == 1 {
+                    return json!({"id": id, "status": 500, "body": {"error": {
+                        "code": "generalException", "message": "An unspecified error has occurred."}}});
                 }
                 match (method, target.as_str()) {
                     ("PATCH", "bad") => json!({"id": id, "status": 400, "body": {"error": {
@@ -160,6 +166,46 @@ async fn batches_split_at_twenty_keep_input_order_and_retry_only_throttled_items
         last["requests"][4]["body"]["singleValueExtendedProperties"][0]["value"],
         "k8"
     );
+}
+
+#[tokio::test]
+async fn a_create_answering_500_is_not_sent_again_but_an_update_is() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    let responder = BatchResponder {
+        error_once: vec!["once".into(), "C5".into()],
+        throttle_once: vec!["slow".into()],
+        ..Default::default()
+    };
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .respond_with(responder.clone())
+        .mount(&server)
+        .await;
+    let client = GraphClient::new(config(&server)).unwrap();
+    let writes = vec![
+        create("once"),
+        create("slow"),
+        ContactWrite::Update {
+            contact_id: "C5".into(),
+            patch: ContactPatch::new().with_sync_key("k5"),
+        },
+    ];
+    let results = client.write_contacts("u1", &writes).await;
+
+    // The create may have been carried out before its 500: resending it could make a second
+    // contact, so the caller gets the error and looks the contact up by its stamp first (C4).
+    match &results[0] {
+        Err(ItemError::Api(e)) => assert_eq!(e.status, 500),
+        other => panic!("the create's 500 is the caller's: {other:?}"),
+    }
+    // A throttled create was refused before it ran, and an update is idempotent: both retried.
+    assert!(matches!(&results[1], Ok(WriteOutcome::Created(c)) if c.id == "new-slow"));
+    assert!(matches!(&results[2], Ok(WriteOutcome::Updated(_))));
+    let seen = responder.seen.lock().unwrap().clone();
+    assert_eq!(seen["POST once"], 1, "{seen:?}");
+    assert_eq!(seen["POST slow"], 2, "{seen:?}");
+    assert_eq!(seen["PATCH C5"], 2, "{seen:?}");
 }
 
 #[tokio::test]

@@ -16,7 +16,8 @@ use tracing::Instrument as _;
 use crate::delivery::with_headers;
 use crate::topology::{Queue, dead_letter_exchange, short};
 use crate::{
-    Broker, Delivery, ERROR_HEADER, HandlerError, MessagingError, Publisher, SOURCE_QUEUE_HEADER,
+    Broker, Delivery, ERROR_HEADER, HandlerError, Handling, MessagingError, Publisher,
+    SOURCE_QUEUE_HEADER,
 };
 
 /// Pause before re-subscribing after the connection or the subscription was lost.
@@ -219,9 +220,7 @@ async fn process<H, Fut>(
     // of leaving the message unacked (and holding a prefetch slot) forever.
     let outcome = match tokio::spawn(handler(delivery).instrument(span.clone())).await {
         Ok(outcome) => outcome,
-        Err(join_error) => Err(HandlerError::Retry(format!(
-            "handler panicked: {join_error}"
-        ))),
+        Err(join_error) => Err(HandlerError::retry(join_error).context("handler panicked")),
     };
     let metrics = broker.metrics();
     if let Some(metrics) = metrics {
@@ -234,8 +233,9 @@ async fn process<H, Fut>(
                 raw.acker.ack(BasicAckOptions { multiple: false }).await,
                 "ack",
             ),
-            Err(HandlerError::Retry(reason)) if attempt < delivery_limit => {
+            Err(error) if error.handling() == Handling::Retry && attempt < delivery_limit => {
                 let delay = retry_delay;
+                let reason = error.reason();
                 tracing::warn!(%reason, attempt, ?delay, "Handler failed, requeueing after a pause");
                 // Holding the message for the pause keeps it from being retried at once (here
                 // or on another replica); a shutdown cuts the pause short.
@@ -252,11 +252,13 @@ async fn process<H, Fut>(
                     .await;
                 (nacked, "requeue")
             }
-            Err(HandlerError::Retry(reason)) => {
-                let reason = format!("delivery limit {delivery_limit} reached: {reason}");
-                dead_letter(&raw, &dead_letters, prefix, &queue_name, &reason).await
-            }
-            Err(HandlerError::Reject(reason)) => {
+            Err(error) => {
+                let reason = match error.handling() {
+                    Handling::Retry => {
+                        format!("delivery limit {delivery_limit} reached: {}", error.reason())
+                    }
+                    Handling::Reject => error.reason(),
+                };
                 dead_letter(&raw, &dead_letters, prefix, &queue_name, &reason).await
             }
         };

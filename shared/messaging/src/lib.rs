@@ -2,7 +2,8 @@
 //!
 //! Everything a service needs to talk over the broker: [`Broker`] owns one connection (re-dialled
 //! by a supervisor when it drops) and declares the [`topology`]; [`Publisher`] publishes with
-//! confirms; [`consume`] runs a handler per delivery and acks only after it succeeded.
+//! confirms; [`consume`] runs a handler per delivery and acks only after it succeeded; a
+//! [`HandlerError`] says whether a failed delivery is retried or dead-lettered ([`Handling`]).
 //!
 //! ```no_run
 //! use messaging::{Broker, BrokerSettings, HandlerError, Queue, Route, consume};
@@ -19,8 +20,9 @@
 //! consume(&broker, Queue::ExchangeFetcherJobs, |delivery| async move {
 //!     let job: serde_json::Value = delivery
 //!         .decode()
-//!         .map_err(|error| HandlerError::Reject(format!("not a job: {error}")))?;
-//!     // ... do the work, commit it; a transient failure returns HandlerError::Retry.
+//!         .map_err(|error| HandlerError::reject(error).context("not a job"))?;
+//!     // ... do the work, commit it; a transient failure returns `HandlerError::retry(error)`,
+//!     // which keeps the error whole (its source chain) for the logs.
 //!     let _ = job;
 //!     Ok(())
 //! }, shutdown).await
@@ -31,8 +33,10 @@ mod broker;
 mod consumer;
 pub mod dead_letters;
 mod delivery;
+mod depth;
 mod metrics;
 mod publisher;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod topology;
 
@@ -41,6 +45,7 @@ use std::time::Duration;
 pub use broker::Broker;
 pub use consumer::consume;
 pub use delivery::Delivery;
+pub use depth::queue_depths;
 pub use publisher::Publisher;
 pub use topology::{Queue, Route};
 
@@ -128,15 +133,83 @@ pub enum MessagingError {
     ConfirmTimeout { route: String, timeout: Duration },
 }
 
-/// How a handler's failure is treated.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum HandlerError {
-    /// Transient: nack and requeue; dead-lettered with the reason once the delivery limit is reached.
-    #[error("retry: {0}")]
-    Retry(String),
+/// What the consumer does with a delivery whose handler failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handling {
+    /// Transient: nack and requeue; dead-lettered with the reason once the delivery limit is
+    /// reached.
+    Retry,
     /// Poison (it can never succeed): dead-letter right away with the reason.
-    #[error("reject: {0}")]
-    Reject(String),
+    Reject,
+}
+
+impl std::fmt::Display for Handling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Handling::Retry => "retry",
+            Handling::Reject => "reject",
+        })
+    }
+}
+
+/// Any error a handler fails with, kept whole (its `source()` chain included).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A handler's failure: what to do with the delivery, and the error that caused it, kept whole
+/// so its source chain reaches the logs. The dead-letter reason is the error's message.
+#[derive(Debug, thiserror::Error)]
+#[error("{handling}: {source}")]
+pub struct HandlerError {
+    handling: Handling,
+    #[source]
+    source: BoxError,
+}
+
+impl HandlerError {
+    /// A transient failure: the delivery is requeued until the delivery limit.
+    pub fn retry(source: impl Into<BoxError>) -> Self {
+        Self::new(Handling::Retry, source)
+    }
+
+    /// A poison message: dead-lettered at once.
+    pub fn reject(source: impl Into<BoxError>) -> Self {
+        Self::new(Handling::Reject, source)
+    }
+
+    pub fn new(handling: Handling, source: impl Into<BoxError>) -> Self {
+        Self {
+            handling,
+            source: source.into(),
+        }
+    }
+
+    /// The same failure, its error wrapped as "`what`: error" (the error stays its source).
+    pub fn context(self, what: &'static str) -> Self {
+        Self {
+            handling: self.handling,
+            source: Box::new(Context {
+                what,
+                source: self.source,
+            }),
+        }
+    }
+
+    pub fn handling(&self) -> Handling {
+        self.handling
+    }
+
+    /// The reason logged and written into a dead-lettered copy: the error's message.
+    pub fn reason(&self) -> String {
+        self.source.to_string()
+    }
+}
+
+/// An error with what was being done when it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+struct Context {
+    what: &'static str,
+    source: BoxError,
 }
 
 #[cfg(test)]
@@ -155,5 +228,33 @@ mod tests {
             .collect();
         assert_eq!(delays, [100, 200, 400, 500, 500]);
         assert_eq!(settings.retry_delay(u32::MAX), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_handler_error_keeps_its_source_whole_and_its_message_as_the_reason() {
+        use std::error::Error as _;
+
+        let cause = MessagingError::InvalidName("q".to_owned());
+        let error = HandlerError::retry(cause).context("publishing the results");
+        assert_eq!(error.handling(), Handling::Retry);
+        assert_eq!(
+            error.reason(),
+            "publishing the results: `q` is too long for an AMQP name (at most 255 bytes)"
+        );
+        assert_eq!(error.to_string(), format!("retry: {}", error.reason()));
+        // The chain: the context, then the typed error itself, still downcastable.
+        let context = error.source().expect("the context");
+        let typed = context.source().expect("the typed error");
+        assert!(matches!(
+            typed.downcast_ref::<MessagingError>(),
+            Some(MessagingError::InvalidName(_))
+        ));
+    }
+
+    #[test]
+    fn a_rejection_may_be_a_plain_message() {
+        let error = HandlerError::reject("unknown contract version 99");
+        assert_eq!(error.handling(), Handling::Reject);
+        assert_eq!(error.reason(), "unknown contract version 99");
     }
 }

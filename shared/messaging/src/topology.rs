@@ -31,18 +31,15 @@ pub enum Route {
     SalesforceWrite,
     /// writers → reconciler: what a write did.
     WriteResult,
-    /// webhooks fan-in (spare): a change notification from either side.
-    Notification,
 }
 
 impl Route {
-    pub const ALL: [Route; 6] = [
+    pub const ALL: [Route; 5] = [
         Route::SyncJob,
         Route::ChangeBatch,
         Route::ExchangeWrite,
         Route::SalesforceWrite,
         Route::WriteResult,
-        Route::Notification,
     ];
 
     /// The routing key, also sent as the AMQP `type` property.
@@ -53,7 +50,6 @@ impl Route {
             Route::ExchangeWrite => "exchange-write",
             Route::SalesforceWrite => "salesforce-write",
             Route::WriteResult => "write-result",
-            Route::Notification => "notification",
         }
     }
 
@@ -81,20 +77,18 @@ pub enum Queue {
     ExchangeWriterCommands,
     SalesforceWriterCommands,
     ReconcilerResults,
-    GatewayNotifications,
     /// Where dead-lettered messages wait for an operator.
     DeadLetters,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 8] = [
+    pub const ALL: [Queue; 7] = [
         Queue::ExchangeFetcherJobs,
         Queue::SalesforceFetcherJobs,
         Queue::ReconcilerChanges,
         Queue::ExchangeWriterCommands,
         Queue::SalesforceWriterCommands,
         Queue::ReconcilerResults,
-        Queue::GatewayNotifications,
         Queue::DeadLetters,
     ];
 
@@ -106,7 +100,6 @@ impl Queue {
             Queue::ExchangeWriterCommands => "exchange-writer.commands",
             Queue::SalesforceWriterCommands => "salesforce-writer.commands",
             Queue::ReconcilerResults => "reconciler.results",
-            Queue::GatewayNotifications => "gateway.notifications",
             Queue::DeadLetters => "dead-letters",
         }
     }
@@ -118,14 +111,13 @@ impl Queue {
 }
 
 /// Which route feeds which queue. A sync job fans out to both fetchers.
-pub const BINDINGS: [(Route, Queue); 7] = [
+pub const BINDINGS: [(Route, Queue); 6] = [
     (Route::SyncJob, Queue::ExchangeFetcherJobs),
     (Route::SyncJob, Queue::SalesforceFetcherJobs),
     (Route::ChangeBatch, Queue::ReconcilerChanges),
     (Route::ExchangeWrite, Queue::ExchangeWriterCommands),
     (Route::SalesforceWrite, Queue::SalesforceWriterCommands),
     (Route::WriteResult, Queue::ReconcilerResults),
-    (Route::Notification, Queue::GatewayNotifications),
 ];
 
 pub fn events_exchange(prefix: &str) -> String {

@@ -124,7 +124,7 @@ async fn a_message_whose_handler_keeps_failing_is_dead_lettered_with_its_reason(
                 Queue::ExchangeWriterCommands,
                 move |_delivery| {
                     attempts.fetch_add(1, Ordering::SeqCst);
-                    async { Err(HandlerError::Retry("graph answered 503".to_owned())) }
+                    async { Err(HandlerError::retry("graph answered 503")) }
                 },
                 shutdown,
             )
@@ -181,7 +181,7 @@ async fn a_rejected_message_is_dead_lettered_at_once() {
                 move |_delivery| {
                     attempts.fetch_add(1, Ordering::SeqCst);
                     async {
-                        Err(HandlerError::Reject(
+                        Err(HandlerError::reject(
                             "unknown contract version 99".to_owned(),
                         ))
                     }
@@ -263,14 +263,14 @@ async fn a_consumer_killed_before_acking_leaves_the_message_redelivered() {
 async fn an_unroutable_publish_is_an_error() {
     let broker = isolated_broker(5).await;
     let publisher = broker.publisher().await.expect("publisher");
-    // Remove the only queue bound to notifications: the route now reaches nothing.
+    // Remove the only queue bound to change batches: the route now reaches nothing.
     let raw = lapin::Connection::connect(&common::url(), lapin::ConnectionProperties::default())
         .await
         .expect("raw connection");
     let channel = raw.create_channel().await.expect("channel");
     channel
         .queue_delete(
-            Queue::GatewayNotifications
+            Queue::ReconcilerChanges
                 .name(broker.prefix())
                 .as_str()
                 .into(),
@@ -279,7 +279,7 @@ async fn an_unroutable_publish_is_an_error() {
         .await
         .expect("queue delete");
     let error = publisher
-        .publish(Route::Notification, "note-1", &Ping { n: 1 })
+        .publish(Route::ChangeBatch, "batch-1", &Ping { n: 1 })
         .await
         .expect_err("nothing is bound");
     assert!(
@@ -288,7 +288,7 @@ async fn an_unroutable_publish_is_an_error() {
     );
     // The publisher stays usable after a returned message.
     publisher
-        .publish(Route::ChangeBatch, "after", &Ping { n: 2 })
+        .publish(Route::WriteResult, "after", &Ping { n: 2 })
         .await
         .expect("next publish works");
     let _ = raw.close(200, "OK".into()).await;
@@ -554,7 +554,7 @@ async fn dead_letters_can_be_inspected_and_replayed_once_the_cause_is_fixed() {
                     let handled_tx = handled_tx.clone();
                     async move {
                         if !fixed {
-                            return Err(HandlerError::Reject("a bug".to_owned()));
+                            return Err(HandlerError::reject("a bug"));
                         }
                         let _ = handled_tx.send(delivery);
                         Ok(())

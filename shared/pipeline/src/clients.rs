@@ -1,16 +1,25 @@
 //! Graph and Salesforce clients per org, built from the org's sealed credentials on first use and
-//! kept, so tokens are cached across sessions.
+//! kept, so tokens are cached across sessions; and, for `/metrics`, each org's Salesforce API
+//! usage as those clients last saw it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use graph_client::{GraphClient, GraphConfig};
 use parking_lot::Mutex;
-use salesforce_client::{SalesforceClient, SalesforceConfig};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
+use prometheus_client::metrics::gauge::ConstGauge;
+use salesforce_client::{ApiUsage, SalesforceClient, SalesforceConfig};
 use secrecy::SecretString;
 use sync_state::StateError;
 use sync_state::orgs::{self, Org};
 use sync_state::secrets::Cipher;
+
+/// One HTTP attempt of an org check: an operator waits for the answer.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// The longest pause before a check's one retry.
+const CHECK_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why an org's clients could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -21,10 +30,23 @@ pub enum ClientError {
     Config { org: String, reason: String },
 }
 
+impl ClientError {
+    /// What to do next: a state error's own disposition; an org without usable credentials is
+    /// for an operator.
+    pub fn disposition(&self) -> sync_state::Disposition {
+        match self {
+            ClientError::State(e) => e.disposition(),
+            ClientError::Config { .. } => sync_state::Disposition::Fatal,
+        }
+    }
+}
+
 struct Entry {
     graph: Arc<GraphClient>,
     salesforce: Arc<SalesforceClient>,
 }
+
+type Cache = Arc<Mutex<HashMap<String, Arc<Entry>>>>;
 
 /// The clients of every org this process has served.
 pub struct OrgClients {
@@ -32,17 +54,19 @@ pub struct OrgClients {
     cipher: Cipher,
     graph_api_url: url::Url,
     graph_login_url: url::Url,
-    cache: Mutex<HashMap<String, Arc<Entry>>>,
+    cache: Cache,
 }
 
 impl OrgClients {
-    /// Clients from the common settings (Graph URLs, encryption key).
-    pub fn new(pool: store::Pool, common: &config::CommonSettings) -> Result<Self, ClientError> {
-        let cipher = Cipher::from_base64(common.encryption_key.expose()).map_err(|e| {
-            ClientError::Config {
-                org: "*".into(),
-                reason: e.to_string(),
-            }
+    /// Clients from the common settings (Graph URLs) and the key sealing org credentials.
+    pub fn new(
+        pool: store::Pool,
+        common: &config::CommonSettings,
+        key: &config::CredentialKey,
+    ) -> Result<Self, ClientError> {
+        let cipher = Cipher::from_base64(key.expose()).map_err(|e| ClientError::Config {
+            org: "*".into(),
+            reason: e.to_string(),
         })?;
         let mut graph_api_url = common.graph_api_url.clone();
         if !graph_api_url
@@ -58,8 +82,17 @@ impl OrgClients {
             cipher,
             graph_api_url,
             graph_login_url: common.graph_login_url.clone(),
-            cache: Mutex::new(HashMap::new()),
+            cache: Cache::default(),
         })
+    }
+
+    /// Exports `contactsync_salesforce_api_requests_used{org}` and `…_limit{org}`: the org's
+    /// daily API requests as Salesforce reported them (`Sforce-Limit-Info`) on the last response
+    /// this process received, read at each scrape. Orgs this process has not called are absent.
+    pub fn register_metrics(&self, metrics: &telemetry::Metrics) {
+        metrics.register_collector(Box::new(ApiUsageCollector {
+            cache: Arc::clone(&self.cache),
+        }));
     }
 
     /// The cipher sealing org secrets (the admin API stores orgs with it).
@@ -78,39 +111,64 @@ impl OrgClients {
         }
         let client = self.pool.get().await.map_err(StateError::from)?;
         let (org, _) = orgs::get_org(&**client, &self.cipher, org_id).await?;
-        let entry = Arc::new(self.build(&org)?);
+        let entry = Arc::new(self.build(&org, |_, _| {})?);
         self.cache
             .lock()
             .insert(org_id.to_owned(), Arc::clone(&entry));
         Ok(entry)
     }
 
-    fn build(&self, org: &Org) -> Result<Entry, ClientError> {
+    /// Clients for `org`; `tune` adjusts their knobs before they are built.
+    fn build(
+        &self,
+        org: &Org,
+        tune: impl FnOnce(&mut GraphConfig, &mut SalesforceConfig),
+    ) -> Result<Entry, ClientError> {
         let config_error = |reason: String| ClientError::Config {
             org: org.id.clone(),
             reason,
         };
-        let graph = GraphClient::new(GraphConfig::new(
+        let mut graph_config = GraphConfig::new(
             self.graph_api_url.clone(),
             self.graph_login_url.clone(),
             org.graph_tenant_id.clone(),
             org.graph_client_id.clone(),
             SecretString::from(org.graph_client_secret.clone()),
-        ))
-        .map_err(|e| config_error(e.to_string()))?;
+        );
         let login_url = url::Url::parse(&org.salesforce_login_url)
             .map_err(|e| config_error(format!("salesforce login url: {e}")))?;
-        let salesforce = SalesforceClient::new(SalesforceConfig::new(
+        let mut salesforce_config = SalesforceConfig::new(
             login_url,
             org.salesforce_consumer_key.clone(),
             SecretString::from(org.salesforce_private_key_pem.clone()),
             org.salesforce_username.clone(),
-        ))
-        .map_err(|e| config_error(e.to_string()))?;
+        );
+        salesforce_config.audience = org.salesforce_jwt_audience.clone();
+        tune(&mut graph_config, &mut salesforce_config);
+        let graph = GraphClient::new(graph_config).map_err(|e| config_error(e.to_string()))?;
+        let salesforce =
+            SalesforceClient::new(salesforce_config).map_err(|e| config_error(e.to_string()))?;
         Ok(Entry {
             graph: Arc::new(graph),
             salesforce: Arc::new(salesforce),
         })
+    }
+
+    /// Fresh clients for `org` (no cached token or session) that give up quickly, for a check
+    /// of its credentials that an operator waits for.
+    pub fn for_check(&self, org: &Org) -> Result<(GraphClient, SalesforceClient), ClientError> {
+        let entry = self.build(org, |graph, salesforce| {
+            graph.max_retries = 1;
+            graph.request_timeout = CHECK_TIMEOUT;
+            graph.max_retry_after = CHECK_MAX_WAIT;
+            salesforce.max_retries = 1;
+            salesforce.request_timeout = CHECK_TIMEOUT;
+            salesforce.max_retry_after = CHECK_MAX_WAIT;
+        })?;
+        Ok((
+            Arc::unwrap_or_clone(entry.graph),
+            Arc::unwrap_or_clone(entry.salesforce),
+        ))
     }
 
     /// The org's Graph client.
@@ -121,5 +179,59 @@ impl OrgClients {
     /// The org's Salesforce client (as its integration user).
     pub async fn salesforce(&self, org_id: &str) -> Result<Arc<SalesforceClient>, ClientError> {
         Ok(Arc::clone(&self.entry(org_id).await?.salesforce))
+    }
+}
+
+/// Which figure of an [`ApiUsage`] a family reports.
+type UsageField = fn(&ApiUsage) -> u64;
+
+const API_REQUESTS_USED: &str = "salesforce_api_requests_used";
+const API_REQUESTS_LIMIT: &str = "salesforce_api_requests_limit";
+
+/// Reads the API usage of every cached Salesforce client at scrape time.
+struct ApiUsageCollector {
+    cache: Cache,
+}
+
+impl std::fmt::Debug for ApiUsageCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiUsageCollector")
+    }
+}
+
+impl Collector for ApiUsageCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut usage: Vec<(String, ApiUsage)> = self
+            .cache
+            .lock()
+            .iter()
+            .filter_map(|(org, entry)| Some((org.clone(), entry.salesforce.last_api_usage()?)))
+            .collect();
+        if usage.is_empty() {
+            return Ok(());
+        }
+        usage.sort_by(|a, b| a.0.cmp(&b.0));
+        let families: [(&str, &str, UsageField); 2] = [
+            (
+                API_REQUESTS_USED,
+                "Daily API requests the org has used, as Salesforce last reported (Sforce-Limit-Info)",
+                |u| u.used,
+            ),
+            (
+                API_REQUESTS_LIMIT,
+                "The org's daily API request limit, as Salesforce last reported (Sforce-Limit-Info)",
+                |u| u.max,
+            ),
+        ];
+        for (name, help, value) in families {
+            let gauge_type = ConstGauge::new(0i64).metric_type();
+            let mut family = encoder.encode_descriptor(name, help, None, gauge_type)?;
+            for (org, usage) in &usage {
+                let labels = [("org", org.as_str())];
+                let gauge = ConstGauge::new(i64::try_from(value(usage)).unwrap_or(i64::MAX));
+                gauge.encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
     }
 }

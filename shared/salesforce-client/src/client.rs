@@ -3,17 +3,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::Instant;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use http_layer::oauth::request_token;
+use http_layer::{Api, Backoff, HttpLayer, Response, RetryPolicy};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
 use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tracing::{debug, warn};
+use tracing::debug;
 use url::Url;
 
 use crate::config::SalesforceConfig;
@@ -55,14 +56,6 @@ struct LoginResponse {
     instance_url: String,
 }
 
-#[derive(Deserialize, Default)]
-struct LoginError {
-    #[serde(default)]
-    error: String,
-    #[serde(default)]
-    error_description: String,
-}
-
 #[derive(Clone)]
 struct Session {
     access_token: SecretString,
@@ -72,13 +65,17 @@ struct Session {
 type SessionSlot = Arc<tokio::sync::Mutex<Option<Session>>>;
 
 struct Inner {
-    http: reqwest::Client,
+    /// The connection pool and the retry policy.
+    layer: HttpLayer,
     config: SalesforceConfig,
     signer: JwtSigner,
     /// One slot per username; each slot's lock is held across its login so that concurrent
     /// callers for one user wait for a single login, while other users are not blocked.
     sessions: Mutex<HashMap<String, SessionSlot>>,
     api_usage: Mutex<Option<ApiUsage>>,
+    /// The `Date` of the last response and when it arrived: the server's clock, which sizes
+    /// replication windows (ours may be off; Salesforce judges windows by its own).
+    server_clock: Mutex<Option<(DateTime<Utc>, Instant)>>,
 }
 
 /// A successful response, read whole.
@@ -127,18 +124,21 @@ impl SalesforceClient {
             ));
         }
         let signer = JwtSigner::from_pem(&config.private_key_pem)?;
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
-            .build()?;
+        let policy = RetryPolicy {
+            max_retries: config.max_retries,
+            min_backoff: config.min_backoff,
+            max_wait: config.max_retry_after,
+        };
+        let layer = HttpLayer::new(policy, config.request_timeout)?;
         let username = Arc::from(config.username.as_str());
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
+                layer,
                 config,
                 signer,
                 sessions: Mutex::new(HashMap::new()),
                 api_usage: Mutex::new(None),
+                server_clock: Mutex::new(None),
             }),
             username,
         })
@@ -165,13 +165,20 @@ impl SalesforceClient {
         self.inner.api_usage.lock().ok().and_then(|g| *g)
     }
 
+    /// The server's clock: the `Date` of the last response plus the time since it arrived;
+    /// `None` before any response carried one.
+    pub fn server_now(&self) -> Option<DateTime<Utc>> {
+        let (date, at) = (*self.inner.server_clock.lock().ok()?)?;
+        Some(date + chrono::Duration::from_std(at.elapsed()).unwrap_or_default())
+    }
+
     /// `/services/data/{version}`: the root every data path hangs under.
     pub(crate) fn data_root(&self) -> String {
         format!("/services/data/{}", self.inner.config.api_version)
     }
 
     pub(crate) fn max_retries(&self) -> usize {
-        self.inner.config.max_retries
+        self.inner.layer.policy().max_retries
     }
 
     pub(crate) fn query_batch_size(&self) -> u32 {
@@ -189,49 +196,23 @@ impl SalesforceClient {
             .clone()
     }
 
-    async fn session(&self) -> Result<Session, SalesforceError> {
-        let slot = self.slot();
-        let mut guard = slot.lock().await;
-        if let Some(session) = guard.as_ref() {
-            return Ok(session.clone());
-        }
-        let session = self.login().await?;
-        *guard = Some(session.clone());
-        Ok(session)
-    }
-
     /// JWT bearer login: no refresh token exists, so an expired session means a new login.
     async fn login(&self) -> Result<Session, SalesforceError> {
         let config = &self.inner.config;
-        let audience = config.login_url.as_str().trim_end_matches('/');
+        let login = config.login_url.as_str().trim_end_matches('/');
         let assertion = self.inner.signer.assertion(
             &config.consumer_key,
             &self.username,
-            audience,
+            config.audience.trim_end_matches('/'),
             Utc::now(),
             config.jwt_lifetime,
         )?;
-        let url = Url::parse(&format!("{audience}/services/oauth2/token"))?;
+        let url = Url::parse(&format!("{login}/services/oauth2/token"))?;
         let form = [
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("assertion", assertion.as_str()),
         ];
-        let response = self.inner.http.post(url).form(&form).send().await?;
-        let status = response.status();
-        let body = response.bytes().await?;
-        if !status.is_success() {
-            let parsed: LoginError = serde_json::from_slice(&body).unwrap_or_default();
-            return Err(SalesforceError::Login {
-                status: status.as_u16(),
-                error: parsed.error,
-                description: parsed.error_description,
-            });
-        }
-        let parsed: LoginResponse =
-            serde_json::from_slice(&body).map_err(|source| SalesforceError::Decode {
-                what: "token response",
-                source,
-            })?;
+        let parsed: LoginResponse = request_token(self.inner.layer.http(), url, &form).await?;
         let instance = Url::parse(&parsed.instance_url)?;
         if !matches!(instance.scheme(), "http" | "https") || instance.cannot_be_a_base() {
             return Err(SalesforceError::ForeignLink(parsed.instance_url));
@@ -243,36 +224,20 @@ impl SalesforceClient {
         })
     }
 
-    /// Forgets the session if it is still the one that was refused.
-    async fn invalidate(&self, refused: &Session) {
-        let slot = self.slot();
-        let mut guard = slot.lock().await;
-        if guard
-            .as_ref()
-            .is_some_and(|s| s.access_token.expose_secret() == refused.access_token.expose_secret())
-        {
-            *guard = None;
+    /// A fresh backoff for rounds of retries outside [`Self::send`] (a collection's locked rows).
+    pub(crate) fn backoff(&self) -> Backoff {
+        self.inner.layer.policy().backoff()
+    }
+
+    fn record_server_date(&self, headers: &HeaderMap) {
+        let date = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+            .map(|d| d.to_utc());
+        if let (Some(date), Ok(mut slot)) = (date, self.inner.server_clock.lock()) {
+            *slot = Some((date, Instant::now()));
         }
-    }
-
-    pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
-        let config = &self.inner.config;
-        ExponentialBuilder::new()
-            .with_min_delay(config.min_backoff)
-            .with_max_delay(config.max_retry_after)
-            .with_jitter()
-            .without_max_times()
-            .build()
-    }
-
-    /// The wait before a retry: the server's `Retry-After` when given, else backoff; capped.
-    pub(crate) fn retry_wait(
-        &self,
-        after: Option<Duration>,
-        backoff: &mut impl Iterator<Item = Duration>,
-    ) -> Duration {
-        let cap = self.inner.config.max_retry_after;
-        after.or_else(|| backoff.next()).unwrap_or(cap).min(cap)
     }
 
     fn record_usage(&self, headers: &HeaderMap) {
@@ -301,105 +266,95 @@ impl SalesforceClient {
         if !absolute && !path_and_query.starts_with("/services/") {
             return Err(SalesforceError::ForeignLink(path_and_query.to_owned()));
         }
-        let mut backoff = self.backoff();
-        let mut retries = 0;
-        let mut relogged = false;
-        loop {
-            let session = match self.session().await {
-                Ok(session) => session,
-                Err(e) => {
-                    if let Disposition::Retry { after } = e.disposition()
-                        && retries < self.max_retries()
-                    {
-                        retries += 1;
-                        tokio::time::sleep(self.retry_wait(after, &mut backoff)).await;
-                        continue;
+        let layer = &self.inner.layer;
+        let response = layer
+            .send(&Auth(self), idempotent, |session| {
+                let url = if absolute {
+                    // Only a link on the session's own instance ever gets the session token.
+                    let url = Url::parse(path_and_query)?;
+                    let instance = Url::parse(&session.instance_url)?;
+                    let same_origin = url.scheme() == instance.scheme()
+                        && url.host_str() == instance.host_str()
+                        && url.port_or_known_default() == instance.port_or_known_default();
+                    if !same_origin || !url.path().starts_with("/services/") {
+                        return Err(SalesforceError::ForeignLink(path_and_query.to_owned()));
                     }
-                    return Err(e);
+                    url
+                } else {
+                    Url::parse(&format!("{}{path_and_query}", session.instance_url))?
+                };
+                let mut request = layer
+                    .http()
+                    .request(method.clone(), url)
+                    .bearer_auth(session.access_token.expose_secret());
+                for (name, value) in headers {
+                    request = request.header(*name, value);
                 }
-            };
-            let url = if absolute {
-                // Only a link on the session's own instance ever gets the session token.
-                let url = Url::parse(path_and_query)?;
-                let instance = Url::parse(&session.instance_url)?;
-                let same_origin = url.scheme() == instance.scheme()
-                    && url.host_str() == instance.host_str()
-                    && url.port_or_known_default() == instance.port_or_known_default();
-                if !same_origin || !url.path().starts_with("/services/") {
-                    return Err(SalesforceError::ForeignLink(path_and_query.to_owned()));
-                }
-                url
-            } else {
-                Url::parse(&format!("{}{path_and_query}", session.instance_url))?
-            };
-            let mut request = self
-                .inner
-                .http
-                .request(method.clone(), url)
-                .bearer_auth(session.access_token.expose_secret());
-            for (name, value) in headers {
-                request = request.header(*name, value);
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let outcome = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    response
-                        .bytes()
-                        .await
-                        .map(|b| (status, headers, b.to_vec()))
-                }
-                Err(e) => Err(e),
-            };
-            let (status, response_headers, bytes) = match outcome {
-                Ok(parts) => parts,
-                Err(e) if retries < self.max_retries() && (idempotent || e.is_connect()) => {
-                    warn!(error = %e, "Salesforce request failed in transport; retrying");
-                    retries += 1;
-                    tokio::time::sleep(self.retry_wait(None, &mut backoff)).await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            self.record_usage(&response_headers);
-            if status.is_success() {
-                return Ok(Reply { body: bytes });
-            }
-            match classify(status, &response_headers, &bytes) {
-                Disposition::Retry { after }
-                    if retries < self.max_retries()
-                        && (idempotent
-                            || matches!(
-                                status,
-                                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-                            )) =>
-                {
-                    let wait = self.retry_wait(after, &mut backoff);
-                    debug!(
-                        status = status.as_u16(),
-                        wait_ms = wait.as_millis() as u64,
-                        "Salesforce asked us to retry"
-                    );
-                    retries += 1;
-                    tokio::time::sleep(wait).await;
-                }
-                Disposition::ReAuth if !relogged => {
-                    debug!("Salesforce refused the session; logging in again");
-                    relogged = true;
-                    self.invalidate(&session).await;
-                }
-                _ => {
-                    return Err(SalesforceError::Api(ApiError::from_response(
-                        status,
-                        &response_headers,
-                        &bytes,
-                    )));
-                }
-            }
+                Ok(match body {
+                    Some(body) => request.json(body),
+                    None => request,
+                })
+            })
+            .await?;
+        Ok(Reply {
+            body: response.body,
+        })
+    }
+}
+
+/// The client as the HTTP layer sees it: this user's session and how Salesforce's errors read.
+/// Private, so that the session methods stay out of the client's public API.
+struct Auth<'a>(&'a SalesforceClient);
+
+impl Api for Auth<'_> {
+    type Credential = Session;
+    type Error = SalesforceError;
+    const NAME: &'static str = "Salesforce";
+
+    /// This user's session, from its slot, else from a JWT bearer login.
+    async fn credential(&self) -> Result<Session, SalesforceError> {
+        let slot = self.0.slot();
+        let mut guard = slot.lock().await;
+        if let Some(session) = guard.as_ref() {
+            return Ok(session.clone());
         }
+        let session = self.0.login().await?;
+        *guard = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Forgets the session if it is still the one that was refused.
+    async fn invalidate(&self, refused: &Session) {
+        let slot = self.0.slot();
+        let mut guard = slot.lock().await;
+        if guard
+            .as_ref()
+            .is_some_and(|s| s.access_token.expose_secret() == refused.access_token.expose_secret())
+        {
+            *guard = None;
+        }
+    }
+
+    fn disposition(error: &SalesforceError) -> Disposition {
+        error.disposition()
+    }
+
+    fn classify(&self, response: &Response) -> Disposition {
+        classify(response.status, &response.headers, &response.body)
+    }
+
+    fn failure(&self, response: Response, _disposition: Disposition) -> SalesforceError {
+        SalesforceError::Api(ApiError::from_response(
+            response.status,
+            &response.headers,
+            &response.body,
+        ))
+    }
+
+    /// Every answer, success or not, reports the org's API usage and the server's clock.
+    fn observe(&self, headers: &HeaderMap) {
+        self.0.record_usage(headers);
+        self.0.record_server_date(headers);
     }
 }
 

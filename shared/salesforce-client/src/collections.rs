@@ -185,7 +185,7 @@ impl SalesforceClient {
             if again.is_empty() {
                 break;
             }
-            let pause: Duration = self.retry_wait(None, &mut backoff);
+            let pause: Duration = backoff.wait(None);
             debug!(
                 records = again.len(),
                 wait_ms = pause.as_millis() as u64,

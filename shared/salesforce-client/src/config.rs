@@ -5,11 +5,19 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+/// The JWT audience of production orgs.
+pub const DEFAULT_AUDIENCE: &str = "https://login.salesforce.com";
+
 /// How a [`crate::SalesforceClient`] logs in (JWT bearer flow) and talks to the REST API.
 #[derive(Debug, Clone)]
 pub struct SalesforceConfig {
-    /// e.g. `https://login.salesforce.com` or `http://127.0.0.1:8092`; also the JWT `aud`.
+    /// Where the token endpoint is: e.g. `https://login.salesforce.com`, a My Domain URL, or
+    /// `http://127.0.0.1:8092` (the emulator).
     pub login_url: Url,
+    /// The JWT `aud` claim. Salesforce accepts only its authorization server's URL:
+    /// `https://login.salesforce.com` (production, the default), `https://test.salesforce.com`
+    /// (sandboxes) or the org's My Domain URL, whatever host the token request goes to.
+    pub audience: String,
     /// The connected app's consumer key: the JWT `iss`.
     pub consumer_key: String,
     /// PEM (PKCS#8 or PKCS#1) RSA key whose certificate is on the connected app.
@@ -32,7 +40,7 @@ pub struct SalesforceConfig {
 }
 
 impl SalesforceConfig {
-    /// A configuration with default knobs (v60.0, batch 2000, 60 s timeout, 4 retries, 30 s cap).
+    /// A configuration with default knobs (production audience, v60.0, batch 2000, 60 s timeout, 4 retries, 30 s cap).
     pub fn new(
         login_url: Url,
         consumer_key: impl Into<String>,
@@ -41,6 +49,7 @@ impl SalesforceConfig {
     ) -> Self {
         Self {
             login_url,
+            audience: DEFAULT_AUDIENCE.to_owned(),
             consumer_key: consumer_key.into(),
             private_key_pem,
             username: username.into(),

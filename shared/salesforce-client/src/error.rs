@@ -1,25 +1,11 @@
 //! Errors of the Salesforce client and the pure classification that says what a caller does next.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-/// What a caller should do about a failed Salesforce response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Disposition {
-    /// Transient (overload, row lock, outage): try again, after `after` when the server said so.
-    Retry { after: Option<Duration> },
-    /// The cursor or replication window is gone: restart the query or run a full read.
-    Resync,
-    /// This one record is bad or missing; the rest of the work goes on.
-    PermanentItem,
-    /// The session was refused: log in again and retry once.
-    ReAuth,
-    /// Nothing a retry can fix (a bad query, permissions, configuration): an operator must act.
-    Fatal,
-}
+pub use http_layer::oauth::TokenError;
+pub use http_layer::{Disposition, retry_after};
 
 /// One entry of a REST error body (`[{"message","errorCode","fields"}]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,18 +25,6 @@ pub fn first_error(body: &[u8]) -> Option<RestError> {
         .ok()?
         .into_iter()
         .next()
-}
-
-/// `Retry-After` in (possibly fractional) seconds.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: f64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// What to do about an error code, wherever it appears (REST `errorCode` or collection
@@ -137,12 +111,9 @@ impl std::fmt::Display for ApiError {
 pub enum SalesforceError {
     #[error("salesforce request failed: {0}")]
     Api(ApiError),
-    #[error("login failed with HTTP {status}: {error}: {description}")]
-    Login {
-        status: u16,
-        error: String,
-        description: String,
-    },
+    /// The JWT bearer login failed.
+    #[error("login failed: {0}")]
+    Login(#[from] TokenError),
     #[error("transport error talking to salesforce: {0}")]
     Transport(#[from] reqwest::Error),
     #[error("unexpected response body from {what}: {source}")]
@@ -163,6 +134,13 @@ pub enum SalesforceError {
     InvalidWindow(String),
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A query page said `done: false` without a `nextRecordsUrl`: the rest of the answer is
+    /// out of reach, so the answer is refused rather than taken as complete.
+    #[error(
+        "incomplete query answer: done is false but no nextRecordsUrl follows \
+         ({received} of {total} records received)"
+    )]
+    IncompleteQuery { received: usize, total: u64 },
 }
 
 impl SalesforceError {
@@ -170,11 +148,10 @@ impl SalesforceError {
     pub fn disposition(&self) -> Disposition {
         match self {
             SalesforceError::Api(e) => e.disposition,
-            SalesforceError::Login { status, .. } if *status >= 500 || *status == 429 => {
-                Disposition::Retry { after: None }
-            }
-            SalesforceError::Login { .. } => Disposition::Fatal,
+            SalesforceError::Login(e) => e.disposition(),
             SalesforceError::Transport(_) => Disposition::Retry { after: None },
+            // Server trouble: asking again may well get the whole answer.
+            SalesforceError::IncompleteQuery { .. } => Disposition::Retry { after: None },
             SalesforceError::InvalidWindow(_) => Disposition::Resync,
             SalesforceError::Decode { .. }
             | SalesforceError::Key(_)
@@ -197,7 +174,8 @@ impl SalesforceError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use reqwest::header::{HeaderValue, RETRY_AFTER};
+    use std::time::Duration;
 
     fn no_headers() -> HeaderMap {
         HeaderMap::new()

@@ -1,13 +1,16 @@
 //! Salesforce REST client for the contacts sync: JWT bearer login per user, SOQL query/queryAll,
-//! Get Deleted/Updated, sObject Collections, list views, API usage, and Outbound Message parsing.
+//! Get Deleted, sObject Collections, list views, describe, API usage, and Outbound Message
+//! parsing.
 //!
 //! Calls retry transient failures honouring `Retry-After` (capped) and log in again once on
-//! 401 `INVALID_SESSION_ID`. Errors say what to do next through [`Disposition`]. The wire
+//! 401 `INVALID_SESSION_ID`, through the shared `http-layer`. Errors say what to do next
+//! through [`Disposition`] (the layer's). The wire
 //! contract followed is `reference/salesforce-contract.md`.
 
 mod client;
 mod collections;
 mod config;
+mod describe;
 mod error;
 mod jwt;
 mod listviews;
@@ -21,15 +24,14 @@ pub use client::{ApiUsage, SalesforceClient, parse_limit_info};
 pub use collections::{
     DeleteResult, Deleted, MAX_COLLECTION, RecordError, RecordFailure, SaveResult, Saved,
 };
-pub use config::SalesforceConfig;
+pub use config::{DEFAULT_AUDIENCE, SalesforceConfig};
+pub use describe::{FieldDescribe, SObjectDescribe};
 pub use error::{
-    ApiError, Disposition, RestError, SalesforceError, classify, classify_code, retry_after,
+    ApiError, Disposition, RestError, SalesforceError, TokenError, classify, classify_code,
+    retry_after,
 };
 pub use jwt::JwtSigner;
 pub use listviews::{ListView, ListViewDescribe, where_clause};
 pub use query::{QueryPage, QueryStart};
-pub use replication::{
-    DELETED_MAX_AGE_DAYS, DeletedRecord, DeletedRecords, UPDATED_MAX_AGE_DAYS, UpdatedRecords,
-    check_window,
-};
-pub use types::{SYNC_KEY_FIELD, SfContact, SfContactWrite, parse_datetime};
+pub use replication::{DELETED_MAX_AGE_DAYS, DeletedRecord, DeletedRecords, check_window};
+pub use types::{BadRecordId, SYNC_KEY_FIELD, SfContact, SfContactWrite, parse_datetime};

@@ -2,6 +2,7 @@
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
+use sync_core::SalesforceId;
 use tracing::instrument;
 
 use crate::client::{SalesforceClient, enc};
@@ -11,7 +12,8 @@ use crate::error::SalesforceError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListView {
-    pub id: String,
+    /// 18 characters here; parsed so it compares with the stored setting (B15).
+    pub id: SalesforceId,
     #[serde(default)]
     pub label: String,
     #[serde(default)]
@@ -30,8 +32,9 @@ struct ListViews {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListViewDescribe {
-    /// 15-character here, while the list endpoint gives 18: compare with care.
-    pub id: String,
+    /// 15 characters in Salesforce's answer (the list endpoint gives 18); parsed into the
+    /// 18-character form (B15), so it equals the listed id.
+    pub id: SalesforceId,
     pub query: String,
     #[serde(default)]
     pub scope: Option<String>,
@@ -134,13 +137,13 @@ impl SalesforceClient {
     pub async fn describe_list_view(
         &self,
         sobject: &str,
-        id: &str,
+        id: &SalesforceId,
     ) -> Result<ListViewDescribe, SalesforceError> {
         let path = format!(
             "{}/sobjects/{}/listviews/{}/describe",
             self.data_root(),
             enc(sobject),
-            enc(id)
+            enc(id.as_str())
         );
         self.send(Method::GET, &path, None, &[], true)
             .await?
@@ -181,7 +184,7 @@ mod tests {
     #[test]
     fn a_mine_view_is_recognised_by_scope_or_query() {
         let d = ListViewDescribe {
-            id: "00B".into(),
+            id: "00BD0000005WcCN".parse().expect("a list view id"),
             query: "SELECT id FROM Contact USING SCOPE mine ORDER BY Id".into(),
             scope: None,
             sobject_type: Some("Contact".into()),

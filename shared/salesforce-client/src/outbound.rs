@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
+use sync_core::{IdError, SalesforceId};
 
 /// The acknowledgement Salesforce needs (HTTP 200) to stop redelivering a message; one ack
 /// covers every notification in it.
@@ -48,6 +49,28 @@ pub enum OutboundError {
     Xml(String),
     #[error("outbound message lacks {0}")]
     Missing(&'static str),
+}
+
+impl OutboundMessage {
+    /// The sending org's id in its 18-character form (B15), however the message spells it.
+    pub fn organization(&self) -> Result<SalesforceId, IdError> {
+        SalesforceId::try_from(self.organization_id.as_str())
+    }
+}
+
+impl OutboundNotification {
+    /// The changed record's id in its 18-character form (B15); `None` when the message left it
+    /// out.
+    pub fn record_id(&self) -> Option<Result<SalesforceId, IdError>> {
+        self.sobject_id.as_deref().map(SalesforceId::try_from)
+    }
+
+    /// The record's `OwnerId` in its 18-character form (B15), when the message selects it.
+    pub fn owner_id(&self) -> Option<Result<SalesforceId, IdError>> {
+        self.fields
+            .get("OwnerId")
+            .map(|id| SalesforceId::try_from(id.as_str()))
+    }
 }
 
 /// Salesforce sends at most 100 notifications a message; more is not a Salesforce message.
@@ -219,6 +242,31 @@ mod tests {
             m.notifications[1].sobject_id.as_deref(),
             Some("003o000000yyyyyyyyy")
         );
+    }
+
+    #[test]
+    fn ids_of_either_length_come_out_in_the_18_character_form() {
+        let xml = MESSAGE
+            .replace("00Do0000000xxxxxxx", "00Dxx0000001gPL")
+            .replace("003o000000xxxxxxxxx", "003RO0000035WQg")
+            .replace(
+                "<sf:LastName>dude</sf:LastName>",
+                "<sf:LastName>dude</sf:LastName><sf:OwnerId>005xx000001SvbQ</sf:OwnerId>",
+            );
+        let m = OutboundMessage::parse(&xml).unwrap();
+        assert_eq!(m.organization().unwrap().as_str(), "00Dxx0000001gPLEAY");
+        let n = &m.notifications[0];
+        assert_eq!(
+            n.record_id().unwrap().unwrap().as_str(),
+            "003RO0000035WQgYAM"
+        );
+        assert_eq!(
+            n.owner_id().unwrap().unwrap().as_str(),
+            "005xx000001SvbQAAS"
+        );
+        // The documentation's placeholder ids are no ids: an error, not a guess.
+        assert!(m.notifications[1].record_id().unwrap().is_err());
+        assert!(m.notifications[1].owner_id().is_none());
     }
 
     #[test]

@@ -79,8 +79,13 @@ impl SalesforceClient {
         let mut records = std::mem::take(&mut page.records);
         let mut pages = 1usize;
         while !page.done {
+            // `done: false` promises more rows; without a locator to fetch them the answer is
+            // incomplete, and taking it as whole would lose rows silently.
             let Some(next) = page.next_records_url.take() else {
-                break;
+                return Err(SalesforceError::IncompleteQuery {
+                    received: records.len(),
+                    total: page.total_size,
+                });
             };
             page = self.query_page(QueryStart::Next(&next)).await?;
             records.append(&mut page.records);

@@ -1,4 +1,4 @@
-//! Get Deleted / Get Updated (the replication API) with its window rules checked before calling.
+//! Get Deleted (the replication API) with its window rules checked before calling.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use reqwest::Method;
@@ -11,8 +11,6 @@ use crate::types::{datetime, opt_datetime, serialize_datetime};
 
 /// How far back Get Deleted can see (the delete log keeps 15 days).
 pub const DELETED_MAX_AGE_DAYS: i64 = 15;
-/// How far back Get Updated can see.
-pub const UPDATED_MAX_AGE_DAYS: i64 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,16 +40,6 @@ impl DeletedRecords {
     pub fn missed_deletes_since(&self, start: DateTime<Utc>) -> bool {
         self.earliest_date_available.is_some_and(|e| e > start)
     }
-}
-
-/// The answer of Get Updated.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdatedRecords {
-    #[serde(default)]
-    pub ids: Vec<String>,
-    #[serde(deserialize_with = "datetime")]
-    pub latest_date_covered: DateTime<Utc>,
 }
 
 /// Applies the replication window rules Salesforce enforces (seconds ignored, start before end
@@ -84,7 +72,8 @@ fn param(t: DateTime<Utc>) -> String {
 }
 
 impl SalesforceClient {
-    /// Ids of `sobject` records deleted in `[start, end)` (Get Deleted, 15-day window).
+    /// Ids of `sobject` records deleted in `[start, end)` (Get Deleted, 15-day window). The
+    /// window is judged by the server's clock ([`SalesforceClient::server_now`]) when known.
     #[instrument(skip_all, fields(username = %self.username(), sobject = %sobject))]
     pub async fn get_deleted(
         &self,
@@ -92,7 +81,8 @@ impl SalesforceClient {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<DeletedRecords, SalesforceError> {
-        let (start, end) = check_window(start, end, Utc::now(), DELETED_MAX_AGE_DAYS)?;
+        let now = self.server_now().unwrap_or_else(Utc::now);
+        let (start, end) = check_window(start, end, now, DELETED_MAX_AGE_DAYS)?;
         let path = format!(
             "{}/sobjects/{}/deleted/?start={}&end={}",
             self.data_root(),
@@ -103,27 +93,6 @@ impl SalesforceClient {
         self.send(Method::GET, &path, None, &[], true)
             .await?
             .json("get deleted")
-    }
-
-    /// Ids of `sobject` records changed in `[start, end)` (Get Updated, 30-day window).
-    #[instrument(skip_all, fields(username = %self.username(), sobject = %sobject))]
-    pub async fn get_updated(
-        &self,
-        sobject: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Result<UpdatedRecords, SalesforceError> {
-        let (start, end) = check_window(start, end, Utc::now(), UPDATED_MAX_AGE_DAYS)?;
-        let path = format!(
-            "{}/sobjects/{}/updated/?start={}&end={}",
-            self.data_root(),
-            enc(sobject),
-            param(start),
-            param(end)
-        );
-        self.send(Method::GET, &path, None, &[], true)
-            .await?
-            .json("get updated")
     }
 }
 

@@ -37,15 +37,30 @@ impl SfContact {
     }
 }
 
-impl TryFrom<SfContact> for SalesforceContact {
-    type Error = IdError;
+/// A record whose id field is not a Salesforce id (B15): which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {source}")]
+pub struct BadRecordId {
+    /// The API name of the field (`Id`, `OwnerId`).
+    pub field: &'static str,
+    pub source: IdError,
+}
 
-    /// The domain form the reconciler consumes. A `Contactsync_Key__c` that is not a valid key
-    /// was not written by us and counts as none.
-    fn try_from(c: SfContact) -> Result<Self, IdError> {
+impl TryFrom<SfContact> for SalesforceContact {
+    type Error = BadRecordId;
+
+    /// The domain form the reconciler consumes, ids in their 18-character form whichever form
+    /// the query returned (B15). A `Contactsync_Key__c` that is not a valid key was not written
+    /// by us and counts as none.
+    fn try_from(c: SfContact) -> Result<Self, BadRecordId> {
+        let bad = |field| move |source| BadRecordId { field, source };
         Ok(SalesforceContact {
-            id: SalesforceId::try_from(c.id)?,
-            owner_id: c.owner_id.map(SalesforceId::try_from).transpose()?,
+            id: SalesforceId::try_from(c.id).map_err(bad("Id"))?,
+            owner_id: c
+                .owner_id
+                .map(SalesforceId::try_from)
+                .transpose()
+                .map_err(bad("OwnerId"))?,
             sync_key: c
                 .sync_key
                 .as_deref()
@@ -151,9 +166,30 @@ mod tests {
         );
         let bad = SfContact {
             id: "nope".into(),
-            ..c
+            ..c.clone()
         };
         assert!(SalesforceContact::try_from(bad).is_err());
+        let bad_owner = SfContact {
+            owner_id: Some("005000000000001XYZ".into()),
+            ..c
+        };
+        assert_eq!(
+            SalesforceContact::try_from(bad_owner).map_err(|e| e.field),
+            Err("OwnerId"),
+            "a wrong checksum is an error, not another owner"
+        );
+    }
+
+    #[test]
+    fn ids_a_query_returns_as_15_characters_become_18() {
+        let c = SfContact {
+            id: "003RO0000035WQg".into(),
+            owner_id: Some("005xx000001SvbQ".into()),
+            ..Default::default()
+        };
+        let d = SalesforceContact::try_from(c).unwrap();
+        assert_eq!(d.id.as_str(), "003RO0000035WQgYAM");
+        assert_eq!(d.owner_id.unwrap().as_str(), "005xx000001SvbQAAS");
     }
 
     #[test]

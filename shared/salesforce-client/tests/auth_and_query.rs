@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use salesforce_client::{ApiUsage, Disposition, SalesforceError, SfContact};
+use salesforce_client::{ApiUsage, Disposition, SalesforceError, SfContact, TokenError};
 use serde_json::json;
 use wiremock::matchers::{bearer_token, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -46,12 +46,34 @@ async fn the_jwt_login_is_signed_and_the_session_is_reused() {
     let claims = verified_claims(&form["assertion"]);
     assert_eq!(claims["iss"], "consumer-key-1");
     assert_eq!(claims["sub"], "integration@example.com");
-    assert_eq!(claims["aud"], server.uri());
+    // The audience is Salesforce's authorization server, not the host the request goes to.
+    assert_eq!(claims["aud"], "https://login.salesforce.com");
     let exp = claims["exp"].as_i64().unwrap();
     assert!(
         exp > before && exp <= before + 180 + 5,
         "exp {exp} within three minutes"
     );
+}
+
+#[tokio::test]
+async fn a_sandbox_signs_for_test_salesforce_com() {
+    let server = MockServer::start().await;
+    mount_login(&server).await;
+    Mock::given(method("GET"))
+        .and(path(format!("{ROOT}/query")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(json!([]), None)))
+        .mount(&server)
+        .await;
+    let mut config = config(&server);
+    config.audience = "https://test.salesforce.com/".to_owned();
+    let client = salesforce_client::SalesforceClient::new(config).unwrap();
+    client
+        .query::<SfContact>("SELECT Id FROM Contact")
+        .await
+        .unwrap();
+    let logins = requests_to(&server, TOKEN_PATH).await;
+    let claims = verified_claims(&form(&logins[0])["assertion"]);
+    assert_eq!(claims["aud"], "https://test.salesforce.com");
 }
 
 #[tokio::test]
@@ -143,7 +165,7 @@ async fn a_refused_login_is_fatal_and_says_why() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, SalesforceError::Login { status: 400, error, description }
+        matches!(&err, SalesforceError::Login(TokenError::Refused { status: 400, error, description })
         if error == "invalid_grant" && description.contains("approved"))
     );
     assert_eq!(err.disposition(), Disposition::Fatal);

@@ -331,6 +331,10 @@ async fn a_list_view_describe_yields_its_filter() {
         .await
         .unwrap();
     assert_eq!(describe.where_clause(), Some("Title LIKE '%VP%'"));
+    assert_eq!(
+        describe.id, views[0].id,
+        "the describe's 15-character id is the listed view (B15)"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ mod ops;
 mod tasks;
 
 pub use infra::{BootError, Infra};
-pub use ops::{Readiness, serve};
+pub use ops::{Readiness, serve, serve_apart};
 pub use tasks::{TaskError, Tasks};
 
 /// Re-exported so services merge routes without depending on axum themselves.

@@ -1,6 +1,7 @@
-//! The operations endpoints every service serves: `/healthz`, `/readyz` and `/metrics`.
+//! The operations endpoints every service serves: `/healthz`, `/readyz` and `/metrics`, on the
+//! service's HTTP port, or on a port of their own beside a public one (the gateway).
 
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -83,21 +84,62 @@ pub async fn serve(
     metrics: Metrics,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let metrics_for_http = metrics.clone();
-    let ops = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
-        .with_state(OpsState { readiness, metrics });
-    let http = HttpMetrics::register(&metrics_for_http);
-    // A route layer sees the matched route template (`/api/v1/users/{id}`), which keeps the
-    // label bounded; unmatched requests (404s) are not counted.
-    let app = extra_routes
-        .merge(ops)
-        .route_layer(middleware::from_fn_with_state(http, track_request));
+    let http = HttpMetrics::register(&metrics);
+    let app = tracked(extra_routes.merge(ops_router(readiness, metrics)), http);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
+}
+
+/// Serves the service's own routes on `public` and the ops endpoints on `ops`, apart, so that
+/// what exposes the public port (an Ingress) never exposes `/metrics` or the probes. Both stop on
+/// `shutdown` after their in-flight requests; an error of either ends both.
+pub async fn serve_apart(
+    public: TcpListener,
+    ops: TcpListener,
+    routes: Router,
+    readiness: Readiness,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let http = HttpMetrics::register(&metrics);
+    let public_app = tracked(routes, http.clone());
+    let ops_app = tracked(ops_router(readiness, metrics), http);
+    let stop = shutdown.child_token();
+    let public_server = axum::serve(public, public_app)
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .into_future();
+    let ops_server = axum::serve(ops, ops_app)
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .into_future();
+    // One server failing stops the other, so the service stops as a unit.
+    let (public_result, ops_result) = tokio::join!(
+        async {
+            let result = public_server.await;
+            stop.cancel();
+            result
+        },
+        async {
+            let result = ops_server.await;
+            stop.cancel();
+            result
+        },
+    );
+    public_result.and(ops_result)
+}
+
+fn ops_router(readiness: Readiness, metrics: Metrics) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .with_state(OpsState { readiness, metrics })
+}
+
+/// A route layer sees the matched route template (`/api/v1/users/{id}`), which keeps the label
+/// bounded; unmatched requests (404s) are not counted.
+fn tracked(router: Router, http: HttpMetrics) -> Router {
+    router.route_layer(middleware::from_fn_with_state(http, track_request))
 }
 
 /// Alive as long as the process answers at all: restarts are for hangs, not for dependencies.

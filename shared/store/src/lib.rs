@@ -4,6 +4,7 @@
 //! every service (and by `contactsync migrate` / the Kubernetes Job). Queries live next to the
 //! code that owns each table, not here.
 
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::str::FromStr as _;

@@ -18,6 +18,13 @@ pub struct TestDatabase {
 
 /// Creates `contactsync_test_<uuid>` and applies every migration to it.
 pub async fn fresh_database() -> Result<TestDatabase, StoreError> {
+    fresh_database_at(None).await
+}
+
+/// Like [`fresh_database`], but applies the migrations only up to and including `version`
+/// (`None`: all), so a test can store rows as an older version would have and then run
+/// [`migrate`] to see a later migration convert them.
+pub async fn fresh_database_at(version: Option<i32>) -> Result<TestDatabase, StoreError> {
     let name = format!("contactsync_test_{}", uuid::Uuid::new_v4().simple());
     let server =
         std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.to_owned());
@@ -27,7 +34,16 @@ pub async fn fresh_database() -> Result<TestDatabase, StoreError> {
     let url = url.to_string();
     ensure_database(&url).await?;
     let pool = connect(&url, 4).await?;
-    migrate(&pool).await?;
+    match version {
+        None => migrate(&pool).await?,
+        Some(version) => {
+            let mut client = pool.get().await?;
+            crate::embedded::migrations::runner()
+                .set_target(refinery::Target::Version(version))
+                .run_async(&mut **client)
+                .await?;
+        }
+    }
     Ok(TestDatabase {
         pool,
         url,

@@ -36,9 +36,9 @@ impl BenchInput {
     }
 }
 
-/// An 18-character id: the prefix and 15 digits (valid by construction).
+/// An 18-character id: the prefix, 12 digits and the checksum of no upper-case letter.
 fn sf_id(prefix: &str, n: usize) -> SalesforceId {
-    SalesforceId::trusted(format!("{prefix}{:015}", n % 1_000_000_000_000_000))
+    SalesforceId::trusted(format!("{prefix}{:012}AAA", n % 1_000_000_000_000))
 }
 
 fn graph_id(n: usize) -> GraphItemId {
@@ -104,12 +104,14 @@ pub fn bench_fixture(links: usize, changes: usize) -> BenchInput {
         kind: ReadKind::Incremental,
         items: Vec::new(),
         removed: Vec::new(),
+        folder_lost: false,
     };
     let mut salesforce = SalesforceChanges {
         kind: ReadKind::Incremental,
         contacts: Vec::new(),
         deleted: Vec::new(),
         out_of_scope: Vec::new(),
+        errors: Vec::new(),
     };
     let item = |n: usize, c: &Contact, key: Option<SyncKey>| {
         Some(ExchangeItem {
@@ -178,6 +180,7 @@ pub fn bench_fixture_full_listing(links: usize) -> BenchInput {
             })
             .collect(),
         removed: Vec::new(),
+        folder_lost: false,
     };
     input.salesforce = SalesforceChanges {
         kind: ReadKind::Complete,
@@ -195,6 +198,7 @@ pub fn bench_fixture_full_listing(links: usize) -> BenchInput {
             .collect(),
         deleted: Vec::new(),
         out_of_scope: Vec::new(),
+        errors: Vec::new(),
     };
     input
 }

@@ -145,15 +145,6 @@ impl Contact {
         }
     }
 
-    /// This contact with every field normalised (for values built by struct literal).
-    pub fn normalized(&self) -> Contact {
-        let mut out = Contact::default();
-        for field in Field::ALL {
-            out.set(field, self.get(field));
-        }
-        out
-    }
-
     /// The fields whose values differ between `self` and `other`.
     pub fn diff(&self, other: &Contact) -> Vec<Field> {
         Field::ALL

@@ -27,26 +27,40 @@ pub enum IdError {
         value: String,
         allowed: &'static str,
     },
+    /// An 18-character Salesforce id whose last three characters are not the case checksum of
+    /// its first fifteen (a mistyped or case-mangled id): it names no record for sure (B15).
+    #[error(
+        "Salesforce id {value:?} has the checksum suffix {found:?}, but its first 15 characters \
+         give {expected:?}"
+    )]
+    Checksum {
+        value: String,
+        found: String,
+        expected: String,
+    },
 }
 
 macro_rules! string_id {
-    ($(#[$meta:meta])* $name:ident, $validate:path) => {
+    ($(#[$meta:meta])* $name:ident, $parse:path) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
         impl $name {
-            /// The id as the service spells it.
+            /// The id in its canonical form.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
 
-            /// For ids this crate generates in a known-valid format (bench fixtures); checked in
-            /// debug builds.
+            /// For ids this crate generates in a known-canonical format (bench fixtures); checked
+            /// in debug builds.
             #[allow(dead_code)]
             pub(crate) fn trusted(value: String) -> Self {
-                debug_assert!($validate(&value).is_ok(), "{value:?}");
+                debug_assert!(
+                    $parse(value.clone()).ok().as_deref() == Some(value.as_str()),
+                    "{value:?}"
+                );
                 Self(value)
             }
         }
@@ -54,8 +68,7 @@ macro_rules! string_id {
         impl TryFrom<String> for $name {
             type Error = IdError;
             fn try_from(value: String) -> Result<Self, IdError> {
-                $validate(&value)?;
-                Ok(Self(value))
+                $parse(value).map(Self)
             }
         }
 
@@ -88,16 +101,27 @@ macro_rules! string_id {
 }
 
 string_id!(
-    /// A Salesforce record id: 15 (case-sensitive) or 18 (case-insensitive) ASCII alphanumerics.
-    /// Used for Contacts, Accounts (`AccountId`) and Users (`SalesforceUserId`).
+    /// A Salesforce record id in its canonical **18-character** form (B15), for Contacts,
+    /// Accounts (`AccountId`), Users (`SalesforceUserId`), list views and orgs.
+    ///
+    /// Salesforce spells one record two ways: 15 case-sensitive characters (its UI and URLs) or
+    /// those 15 plus a 3-character checksum of their case (its API). Parsing accepts both and
+    /// always keeps the 18-character form, so two ids of one record are equal as plain strings,
+    /// and what is stored, published and logged is that form.
+    ///
+    /// **Decided**: the suffix is compared case-insensitively (Salesforce treats 18-character
+    /// ids case-insensitively; the suffix exists to survive tools that fold case) and kept in
+    /// upper case; the first 15 characters are compared as given, because their case *is* the
+    /// record's identity. An 18-character id whose suffix disagrees with its first 15 (a typo,
+    /// or letters whose case was folded) is [`IdError::Checksum`], never a guess at the record.
     SalesforceId,
-    validate_salesforce_id
+    parse_salesforce_id
 );
 
 string_id!(
     /// A Graph contact id (opaque; changes on copy-and-delete moves, SPEC B9).
     GraphItemId,
-    validate_graph_id
+    parse_graph_id
 );
 
 string_id!(
@@ -105,7 +129,7 @@ string_id!(
     /// written to Salesforce's external id `Contactsync_Key__c`, so a retried create is an upsert
     /// and never a duplicate (C4). 1–64 characters of `[A-Za-z0-9_-]`.
     SyncKey,
-    validate_sync_key
+    parse_sync_key
 );
 
 /// An Account id (a `SalesforceId` with the `001` prefix in real orgs; not enforced).
@@ -113,27 +137,90 @@ pub type AccountId = SalesforceId;
 /// A Salesforce User id, the owner of Contacts in scope `mine` (B2).
 pub type SalesforceUserId = SalesforceId;
 
-fn validate_salesforce_id(value: &str) -> Result<(), IdError> {
+/// The alphabet of the checksum suffix: the upper-case bit mask of a 5-character chunk (bit
+/// `i` set when character `i` is an upper-case letter) indexes it.
+const SUFFIX_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+
+/// The 3-character checksum of the first 15 characters of an id (ASCII, checked by the caller):
+/// one character per 5-character chunk.
+fn checksum(id15: &[u8]) -> [u8; 3] {
+    let mut suffix = [0u8; 3];
+    for (chunk, out) in id15.chunks(5).zip(suffix.iter_mut()) {
+        let mask = chunk
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.is_ascii_uppercase())
+            .fold(0usize, |mask, (i, _)| mask | (1 << i));
+        *out = SUFFIX_ALPHABET[mask];
+    }
+    suffix
+}
+
+/// Salesforce's 18-character form of a 15- or 18-character id (B15); see [`SalesforceId`] for
+/// what is accepted.
+pub fn salesforce_id18(value: &str) -> Result<String, IdError> {
+    parse_salesforce_id(value.to_owned())
+}
+
+fn parse_salesforce_id(value: String) -> Result<String, IdError> {
     const KIND: &str = "Salesforce id";
     if value.is_empty() {
         return Err(IdError::Empty { kind: KIND });
     }
-    if value.len() != 15 && value.len() != 18 {
-        return Err(IdError::Length {
-            kind: KIND,
-            value: value.to_owned(),
-            len: value.len(),
-            expected: "15 or 18",
-        });
-    }
     if !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(IdError::Character {
             kind: KIND,
-            value: value.to_owned(),
+            value,
             allowed: "ASCII letters and digits",
         });
     }
-    Ok(())
+    let expected = match value.len() {
+        15 | 18 => checksum(&value.as_bytes()[..15]),
+        len => {
+            return Err(IdError::Length {
+                kind: KIND,
+                value,
+                len,
+                expected: "15 or 18",
+            });
+        }
+    };
+    let mut id = value;
+    if id.len() == 15 {
+        id.extend(expected.iter().map(|&b| char::from(b)));
+        return Ok(id);
+    }
+    if !id.as_bytes()[15..].eq_ignore_ascii_case(&expected) {
+        return Err(IdError::Checksum {
+            found: id[15..].to_owned(),
+            expected: expected.iter().map(|&b| char::from(b)).collect(),
+            value: id,
+        });
+    }
+    id[15..].make_ascii_uppercase();
+    Ok(id)
+}
+
+impl SalesforceId {
+    /// The 15-character, case-sensitive form Salesforce shows in its UI and URLs.
+    pub fn as_15(&self) -> &str {
+        // Canonical ids are 18 ASCII characters, so the slice is always in bounds.
+        self.0.get(..15).unwrap_or(&self.0)
+    }
+
+    /// The 3-character key prefix naming the object type (`003` Contact, `005` User, `00B`
+    /// list view, `001` Account, `00D` organization).
+    pub fn key_prefix(&self) -> &str {
+        self.0.get(..3).unwrap_or(&self.0)
+    }
+}
+
+fn parse_graph_id(value: String) -> Result<String, IdError> {
+    validate_graph_id(&value).map(|()| value)
+}
+
+fn parse_sync_key(value: String) -> Result<String, IdError> {
+    validate_sync_key(&value).map(|()| value)
 }
 
 fn validate_graph_id(value: &str) -> Result<(), IdError> {
@@ -237,12 +324,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn salesforce_ids_of_15_or_18_alphanumerics_are_accepted() {
-        assert!(SalesforceId::try_from("003RO0000035WQg").is_ok());
-        assert!(SalesforceId::try_from("003RO0000035WQgYAM").is_ok());
-        assert!(SalesforceId::try_from("003RO0000035WQgYA").is_err());
-        assert!(SalesforceId::try_from("003RO0000035WQg'AM").is_err());
-        assert!(SalesforceId::try_from("").is_err());
+    fn a_15_character_id_becomes_its_18_character_form() {
+        let id = SalesforceId::try_from("003RO0000035WQg").expect("valid id");
+        assert_eq!(id.as_str(), "003RO0000035WQgYAM");
+        assert_eq!(id.as_15(), "003RO0000035WQg");
+        assert_eq!(id.key_prefix(), "003");
+        // The example of Salesforce's REST guide (list views: 15 in describe, 18 in the list).
+        assert_eq!(
+            salesforce_id18("00BD0000005WcCN").as_deref(),
+            Ok("00BD0000005WcCNMA0")
+        );
+        assert_eq!(
+            salesforce_id18("00Dxx0000001gPL").as_deref(),
+            Ok("00Dxx0000001gPLEAY")
+        );
+    }
+
+    #[test]
+    fn both_forms_of_one_record_are_equal() {
+        let short = SalesforceId::try_from("003RO0000035WQg").expect("15");
+        let long = SalesforceId::try_from("003RO0000035WQgYAM").expect("18");
+        let lower_suffix =
+            SalesforceId::try_from("003RO0000035WQgyam").expect("suffix in any case");
+        assert_eq!(short, long);
+        assert_eq!(long, lower_suffix);
+        assert_eq!(lower_suffix.as_str(), "003RO0000035WQgYAM");
+    }
+
+    #[test]
+    fn a_suffix_that_disagrees_with_the_first_15_characters_is_a_checksum_error() {
+        assert!(matches!(
+            SalesforceId::try_from("003RO0000035WQgAAA"),
+            Err(IdError::Checksum { ref found, ref expected, .. }) if found == "AAA" && expected == "YAM"
+        ));
+        // Letters whose case was folded no longer match their checksum: refused, not guessed.
+        assert!(matches!(
+            SalesforceId::try_from("003ro0000035wqgyam"),
+            Err(IdError::Checksum { .. })
+        ));
+    }
+
+    #[test]
+    fn other_lengths_and_characters_are_refused() {
+        assert!(matches!(
+            SalesforceId::try_from("003RO0000035WQgYA"),
+            Err(IdError::Length { len: 17, .. })
+        ));
+        assert!(matches!(
+            SalesforceId::try_from("003RO0000035WQg'AM"),
+            Err(IdError::Character { .. })
+        ));
+        assert!(matches!(
+            SalesforceId::try_from("003RO0000035WQ\u{e9}"),
+            Err(IdError::Character { .. })
+        ));
+        assert!(matches!(
+            SalesforceId::try_from(""),
+            Err(IdError::Empty { .. })
+        ));
     }
 
     #[test]
@@ -271,6 +410,13 @@ mod tests {
         assert!(ok.is_ok());
         let bad: Result<SalesforceId, _> = serde_json::from_str("\"nope\"");
         assert!(bad.is_err());
+        let short: SalesforceId =
+            serde_json::from_str("\"003RO0000035WQg\"").expect("a 15-character id");
+        assert_eq!(
+            serde_json::to_string(&short).expect("json"),
+            "\"003RO0000035WQgYAM\"",
+            "serialized in the 18-character form"
+        );
         let key: Result<SyncKey, _> = serde_json::from_str("\"\"");
         assert!(key.is_err(), "an empty stamp is not a key");
     }

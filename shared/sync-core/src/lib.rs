@@ -24,16 +24,19 @@
 //!    them as [`ExchangeItem`] (folder, categories, stamped [`SyncKey`], changeKey) and
 //!    [`SalesforceContact`] (Id, OwnerId, `Contactsync_Key__c`). `@removed` ids go in
 //!    [`ExchangeChanges::removed`]; deleted and out-of-scope Contact ids in [`SalesforceChanges`]
-//!    (report deletions with a full listing too: an empty listing alone deletes nothing).
+//!    (report deletions with a full listing too).
 //!    Mark a side [`ReadKind::Complete`] for a full listing (initial sync, Graph 410 resync, scope
-//!    change), [`ReadKind::Failed`] when its read failed: a failed or empty read deletes nothing,
-//!    and no new link starts while a side is unknown. After a failed read keep **both** cursors
+//!    change), [`ReadKind::Failed`] when its read failed: a failed read deletes nothing, and no
+//!    new link starts while a side is unknown. An empty complete Salesforce listing is a real
+//!    answer (the scope is empty, B7) that only the mass-delete guard holds (C5); an empty
+//!    complete mailbox listing deletes nothing. After a failed read keep **both** cursors
 //!    where they were (crash recovery pairs the two halves of a create by seeing them together).
 //! 2. **Decide.** [`reconcile`] returns the commands for each writer, link updates assuming every
-//!    write succeeds, per-item validation errors (C7) and the mass-delete guard's verdict (C5).
-//!    When the guard is [`GuardOutcome::Held`], record the `mass_delete_guard` error and do **not**
-//!    advance the read cursors; the next session, with [`Settings::mass_delete_confirmed`] set by
-//!    the operator, sees the same deletions and carries them out.
+//!    write succeeds, per-item validation errors (C7) and the mass-delete guard's verdict (C5)
+//!    for that one session. The pipeline calls [`reconcile_guarded`] instead, which judges
+//!    deletions per burst across sessions ([`burst`]): deleting plans wait for the burst to
+//!    settle, are held above the threshold until an operator confirms them, and are kept (as
+//!    [`PendingDeletion`]s) for the next sessions; the read cursors advance as usual.
 //! 3. **Write.** Each command names its link's `sync_key`; writers report one [`WriteResult`] per
 //!    command (new ids, changeKeys, the linked Account's name, terminal failures). A delete of
 //!    something already gone (Graph 404, Salesforce `ENTITY_IS_DELETED`/`NOT_FOUND`) is a
@@ -54,13 +57,16 @@
 //! keeps a hand-set `displayName`), and a `rejected` mark: a value one side refused is not
 //! offered again until it changes (C7: retried on change, never a loop).
 //!
-//! Modules: [`ids`] (validated id newtypes), [`contact`] (canonical form), [`mapping`] (SPEC §2
-//! table, patches), [`model`] (inputs/outputs), [`validate`] (C7), [`account`] (B14),
+//! Modules: [`ids`] (validated id newtypes; Salesforce ids in their 18-character form, B15),
+//! [`contact`] (canonical form), [`mapping`] (SPEC §2 table, patches), [`model`]
+//! (inputs/outputs), [`validate`] (C7), [`account`] (B14), [`burst`] (C5 across sessions),
 //! [`mod@bench`] (fixture for `contactsync bench`).
 
 pub mod account;
 pub mod bench;
+pub mod burst;
 pub mod contact;
+mod disposition;
 pub mod fields;
 pub mod ids;
 pub mod mapping;
@@ -70,8 +76,15 @@ mod results;
 pub mod validate;
 
 pub use account::{AccountCandidate, account_lookup_soql, choose_account};
+pub use burst::{
+    BurstPolicy, BurstState, DeletionState, Executed, Guarded, PendingDeletion, Removal, Verdict,
+    reconcile_guarded,
+};
 pub use contact::{Contact, Field};
-pub use ids::{AccountId, GraphItemId, IdError, SalesforceId, SalesforceUserId, SyncKey};
+pub use disposition::Disposition;
+pub use ids::{
+    AccountId, GraphItemId, IdError, SalesforceId, SalesforceUserId, SyncKey, salesforce_id18,
+};
 pub use model::*;
-pub use reconcile::{MASS_DELETE_MIN, reconcile};
+pub use reconcile::{MASS_DELETE_MIN, is_mass_delete, reconcile};
 pub use results::{Applied, apply_write_results};

@@ -115,8 +115,9 @@ pub enum ReadKind {
     /// Changes since the last cursor: what is not mentioned did not change.
     Incremental,
     /// A full listing (initial sync, resync after Graph's 410, scope change): what is linked but
-    /// not listed is gone from that side (or out of scope). An empty complete listing is treated
-    /// as incremental: it never deletes anything (C5).
+    /// not listed is gone from that side (or out of scope). An empty complete Salesforce listing
+    /// is a real answer (B7: a scope that is now empty), held only by the mass-delete guard (C5);
+    /// an empty complete mailbox listing is treated as incremental and deletes nothing.
     Complete,
     /// The read failed: nothing is known about that side this session; nothing is deleted (C5).
     Failed,
@@ -131,6 +132,13 @@ pub struct ExchangeChanges {
     /// Ids reported `@removed` by a folder's delta (deleted, or moved out of that folder).
     #[serde(default)]
     pub removed: Vec<GraphItemId>,
+    /// The sync folder was found deleted and was re-created for this read (B1): the mirrors it
+    /// held are reported removed all at once, by the folder's loss rather than one by one. With
+    /// Auto-removal on, the guard (C5) then holds every deletion toward Salesforce they would
+    /// cause, however few, for an operator to confirm: losing a folder never deletes Contacts
+    /// silently. Stays set, session after session, until a session that carries it completes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub folder_lost: bool,
 }
 
 impl ExchangeChanges {
@@ -140,6 +148,7 @@ impl ExchangeChanges {
             kind: ReadKind::Failed,
             items: Vec::new(),
             removed: Vec::new(),
+            folder_lost: false,
         }
     }
 }
@@ -170,6 +179,10 @@ pub struct SalesforceChanges {
     /// Linked Contacts that no longer match the scope (B7).
     #[serde(default)]
     pub out_of_scope: Vec<SalesforceId>,
+    /// Records the read could not take (a malformed `Id` or `OwnerId`, B15): reported per item
+    /// (C7), never blocking the session. A read that left any out is not a complete listing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ItemError>,
 }
 
 impl SalesforceChanges {
@@ -180,6 +193,7 @@ impl SalesforceChanges {
             contacts: Vec::new(),
             deleted: Vec::new(),
             out_of_scope: Vec::new(),
+            errors: Vec::new(),
         }
     }
 }
@@ -193,8 +207,30 @@ pub enum Scope {
     Mine,
     /// Every Contact the integration can see.
     All,
-    /// Members of a Contact list view (the fetcher applies its filter).
-    ListView(String),
+    /// Members of a Contact list view (the fetcher applies its filter), by its 18-character id.
+    ListView(SalesforceId),
+}
+
+impl Scope {
+    /// The scopes' names, as stored and as the admin API spells them.
+    pub const NAMES: [&'static str; 3] = ["mine", "all", "list_view"];
+
+    /// Its name: `mine`, `all` or `list_view`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Scope::Mine => "mine",
+            Scope::All => "all",
+            Scope::ListView(_) => "list_view",
+        }
+    }
+
+    /// The list view of scope `list_view`.
+    pub fn list_view_id(&self) -> Option<&SalesforceId> {
+        match self {
+            Scope::ListView(id) => Some(id),
+            Scope::Mine | Scope::All => None,
+        }
+    }
 }
 
 /// Who wins a field edited differently on both sides (C1).
@@ -204,6 +240,25 @@ pub enum ConflictWinner {
     #[default]
     Salesforce,
     Exchange,
+}
+
+impl ConflictWinner {
+    /// Its name, as stored and as the admin API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictWinner::Salesforce => "salesforce",
+            ConflictWinner::Exchange => "exchange",
+        }
+    }
+
+    /// The winner named `name`, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "salesforce" => Some(ConflictWinner::Salesforce),
+            "exchange" => Some(ConflictWinner::Exchange),
+            _ => None,
+        }
+    }
 }
 
 /// The user's contact-sync settings plus the one operator input a session needs.
@@ -371,6 +426,8 @@ pub enum ErrorCode {
     KeyConflict,
     /// A writer reported a failure; the message carries the service's code and text.
     WriteFailed,
+    /// A record read with an id that is not a Salesforce id (B15); Salesforce's own code.
+    MalformedId,
 }
 
 impl ErrorCode {
@@ -394,6 +451,7 @@ impl ErrorCode {
             ErrorCode::MassDeleteGuard => "mass_delete_guard",
             ErrorCode::KeyConflict => "KEY_CONFLICT",
             ErrorCode::WriteFailed => "WRITE_FAILED",
+            ErrorCode::MalformedId => "MALFORMED_ID",
         }
     }
 }
@@ -428,6 +486,13 @@ pub enum GuardOutcome {
     Held { deletions: usize, links: usize },
 }
 
+impl GuardOutcome {
+    /// True when the guard held deletions (the session ends `partial`, C5).
+    pub fn is_held(&self) -> bool {
+        matches!(self, GuardOutcome::Held { .. })
+    }
+}
+
 /// Everything one session decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decisions {
@@ -443,6 +508,18 @@ pub struct Decisions {
 }
 
 impl Decisions {
+    /// Nothing decided yet.
+    pub fn empty() -> Decisions {
+        Decisions {
+            exchange: Vec::new(),
+            salesforce: Vec::new(),
+            links: Vec::new(),
+            errors: Vec::new(),
+            guard: GuardOutcome::Clear,
+            fallbacks: Vec::new(),
+        }
+    }
+
     /// No write to either service (C3's "zero writes").
     pub fn has_no_writes(&self) -> bool {
         self.exchange.is_empty() && self.salesforce.is_empty()

@@ -110,7 +110,7 @@ fn decisions_and_links_round_trip_through_json() {
 fn a_minimal_stored_link_row_still_reads() {
     let link: Link = serde_json::from_value(json!({
         "sync_key": "sf0123",
-        "salesforce_id": "003000000000000001",
+        "salesforce_id": "003000000000001AAA",
         "graph_id": null,
         "origin": "salesforce",
         "baseline": {"last_name": "Lee"},

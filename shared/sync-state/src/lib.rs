@@ -1,19 +1,33 @@
-//! The sync tables of PostgreSQL and their queries: users and settings, sessions, cursors, links,
-//! the outbox and webhook subscriptions.
+//! The sync tables of PostgreSQL and their queries: orgs and their onboarding checks, users and
+//! settings, sessions (and the on-demand requests that wait on them), cursors, links, per-item
+//! errors, the outbox, webhook subscriptions, the mass-delete guard's pending deletions and the
+//! routing of Salesforce Outbound Messages;
+//! the pages' views of them (`overview`) and settings-link revocation.
 //!
 //! Every service that touches these tables goes through this crate, so a table's invariants (one
 //! active session per user, cursors moving only with the changes they cover) are kept in one place.
 //! Mutations take a `Transaction`: callers decide what must commit together.
 
+pub mod deletions;
+pub mod fleet;
+pub mod item_errors;
 pub mod links;
+pub mod mailbox;
+pub mod org_checks;
 pub mod orgs;
+pub mod outbound;
 pub mod outbox;
+pub mod overview;
+pub mod request;
 pub mod schedule;
 pub mod secrets;
 pub mod sessions;
+pub mod settings_links;
 pub mod subscriptions;
 pub mod trigger;
 pub mod users;
+
+pub use sync_core::Disposition;
 
 /// What can go wrong reading or writing the sync state.
 #[derive(Debug, thiserror::Error)]
@@ -31,19 +45,30 @@ pub enum StateError {
 }
 
 impl StateError {
-    /// True when the same operation may succeed if retried (connection trouble, serialization
-    /// failures), as opposed to a bad request or a bug.
-    pub fn is_transient(&self) -> bool {
+    /// What to do next: connection trouble, serialization failures and deadlocks go away on a
+    /// retry; a missing row is that one item's problem; a bad value or stored JSON that does not
+    /// decode is a bug an operator must look at.
+    pub fn disposition(&self) -> Disposition {
         match self {
-            StateError::Pool(_) => true,
-            StateError::Db(e) => {
-                e.is_closed()
+            StateError::Pool(_) => Disposition::Retry { after: None },
+            StateError::Db(e)
+                if e.is_closed()
                     || e.code().is_some_and(|c| {
                         c == &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
                             || c == &tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
-                    })
+                    }) =>
+            {
+                Disposition::Retry { after: None }
             }
-            _ => false,
+            StateError::NotFound(_) => Disposition::PermanentItem,
+            StateError::Db(_) | StateError::Decode(_) | StateError::Invalid(_) => {
+                Disposition::Fatal
+            }
         }
+    }
+
+    /// True when the same operation may succeed if retried ([`Self::disposition`] is a retry).
+    pub fn is_transient(&self) -> bool {
+        self.disposition().is_transient()
     }
 }

@@ -40,6 +40,23 @@ pub async fn linked_graph_ids(
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// The Salesforce Contact ids a user's links point at: the salesforce fetcher looks them up one
+/// by one (`Id IN (...)`) when the delete log no longer reaches back to its cursor, to learn which
+/// are gone (B6).
+pub async fn linked_salesforce_ids(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+) -> Result<Vec<String>, StateError> {
+    let rows = client
+        .query(
+            "SELECT salesforce_id FROM contact_links
+             WHERE user_id = $1 AND salesforce_id IS NOT NULL ORDER BY salesforce_id",
+            &[&user_id],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Applies a session's link updates. Ids move between rows within one session (a re-created
 /// mirror, a moved contact), so the rows being rewritten first let go of their ids; a final state
 /// that still gives one id to two links violates the unique indexes and fails the transaction

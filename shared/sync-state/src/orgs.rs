@@ -21,7 +21,13 @@ pub struct Org {
     pub salesforce_username: String,
     /// The Salesforce org id (`00D…`) Outbound Messages must carry.
     pub salesforce_org_id: String,
+    /// The JWT bearer `aud` the org expects ([`DEFAULT_JWT_AUDIENCE`] for production,
+    /// `https://test.salesforce.com` for a sandbox, or its My Domain URL).
+    pub salesforce_jwt_audience: String,
 }
+
+/// The JWT audience of a production org.
+pub const DEFAULT_JWT_AUDIENCE: &str = "https://login.salesforce.com";
 
 impl std::fmt::Debug for Org {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -31,37 +37,8 @@ impl std::fmt::Debug for Org {
             .field("graph_client_id", &self.graph_client_id)
             .field("salesforce_login_url", &self.salesforce_login_url)
             .field("salesforce_username", &self.salesforce_username)
+            .field("salesforce_jwt_audience", &self.salesforce_jwt_audience)
             .finish_non_exhaustive()
-    }
-}
-
-/// What the admin API shows of an org: never a secret.
-#[derive(Debug, Clone, Serialize)]
-pub struct OrgSummary {
-    pub id: String,
-    pub name: String,
-    pub graph_tenant_id: String,
-    pub graph_client_id: String,
-    pub salesforce_login_url: String,
-    pub salesforce_consumer_key: String,
-    pub salesforce_username: String,
-    pub salesforce_org_id: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl Org {
-    pub fn summary(&self, created_at: DateTime<Utc>) -> OrgSummary {
-        OrgSummary {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            graph_tenant_id: self.graph_tenant_id.clone(),
-            graph_client_id: self.graph_client_id.clone(),
-            salesforce_login_url: self.salesforce_login_url.clone(),
-            salesforce_consumer_key: self.salesforce_consumer_key.clone(),
-            salesforce_username: self.salesforce_username.clone(),
-            salesforce_org_id: self.salesforce_org_id.clone(),
-            created_at,
-        }
     }
 }
 
@@ -81,8 +58,9 @@ pub async fn put_org(
         .execute(
             "INSERT INTO orgs (id, name, graph_tenant_id, graph_client_id, graph_client_secret,
                                salesforce_login_url, salesforce_consumer_key,
-                               salesforce_private_key, salesforce_username, salesforce_org_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                               salesforce_private_key, salesforce_username, salesforce_org_id,
+                               salesforce_jwt_audience)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (id) DO UPDATE SET
                  name = EXCLUDED.name,
                  graph_tenant_id = EXCLUDED.graph_tenant_id,
@@ -92,7 +70,8 @@ pub async fn put_org(
                  salesforce_consumer_key = EXCLUDED.salesforce_consumer_key,
                  salesforce_private_key = EXCLUDED.salesforce_private_key,
                  salesforce_username = EXCLUDED.salesforce_username,
-                 salesforce_org_id = EXCLUDED.salesforce_org_id",
+                 salesforce_org_id = EXCLUDED.salesforce_org_id,
+                 salesforce_jwt_audience = EXCLUDED.salesforce_jwt_audience",
             &[
                 &org.id,
                 &org.name,
@@ -104,6 +83,7 @@ pub async fn put_org(
                 &key,
                 &org.salesforce_username,
                 &org.salesforce_org_id,
+                &org.salesforce_jwt_audience,
             ],
         )
         .await?;
@@ -131,6 +111,7 @@ fn open_org(cipher: &Cipher, row: &Row) -> Result<(Org, DateTime<Utc>), StateErr
             salesforce_private_key_pem: open("salesforce_private_key")?,
             salesforce_username: row.get("salesforce_username"),
             salesforce_org_id: row.get("salesforce_org_id"),
+            salesforce_jwt_audience: row.get("salesforce_jwt_audience"),
         },
         row.get("created_at"),
     ))
@@ -147,4 +128,87 @@ pub async fn get_org(
         .await?
         .ok_or_else(|| StateError::NotFound(format!("org {id}")))?;
     open_org(cipher, &row)
+}
+
+/// What the admin API shows of an org: never a secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgView {
+    pub id: String,
+    pub name: String,
+    pub graph: GraphView,
+    pub salesforce: SalesforceView,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphView {
+    pub tenant_id: String,
+    pub client_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SalesforceView {
+    pub login_url: String,
+    pub consumer_key: String,
+    pub username: String,
+    pub org_id: String,
+    pub jwt_audience: String,
+}
+
+const VIEW_COLUMNS: &str = "id, name, graph_tenant_id, graph_client_id, salesforce_login_url,
+     salesforce_consumer_key, salesforce_username, salesforce_org_id, salesforce_jwt_audience,
+     created_at";
+
+fn view_from_row(r: &Row) -> OrgView {
+    OrgView {
+        id: r.get("id"),
+        name: r.get("name"),
+        graph: GraphView {
+            tenant_id: r.get("graph_tenant_id"),
+            client_id: r.get("graph_client_id"),
+        },
+        salesforce: SalesforceView {
+            login_url: r.get("salesforce_login_url"),
+            consumer_key: r.get("salesforce_consumer_key"),
+            username: r.get("salesforce_username"),
+            org_id: r.get("salesforce_org_id"),
+            jwt_audience: r.get("salesforce_jwt_audience"),
+        },
+        created_at: r.get("created_at"),
+    }
+}
+
+/// One org without opening its secrets.
+pub async fn view(
+    client: &(impl GenericClient + Sync),
+    id: &str,
+) -> Result<Option<OrgView>, StateError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {VIEW_COLUMNS} FROM orgs WHERE id = $1"),
+            &[&id],
+        )
+        .await?;
+    Ok(row.as_ref().map(view_from_row))
+}
+
+/// Every org without its secrets, by id.
+pub async fn views(client: &(impl GenericClient + Sync)) -> Result<Vec<OrgView>, StateError> {
+    let rows = client
+        .query(&format!("SELECT {VIEW_COLUMNS} FROM orgs ORDER BY id"), &[])
+        .await?;
+    Ok(rows.iter().map(view_from_row).collect())
+}
+
+/// `(org id, Salesforce org id)` of every org that has one, for the Outbound Message check.
+pub async fn salesforce_org_ids(
+    client: &(impl GenericClient + Sync),
+) -> Result<Vec<(String, String)>, StateError> {
+    let rows = client
+        .query(
+            "SELECT id, salesforce_org_id FROM orgs WHERE salesforce_org_id <> ''",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

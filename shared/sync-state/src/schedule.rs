@@ -2,12 +2,81 @@
 //! start two sessions for one user.
 
 use chrono::{DateTime, Duration, Utc};
-use tokio_postgres::Transaction;
+use contracts::Trigger;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{GenericClient, Transaction};
+use uuid::Uuid;
 
 use crate::StateError;
 
+/// What stopped the user's last session, as the status shows it (`last_error`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum LastError {
+    /// C5: a burst of deletions is held until an operator confirms it.
+    MassDeleteGuard {
+        /// Deletions held.
+        #[serde(default)]
+        deletions: usize,
+        /// The user's synced contacts when the session was decided.
+        #[serde(default)]
+        links: usize,
+        #[serde(default)]
+        message: String,
+        /// The session that held them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job_id: Option<Uuid>,
+    },
+    /// Anything else a row holds, shown as stored.
+    #[serde(untagged)]
+    Other(serde_json::Value),
+}
+
+/// A user's scheduling row (`user_sync_state`), as the status and the pages show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserSyncState {
+    pub next_sync_at: DateTime<Utc>,
+    pub pending_trigger: bool,
+    pub deletions_confirmed: bool,
+    pub last_error: Option<LastError>,
+}
+
+impl UserSyncState {
+    /// The C5 hold, when the last session stopped at the mass-delete guard.
+    pub fn held_deletions(&self) -> Option<&LastError> {
+        self.last_error
+            .as_ref()
+            .filter(|e| matches!(e, LastError::MassDeleteGuard { .. }))
+    }
+}
+
+/// The user's scheduling row; `None` for an unknown user.
+pub async fn user_sync_state(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+) -> Result<Option<UserSyncState>, StateError> {
+    let row = client
+        .query_opt(
+            "SELECT next_sync_at, pending_trigger, deletions_confirmed, last_error
+             FROM user_sync_state WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(UserSyncState {
+        next_sync_at: r.get(0),
+        pending_trigger: r.get(1),
+        deletions_confirmed: r.get(2),
+        last_error: r
+            .get::<_, Option<serde_json::Value>>(3)
+            .map(serde_json::from_value)
+            .transpose()?,
+    }))
+}
+
 /// Claims up to `limit` enabled users whose periodic session is due, or who have a remembered
 /// trigger and no session in flight, and pushes their next periodic run `interval` ahead.
+/// Users of an org whose last check failed are left alone: they are due as soon as it passes.
 /// A periodic session is due `interval` after the user's last session of any kind (a user whose
 /// changes arrive by notification is not also synced on the clock). Rows locked by another
 /// replica are skipped, not waited for.
@@ -16,7 +85,7 @@ pub async fn claim_due_users(
     now: DateTime<Utc>,
     interval: Duration,
     limit: i64,
-) -> Result<Vec<(String, &'static str)>, StateError> {
+) -> Result<Vec<(String, Trigger)>, StateError> {
     let rows = tx
         .query(
             "SELECT s.user_id, s.next_sync_at <= $1 AS periodic,
@@ -26,6 +95,9 @@ pub async fn claim_due_users(
              FROM user_sync_state s
              JOIN contact_settings c ON c.user_id = s.user_id AND c.enabled
              WHERE (s.next_sync_at <= $1 OR s.pending_trigger)
+               -- An org that failed its check holds its users until a check passes.
+               AND NOT EXISTS (SELECT 1 FROM users u JOIN org_checks k ON k.org_id = u.org_id
+                               WHERE u.id = s.user_id AND NOT k.ready)
                AND NOT EXISTS (SELECT 1 FROM sync_sessions a
                                WHERE a.user_id = s.user_id AND a.state IN ('fetching', 'writing'))
              ORDER BY s.next_sync_at
@@ -51,10 +123,40 @@ pub async fn claim_due_users(
             .await?;
         }
         if pending {
-            claimed.push((user_id, "pending"));
+            claimed.push((user_id, Trigger::Pending));
         } else if periodic && recent.is_none() {
-            claimed.push((user_id, "schedule"));
+            claimed.push((user_id, Trigger::Schedule));
         }
     }
     Ok(claimed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guard_error_is_stored_as_the_status_shows_it_and_anything_else_kept_as_is() {
+        let job_id = Uuid::now_v7();
+        let held = LastError::MassDeleteGuard {
+            deletions: 25,
+            links: 30,
+            message: "held".into(),
+            job_id: Some(job_id),
+        };
+        let stored = serde_json::to_value(&held).expect("serialises");
+        assert_eq!(
+            stored,
+            serde_json::json!({"code": "mass_delete_guard", "deletions": 25, "links": 30,
+                               "message": "held", "job_id": job_id})
+        );
+        assert_eq!(
+            serde_json::from_value::<LastError>(stored).expect("decodes"),
+            held
+        );
+        let other = serde_json::json!({"code": "something_else", "message": "kept"});
+        let decoded: LastError = serde_json::from_value(other.clone()).expect("decodes");
+        assert_eq!(decoded, LastError::Other(other.clone()));
+        assert_eq!(serde_json::to_value(&decoded).expect("serialises"), other);
+    }
 }

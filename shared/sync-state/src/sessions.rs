@@ -2,8 +2,9 @@
 //! the write batches still out, and keeping the finished session's summary (SPEC §4).
 
 use chrono::{DateTime, Duration, Utc};
+use contracts::Trigger;
 use serde::{Deserialize, Serialize};
-use tokio_postgres::Transaction;
+use tokio_postgres::{GenericClient, Row, Transaction};
 use uuid::Uuid;
 
 use crate::StateError;
@@ -29,6 +30,37 @@ impl SessionState {
             SessionState::Failed => "failed",
         }
     }
+
+    /// True while the session still reads or writes.
+    pub fn is_in_flight(self) -> bool {
+        matches!(self, SessionState::Fetching | SessionState::Writing)
+    }
+
+    /// The state a row stores.
+    fn parse(stored: &str) -> Result<Self, StateError> {
+        Ok(match stored {
+            "fetching" => SessionState::Fetching,
+            "writing" => SessionState::Writing,
+            "succeeded" => SessionState::Succeeded,
+            "partial" => SessionState::Partial,
+            "failed" => SessionState::Failed,
+            other => {
+                return Err(StateError::Invalid(format!(
+                    "stored session state {other:?}"
+                )));
+            }
+        })
+    }
+}
+
+/// The read positions a session stores when it completes, one per side (opaque JSON owned by
+/// that side's fetcher; `None` when the side's read gave none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cursors {
+    #[serde(default)]
+    pub exchange: Option<serde_json::Value>,
+    #[serde(default)]
+    pub salesforce: Option<serde_json::Value>,
 }
 
 /// Writes of one side in a session.
@@ -73,6 +105,9 @@ pub enum StartOutcome {
     Started(Uuid),
     /// One is already in flight; the trigger is remembered and runs right after it (B3).
     Coalesced(Uuid),
+    /// The user's org failed its onboarding check: no session starts, the trigger is
+    /// remembered and runs once a check of the org passes (see `org_checks`).
+    Deferred,
 }
 
 /// Locks the user's scheduling row for the rest of the transaction.
@@ -93,29 +128,47 @@ pub async fn lock_user(tx: &Transaction<'_>, user_id: &str) -> Result<(), StateE
     }
 }
 
-/// Starts a session for a user unless one is in flight, in which case the trigger is remembered.
+/// Starts a session for a user unless one is in flight or the user's org is not ready, in which
+/// cases the trigger is remembered.
+///
+/// A new session takes the job id a sync request reserved for it, if one did (see
+/// [`crate::request`]), so that request waits on the session that really follows it.
 pub async fn start_session(
     tx: &Transaction<'_>,
     user_id: &str,
-    trigger: &str,
+    trigger: Trigger,
 ) -> Result<StartOutcome, StateError> {
     lock_user(tx, user_id).await?;
-    let job_id = Uuid::now_v7();
-    let inserted = tx
-        .query_opt(
-            "INSERT INTO sync_sessions (job_id, user_id, trigger) VALUES ($1, $2, $3)
-             ON CONFLICT (user_id) WHERE state IN ('fetching', 'writing') DO NOTHING
-             RETURNING job_id",
-            &[&job_id, &user_id, &trigger],
-        )
-        .await?;
-    if inserted.is_some() {
+    if crate::org_checks::blocking_user(tx, user_id)
+        .await?
+        .is_some()
+    {
         tx.execute(
-            "UPDATE user_sync_state SET pending_trigger = false WHERE user_id = $1",
+            "UPDATE user_sync_state SET pending_trigger = true WHERE user_id = $1",
             &[&user_id],
         )
         .await?;
-        return Ok(StartOutcome::Started(job_id));
+        return Ok(StartOutcome::Deferred);
+    }
+    let fresh_id = Uuid::now_v7();
+    let inserted = tx
+        .query_opt(
+            "INSERT INTO sync_sessions (job_id, user_id, trigger)
+             SELECT COALESCE(s.pending_job_id, $1), $2, $3
+             FROM user_sync_state s WHERE s.user_id = $2
+             ON CONFLICT (user_id) WHERE state IN ('fetching', 'writing') DO NOTHING
+             RETURNING job_id",
+            &[&fresh_id, &user_id, &trigger.as_str()],
+        )
+        .await?;
+    if let Some(row) = inserted {
+        tx.execute(
+            "UPDATE user_sync_state SET pending_trigger = false, pending_job_id = NULL
+             WHERE user_id = $1",
+            &[&user_id],
+        )
+        .await?;
+        return Ok(StartOutcome::Started(row.get(0)));
     }
     tx.execute(
         "UPDATE user_sync_state SET pending_trigger = true WHERE user_id = $1",
@@ -169,7 +222,7 @@ pub async fn begin_writing(
     tx: &Transaction<'_>,
     job_id: Uuid,
     decisions: &serde_json::Value,
-    cursors: &serde_json::Value,
+    cursors: &Cursors,
     batches: i32,
     progress: &Progress,
 ) -> Result<(), StateError> {
@@ -183,7 +236,7 @@ pub async fn begin_writing(
             &batches,
             &serde_json::to_value(progress)?,
             decisions,
-            cursors,
+            &serde_json::to_value(cursors)?,
         ],
     )
     .await?;
@@ -197,7 +250,7 @@ pub struct WritingSession {
     pub pending_batches: i32,
     pub progress: Progress,
     pub decisions: serde_json::Value,
-    pub cursors: serde_json::Value,
+    pub cursors: Cursors,
     pub results: serde_json::Value,
 }
 
@@ -223,7 +276,10 @@ pub async fn lock_writing_session(
             None => Progress::default(),
         },
         decisions: r.get::<_, Option<serde_json::Value>>(3).unwrap_or_default(),
-        cursors: r.get::<_, Option<serde_json::Value>>(4).unwrap_or_default(),
+        cursors: match r.get::<_, Option<serde_json::Value>>(4) {
+            Some(v) => serde_json::from_value(v)?,
+            None => Cursors::default(),
+        },
         results: r.get(5),
     }))
 }
@@ -246,14 +302,21 @@ pub async fn batch_done(
     Ok(row.get(0))
 }
 
-/// Finishes a session with its final state; returns whether a trigger arrived meanwhile (the caller
-/// then starts the next session).
+/// A session just finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub user_id: String,
+    /// A trigger arrived while it ran: the caller starts the next session (B3).
+    pub pending_trigger: bool,
+}
+
+/// Finishes a session with its final state; `None` when it was not in flight.
 pub async fn finish(
     tx: &Transaction<'_>,
     job_id: Uuid,
     state: SessionState,
     progress: &Progress,
-) -> Result<bool, StateError> {
+) -> Result<Option<Finished>, StateError> {
     let row = tx
         .query_opt(
             "UPDATE sync_sessions SET state = $2, summary = $3, finished_at = now(),
@@ -263,9 +326,9 @@ pub async fn finish(
             &[&job_id, &state.as_str(), &serde_json::to_value(progress)?],
         )
         .await?;
-    let Some(row) = row else { return Ok(false) };
+    let Some(row) = row else { return Ok(None) };
     let user_id: String = row.get(0);
-    let pending = tx
+    let pending_trigger = tx
         .query_opt(
             "SELECT pending_trigger FROM user_sync_state WHERE user_id = $1",
             &[&user_id],
@@ -273,7 +336,10 @@ pub async fn finish(
         .await?
         .map(|r| r.get::<_, bool>(0))
         .unwrap_or(false);
-    Ok(pending)
+    Ok(Some(Finished {
+        user_id,
+        pending_trigger,
+    }))
 }
 
 /// Marks as failed the sessions in flight for longer than `max_age`, so a lost message cannot block
@@ -310,4 +376,110 @@ pub async fn first_delivery(tx: &Transaction<'_>, message_id: &str) -> Result<bo
         )
         .await?;
     Ok(n == 1)
+}
+
+/// Forgets the idempotency records of messages processed before `before`: they only need to
+/// outlive redeliveries and outbox repeats.
+pub async fn forget_processed_before(
+    tx: &Transaction<'_>,
+    before: DateTime<Utc>,
+) -> Result<u64, StateError> {
+    Ok(tx
+        .execute(
+            "DELETE FROM processed_messages WHERE processed_at < $1",
+            &[&before],
+        )
+        .await?)
+}
+
+/// A session as the admin API shows it: the SPEC §4 summary plus when, why and (for a failed
+/// session) what went wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub job_id: Uuid,
+    pub state: SessionState,
+    pub trigger: Trigger,
+    pub writes: Writes,
+    pub errors: Vec<ItemError>,
+    /// Why a failed session failed (a side's read, a writer); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl SessionView {
+    pub fn is_finished(&self) -> bool {
+        !self.state.is_in_flight()
+    }
+}
+
+const VIEW_COLUMNS: &str = "job_id, trigger, state, summary, created_at, finished_at";
+
+fn view_from_row(row: &Row) -> Result<SessionView, StateError> {
+    let progress: Progress = match row.get::<_, Option<serde_json::Value>>("summary") {
+        Some(value) => serde_json::from_value(value)?,
+        None => Progress::default(),
+    };
+    let trigger: String = row.get("trigger");
+    Ok(SessionView {
+        job_id: row.get("job_id"),
+        state: SessionState::parse(row.get("state"))?,
+        trigger: serde_json::from_value(serde_json::Value::String(trigger))?,
+        writes: progress.writes,
+        errors: progress.errors,
+        failure: progress.failure,
+        created_at: row.get("created_at"),
+        finished_at: row.get("finished_at"),
+    })
+}
+
+/// The first session (by `rest`'s order) that matches `condition` on `$1`.
+async fn view_where(
+    client: &(impl GenericClient + Sync),
+    condition: &str,
+    param: &(dyn tokio_postgres::types::ToSql + Sync),
+) -> Result<Option<SessionView>, StateError> {
+    let row = client
+        .query_opt(
+            &format!("SELECT {VIEW_COLUMNS} FROM sync_sessions WHERE {condition}"),
+            &[param],
+        )
+        .await?;
+    row.as_ref().map(view_from_row).transpose()
+}
+
+/// One session by id.
+pub async fn view(
+    client: &(impl GenericClient + Sync),
+    job_id: Uuid,
+) -> Result<Option<SessionView>, StateError> {
+    view_where(client, "job_id = $1", &job_id).await
+}
+
+/// The user's session in flight, if any.
+pub async fn running(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+) -> Result<Option<SessionView>, StateError> {
+    view_where(
+        client,
+        "user_id = $1 AND state IN ('fetching', 'writing')",
+        &user_id,
+    )
+    .await
+}
+
+/// The user's most recently finished session.
+pub async fn last_finished(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+) -> Result<Option<SessionView>, StateError> {
+    view_where(
+        client,
+        "user_id = $1 AND state NOT IN ('fetching', 'writing')
+         ORDER BY finished_at DESC NULLS LAST, created_at DESC LIMIT 1",
+        &user_id,
+    )
+    .await
 }

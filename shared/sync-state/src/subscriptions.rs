@@ -1,5 +1,6 @@
-//! Graph change-notification subscriptions: stored when created, looked up by the webhook (id and
-//! clientState), renewed by the scheduler before they expire.
+//! Graph change-notification subscriptions: stored when created (by the exchange fetcher, which
+//! re-creates a user's missing one at each session), looked up by the webhook (id and
+//! clientState), renewed by the scheduler before they expire, forgotten when Graph removed them.
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
@@ -58,6 +59,20 @@ pub async fn get(
         .map(from_row))
 }
 
+/// A user's subscriptions (normally one: on the sync folder), soonest expiry first.
+pub async fn for_user(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+) -> Result<Vec<StoredSubscription>, StateError> {
+    let rows = client
+        .query(
+            "SELECT * FROM graph_subscriptions WHERE user_id = $1 ORDER BY expires_at, id",
+            &[&user_id],
+        )
+        .await?;
+    Ok(rows.iter().map(from_row).collect())
+}
+
 /// Subscriptions expiring before `before`, soonest first.
 pub async fn expiring(
     client: &(impl GenericClient + Sync),
@@ -73,7 +88,8 @@ pub async fn expiring(
     Ok(rows.iter().map(from_row).collect())
 }
 
-/// Forgets a subscription (removed by Graph, or its user's folder changed).
+/// Forgets a subscription (removed by Graph, or its user's folder changed). A user without one
+/// gets a new one at their next session (B3).
 pub async fn delete(client: &(impl GenericClient + Sync), id: &str) -> Result<(), StateError> {
     client
         .execute("DELETE FROM graph_subscriptions WHERE id = $1", &[&id])

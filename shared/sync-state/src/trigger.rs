@@ -6,6 +6,7 @@ use contracts::{Header, Message, SyncJob, Trigger};
 use deadpool_postgres::Pool;
 
 use crate::StateError;
+use crate::deletions;
 use crate::outbox::{self, OutboxMessage};
 use crate::sessions::{self, StartOutcome};
 
@@ -20,7 +21,8 @@ pub async fn start_in(
     trigger: Trigger,
     now: DateTime<Utc>,
 ) -> Result<StartOutcome, StateError> {
-    let outcome = sessions::start_session(tx, user_id, trigger.as_str()).await?;
+    let outcome = sessions::start_session(tx, user_id, trigger).await?;
+    deletions::note_start(tx, user_id, outcome, trigger).await?;
     if let StartOutcome::Started(job_id) = outcome {
         let job = Message::SyncJob(SyncJob {
             header: Header::derived(job_id, user_id, "job", now),

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sync_core::{ConflictWinner, SalesforceId, SalesforceUserId, Scope};
 use tokio_postgres::{GenericClient, Row, Transaction};
 
 use crate::StateError;
@@ -12,75 +13,28 @@ pub struct User {
     pub id: String,
     pub org_id: String,
     pub mailbox: String,
-    pub salesforce_user_id: String,
+    /// Stored in the 18-character form (B15), so it equals the `OwnerId`s Salesforce returns.
+    pub salesforce_user_id: SalesforceUserId,
     pub created_at: DateTime<Utc>,
 }
 
 impl User {
-    fn from_row(row: &Row) -> Self {
-        User {
+    fn from_row(row: &Row) -> Result<Self, StateError> {
+        Ok(User {
             id: row.get("id"),
             org_id: row.get("org_id"),
             mailbox: row.get("mailbox"),
-            salesforce_user_id: row.get("salesforce_user_id"),
+            salesforce_user_id: stored_id(row, "salesforce_user_id")?,
             created_at: row.get("created_at"),
-        }
+        })
     }
 }
 
-/// Down-sync scope (B2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    #[default]
-    Mine,
-    All,
-    ListView,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Mine => "mine",
-            Scope::All => "all",
-            Scope::ListView => "list_view",
-        }
-    }
-    pub fn parse(s: &str) -> Result<Self, StateError> {
-        match s {
-            "mine" => Ok(Scope::Mine),
-            "all" => Ok(Scope::All),
-            "list_view" => Ok(Scope::ListView),
-            other => Err(StateError::Invalid(format!("unknown scope {other:?}"))),
-        }
-    }
-}
-
-/// Which side wins a field changed on both sides to different values (C1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Winner {
-    #[default]
-    Salesforce,
-    Exchange,
-}
-
-impl Winner {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Winner::Salesforce => "salesforce",
-            Winner::Exchange => "exchange",
-        }
-    }
-    pub fn parse(s: &str) -> Result<Self, StateError> {
-        match s {
-            "salesforce" => Ok(Winner::Salesforce),
-            "exchange" => Ok(Winner::Exchange),
-            other => Err(StateError::Invalid(format!(
-                "unknown conflict winner {other:?}"
-            ))),
-        }
-    }
+/// A Salesforce id column: written only through [`SalesforceId`] (and converted by migration V3),
+/// so a value that does not parse is a damaged row, reported rather than compared.
+fn stored_id(row: &Row, column: &str) -> Result<SalesforceId, StateError> {
+    let value: String = row.get(column);
+    SalesforceId::try_from(value).map_err(|e| StateError::Invalid(format!("stored {column}: {e}")))
 }
 
 /// A user's contact-sync settings. `scope_version` changes whenever the scope does, so the
@@ -88,11 +42,24 @@ impl Winner {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactSettings {
     pub enabled: bool,
+    /// The sync core's scope: a `list_view` one carries its view's id, in the 18-character
+    /// form (B15).
     pub scope: Scope,
-    pub list_view_id: Option<String>,
     pub auto_removal: bool,
-    pub conflict_winner: Winner,
+    pub conflict_winner: ConflictWinner,
     pub scope_version: i32,
+}
+
+impl ContactSettings {
+    /// The sync core's settings of a session for the user `salesforce_user_id` (confirmations
+    /// of held deletions are per deletion, in the burst state).
+    pub fn for_core(&self, salesforce_user_id: SalesforceUserId) -> sync_core::Settings {
+        let mut settings = sync_core::Settings::new(salesforce_user_id);
+        settings.scope = self.scope.clone();
+        settings.auto_removal = self.auto_removal;
+        settings.conflict_winner = self.conflict_winner;
+        settings
+    }
 }
 
 impl Default for ContactSettings {
@@ -100,9 +67,8 @@ impl Default for ContactSettings {
         ContactSettings {
             enabled: false,
             scope: Scope::Mine,
-            list_view_id: None,
             auto_removal: false,
-            conflict_winner: Winner::Salesforce,
+            conflict_winner: ConflictWinner::Salesforce,
             scope_version: 1,
         }
     }
@@ -114,23 +80,23 @@ pub async fn create_user(
     id: &str,
     org_id: &str,
     mailbox: &str,
-    salesforce_user_id: &str,
+    salesforce_user_id: &SalesforceUserId,
 ) -> Result<User, StateError> {
     let row = tx
         .query_opt(
             "INSERT INTO users (id, org_id, mailbox, salesforce_user_id) VALUES ($1, $2, $3, $4)
              ON CONFLICT (id) DO NOTHING
              RETURNING id, org_id, mailbox, salesforce_user_id, created_at",
-            &[&id, &org_id, &mailbox, &salesforce_user_id],
+            &[&id, &org_id, &mailbox, &salesforce_user_id.as_str()],
         )
         .await?;
     let user = match row {
-        Some(row) => User::from_row(&row),
+        Some(row) => User::from_row(&row)?,
         None => {
             let existing = get_user_tx(tx, id).await?;
             if existing.org_id != org_id
                 || existing.mailbox != mailbox
-                || existing.salesforce_user_id != salesforce_user_id
+                || existing.salesforce_user_id != *salesforce_user_id
             {
                 return Err(StateError::Invalid(format!(
                     "user {id} already exists with other values"
@@ -154,7 +120,7 @@ async fn get_user_tx(tx: &Transaction<'_>, id: &str) -> Result<User, StateError>
     )
     .await?
     .map(|r| User::from_row(&r))
-    .ok_or_else(|| StateError::NotFound(format!("user {id}")))
+    .ok_or_else(|| StateError::NotFound(format!("user {id}")))?
 }
 
 /// Reads one user.
@@ -166,7 +132,7 @@ pub async fn get_user(client: &(impl GenericClient + Sync), id: &str) -> Result<
         )
         .await?
         .map(|r| User::from_row(&r))
-        .ok_or_else(|| StateError::NotFound(format!("user {id}")))
+        .ok_or_else(|| StateError::NotFound(format!("user {id}")))?
 }
 
 /// Reads a user's contact settings (defaults when never set).
@@ -188,12 +154,29 @@ pub async fn get_settings(
 }
 
 fn settings_from_row(row: &Row) -> Result<ContactSettings, StateError> {
+    let list_view_id = row
+        .get::<_, Option<String>>("list_view_id")
+        .map(SalesforceId::try_from)
+        .transpose()
+        .map_err(|e| StateError::Invalid(format!("stored list_view_id: {e}")))?;
+    let scope = match (row.get::<_, &str>("scope"), list_view_id) {
+        ("mine", _) => Scope::Mine,
+        ("all", _) => Scope::All,
+        ("list_view", Some(id)) => Scope::ListView(id),
+        ("list_view", None) => {
+            return Err(StateError::Invalid(
+                "stored scope list_view without a list view id".into(),
+            ));
+        }
+        (other, _) => return Err(StateError::Invalid(format!("unknown scope {other:?}"))),
+    };
+    let winner: &str = row.get("conflict_winner");
     Ok(ContactSettings {
         enabled: row.get("enabled"),
-        scope: Scope::parse(row.get("scope"))?,
-        list_view_id: row.get("list_view_id"),
+        scope,
         auto_removal: row.get("auto_removal"),
-        conflict_winner: Winner::parse(row.get("conflict_winner"))?,
+        conflict_winner: ConflictWinner::parse(winner)
+            .ok_or_else(|| StateError::Invalid(format!("unknown conflict winner {winner:?}")))?,
         scope_version: row.get("scope_version"),
     })
 }
@@ -225,11 +208,60 @@ pub async fn put_settings(
                 &user_id,
                 &settings.enabled,
                 &settings.scope.as_str(),
-                &settings.list_view_id,
+                &settings.scope.list_view_id().map(SalesforceId::as_str),
                 &settings.auto_removal,
                 &settings.conflict_winner.as_str(),
             ],
         )
         .await?;
     settings_from_row(&row)
+}
+
+/// Whether org `org_id` exists (a user can only join a registered org).
+pub async fn org_exists(tx: &Transaction<'_>, org_id: &str) -> Result<bool, StateError> {
+    Ok(tx
+        .query_opt("SELECT 1 FROM orgs WHERE id = $1", &[&org_id])
+        .await?
+        .is_some())
+}
+
+/// Locks a user's row for a settings change, so concurrent changes of one user each compare
+/// against what they replace (the user row first: the one lock order of a user's session steps).
+pub async fn lock_user_row(tx: &Transaction<'_>, user_id: &str) -> Result<(), StateError> {
+    tx.query_opt(
+        "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE",
+        &[&user_id],
+    )
+    .await?
+    .map(|_| ())
+    .ok_or_else(|| StateError::NotFound(format!("user {user_id}")))
+}
+
+/// Asks for a session for the user without starting it: the scheduler starts it on its next
+/// tick, at its own pace (bulk onboarding makes thousands of users due at once).
+pub async fn make_due_now(tx: &Transaction<'_>, user_id: &str) -> Result<(), StateError> {
+    tx.execute(
+        "UPDATE user_sync_state SET pending_trigger = true WHERE user_id = $1",
+        &[&user_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Whether `user` was inserted by this transaction: a row it inserted carries the transaction's
+/// start time, which tells a creation from an identical repeat without a race between two
+/// concurrent registrations.
+pub async fn created_in(tx: &Transaction<'_>, user: &User) -> Result<bool, StateError> {
+    let now: DateTime<Utc> = tx.query_one("SELECT now()", &[]).await?.get(0);
+    Ok(user.created_at == now)
+}
+
+/// Deletes every user of an org with all their state; returns how many went.
+pub async fn delete_org_users(
+    client: &(impl GenericClient + Sync),
+    org_id: &str,
+) -> Result<u64, StateError> {
+    Ok(client
+        .execute("DELETE FROM users WHERE org_id = $1", &[&org_id])
+        .await?)
 }

@@ -26,7 +26,7 @@ async fn database_with_users(n: usize) -> store::testing::TestDatabase {
             &id,
             "o",
             &format!("{id}@example.com"),
-            "005000000000001AAA",
+            &"005000000000001AAA".parse().expect("a Salesforce id"),
         )
         .await
         .expect("user");

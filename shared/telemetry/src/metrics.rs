@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use prometheus_client::collector::Collector;
 use prometheus_client::registry::{Metric, Registry};
 
 /// A cheap-to-clone handle on one registry. Services register their counters and histograms
@@ -25,6 +26,12 @@ impl Metrics {
     pub fn register<M: Metric + Clone>(&self, name: &str, help: &str, metric: M) -> M {
         self.registry.lock().register(name, help, metric.clone());
         metric
+    }
+
+    /// Registers a collector that encodes its metrics at each scrape (values that live elsewhere,
+    /// such as the API usage a client last saw). Its names get the `contactsync_` prefix too.
+    pub fn register_collector(&self, collector: Box<dyn Collector>) {
+        self.registry.lock().register_collector(collector);
     }
 
     /// The Prometheus text exposition of every registered metric.

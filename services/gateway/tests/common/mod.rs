@@ -3,6 +3,7 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+use pipeline::ServiceSettings as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +13,24 @@ use messaging::{Delivery, Queue};
 use reqwest::Method;
 use serde_json::{Value, json};
 use store::testing::{TestDatabase, fresh_database};
-use sync_state::users::{ContactSettings, Scope};
+use sync_core::Scope;
+use sync_state::users::ContactSettings;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const ADMIN_TOKEN: &str = "gateway-test-admin-token";
 pub const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+/// `SETTINGS_LINK_KEY` of test gateways: base64 of 32 bytes, not the encryption key.
+pub const LINK_KEY: &str = "bGluay1rZXktb2YtdGhlLWdhdGV3YXktdGVzdHMtMzI=";
+
+/// The link key's bytes, to sign links as the gateway does.
+pub fn link_key() -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(LINK_KEY)
+        .expect("LINK_KEY is base64")
+}
 /// The Salesforce emulator's default organization id (18-character form).
 pub const SF_ORG_ID: &str = "00Dxx0000001gPLEAY";
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -38,6 +50,8 @@ pub struct Options {
 /// A running gateway with its own database and queue prefix.
 pub struct Stack {
     pub base: String,
+    /// The ops port (`OPS_LISTEN`): `/healthz`, `/readyz`, `/metrics`.
+    pub ops_base: String,
     pub http: reqwest::Client,
     pub ctx: Arc<Ctx>,
     pub db: TestDatabase,
@@ -101,11 +115,15 @@ pub async fn start_with(options: Options) -> Stack {
         ("AMQP_URL", amqp),
         ("QUEUE_PREFIX", prefix),
         ("HTTP_LISTEN", listen),
+        ("OPS_LISTEN", "127.0.0.1:0".to_owned()),
         ("ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
         ("CONTACTSYNC_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
+        ("SETTINGS_LINK_KEY", LINK_KEY.to_owned()),
         ("PUBLIC_BASE_URL", public),
         ("DATABASE_POOL_SIZE", "4".to_owned()),
         ("SHUTDOWN_GRACE_SECS", "2".to_owned()),
+        // The test gateway serves plain HTTP: notifications to it are a local-only exception.
+        ("ALLOW_HTTP_NOTIFICATION_URL", "true".to_owned()),
     ];
     if let Some(graph) = &options.graph_url {
         pairs.push(("GRAPH_API_URL", graph.clone()));
@@ -117,6 +135,7 @@ pub async fn start_with(options: Options) -> Stack {
         .await
         .expect("RabbitMQ must run on 127.0.0.1:5672 (scripts/test starts it)");
     let base = format!("http://{}", app.local_addr());
+    let ops_base = format!("http://{}", app.ops_addr());
     let ctx = app.ctx();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
@@ -127,6 +146,7 @@ pub async fn start_with(options: Options) -> Stack {
         .expect("http client");
     Stack {
         base,
+        ops_base,
         http,
         ctx,
         db,
@@ -153,6 +173,12 @@ impl Stack {
         read(request.send().await.expect("the gateway answers")).await
     }
 
+    /// A GET on the ops port.
+    pub async fn ops(&self, path: &str) -> Resp {
+        let request = self.http.get(format!("{}{path}", self.ops_base));
+        read(request.send().await.expect("the ops port answers")).await
+    }
+
     /// A raw body with a content type.
     pub async fn send_raw(
         &self,
@@ -177,20 +203,33 @@ impl Stack {
         self.send(method, path, Some(ADMIN_TOKEN), body).await
     }
 
-    /// Creates an org through the API (credentials of the emulators' dev app).
-    pub async fn create_org(&self, id: &str, salesforce_org_id: &str, login_url: &str) -> Resp {
-        let resp = self
-            .admin(
-                Method::POST,
-                "/api/v1/orgs",
-                Some(org_body(id, salesforce_org_id, login_url)),
-            )
-            .await;
-        assert!(
-            resp.status == 201 || resp.status == 200,
-            "org created: {resp:?}"
-        );
-        resp
+    /// Stores an org with the emulators' dev app credentials straight in the database, as an
+    /// org that passed its check (registering through the API checks it against real
+    /// emulators: see `org_checks.rs`).
+    pub async fn create_org(&self, id: &str, salesforce_org_id: &str, login_url: &str) {
+        let cipher = sync_state::secrets::Cipher::from_base64(ENCRYPTION_KEY).expect("key");
+        let org = sync_state::orgs::Org {
+            id: id.to_owned(),
+            name: format!("Org {id}"),
+            graph_tenant_id: "dev-tenant".into(),
+            graph_client_id: "contactsync-dev".into(),
+            graph_client_secret: "dev-secret".into(),
+            salesforce_login_url: login_url.to_owned(),
+            salesforce_consumer_key: "contactsync-dev".into(),
+            salesforce_private_key_pem: salesforce_emulator::DEV_PRIVATE_KEY_PEM.into(),
+            salesforce_username: "integration@contactsync.dev".into(),
+            salesforce_org_id: salesforce_org_id.to_owned(),
+            salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
+        };
+        let client = self.db.pool.get().await.expect("db");
+        sync_state::orgs::put_org(&**client, &cipher, &org)
+            .await
+            .expect("org stored");
+    }
+
+    /// Registers an org through the API (which checks it first).
+    pub async fn register_org(&self, body: Value) -> Resp {
+        self.admin(Method::POST, "/api/v1/orgs", Some(body)).await
     }
 
     /// Registers a user in `org` through the API.
@@ -213,7 +252,6 @@ impl Stack {
         let settings = ContactSettings {
             enabled: true,
             scope,
-            list_view_id: (scope == Scope::ListView).then(|| "00BDn0000000001".to_owned()),
             ..ContactSettings::default()
         };
         sync_state::users::put_settings(&tx, user_id, &settings)
@@ -263,6 +301,27 @@ impl Stack {
         client.execute(statement, params).await.expect("statement");
     }
 
+    /// Holds `n` deletions for the user as the mass-delete guard would (C5): pending mirror
+    /// deletions of Contacts `003…1` to `003…n`, and the guard's error on the status.
+    pub async fn hold_deletions(&self, user_id: &str, n: i32, links: i32) {
+        self.sql(
+            "INSERT INTO pending_deletions (user_id, sync_key, side, removal, state, first_seen)
+             SELECT $1, 'sf-' || id, 'exchange',
+                    jsonb_build_object('kind', 'salesforce_deleted', 'id', id), 'held', now()
+             FROM (SELECT '003' || lpad(n::text, 15, '0') AS id
+                   FROM generate_series(1, $2::int) n) c",
+            &[&user_id, &n],
+        )
+        .await;
+        let held = serde_json::json!({"code": "mass_delete_guard", "deletions": n, "links": links,
+            "message": format!("This burst would delete {n} of {links} synced contacts")});
+        self.sql(
+            "UPDATE user_sync_state SET last_error = $2 WHERE user_id = $1",
+            &[&user_id, &held],
+        )
+        .await;
+    }
+
     /// Finishes a session as the reconciler would, with `progress` as its summary.
     pub async fn finish_session(
         &self,
@@ -276,7 +335,7 @@ impl Stack {
             .await
             .expect("finish");
         tx.commit().await.expect("commit");
-        pending
+        pending.is_some_and(|f| f.pending_trigger)
     }
 
     /// Forwards every delivery of `queue` (acked) to a channel, until the stack stops.
@@ -312,6 +371,54 @@ impl Stack {
     }
 }
 
+/// Both emulators on free ports, for tests that register orgs through the API (the check logs in
+/// to them); stopped when dropped.
+pub struct Emulators {
+    pub graph_url: String,
+    pub salesforce_url: String,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Emulators {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Starts both emulators with their defaults adjusted by `graph` and `salesforce`.
+pub async fn emulators(
+    graph: impl FnOnce(&mut graph_emulator::Config),
+    salesforce: impl FnOnce(&mut salesforce_emulator::Config),
+) -> Emulators {
+    let shutdown = CancellationToken::new();
+    let mut gconfig = graph_emulator::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        ..graph_emulator::Config::default()
+    };
+    gconfig.knobs.require_https = false;
+    graph(&mut gconfig);
+    let graph_app = graph_emulator::App::build(gconfig)
+        .await
+        .expect("graph emulator");
+    let graph_url = graph_app.base_url();
+    tokio::spawn(graph_app.run_until_stopped(shutdown.clone()));
+    let mut sconfig = salesforce_emulator::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        ..salesforce_emulator::Config::default()
+    };
+    salesforce(&mut sconfig);
+    let sf_app = salesforce_emulator::App::build(sconfig)
+        .await
+        .expect("salesforce emulator");
+    let salesforce_url = sf_app.base_url();
+    tokio::spawn(sf_app.run_until_stopped(shutdown.clone()));
+    Emulators {
+        graph_url,
+        salesforce_url,
+        shutdown,
+    }
+}
+
 pub fn org_body(id: &str, salesforce_org_id: &str, login_url: &str) -> Value {
     json!({
         "id": id,
@@ -337,26 +444,6 @@ pub async fn read(response: reqwest::Response) -> Resp {
     }
 }
 
-/// Receives the next item or fails the test after the deadline.
-pub async fn next<T>(receiver: &mut mpsc::UnboundedReceiver<T>) -> T {
-    tokio::time::timeout(DEADLINE, receiver.recv())
-        .await
-        .expect("nothing arrived before the deadline")
-        .expect("channel closed")
-}
-
-/// Polls `check` until it holds or the deadline passes.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// The polling helpers, once for every suite (`test-support`).
+#[allow(unused_imports)] // Each test binary uses a different subset.
+pub use test_support::{next, until as eventually};

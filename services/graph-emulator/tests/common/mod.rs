@@ -2,8 +2,6 @@
 //! over real HTTP, and poll with a deadline.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
 use graph_emulator::{App, Config};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -60,14 +58,18 @@ impl Emu {
     }
 
     pub async fn start_with(config: Config) -> Emu {
+        let tls = config.tls.is_some();
         let app = App::build(config).await.expect("emulator binds port 0");
         let base = app.base_url();
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run_until_stopped(shutdown.clone()));
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("client");
+        let mut http = reqwest::Client::builder().no_proxy();
+        if tls {
+            let ca = reqwest::Certificate::from_pem(emulator_tls::DEV_CA_PEM.as_bytes())
+                .expect("dev CA parses");
+            http = http.add_root_certificate(ca);
+        }
+        let http = http.build().expect("client");
         let mut emu = Emu {
             base,
             http,
@@ -221,23 +223,9 @@ pub fn enc(id: &str) -> String {
         .replace('+', "%20")
 }
 
-/// Polls `check` until it returns true or `deadline` passes.
-pub async fn poll_until<F, Fut>(deadline: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// The polling helper, once for every suite (`test-support`).
+#[allow(unused_imports)] // Each test binary uses a different subset.
+pub use test_support::poll_until;
 
 /// A contact body like the documented create example.
 pub fn pavel() -> Value {

@@ -328,12 +328,16 @@ pub fn retrieve(ctx: &mut Ctx<'_>, o: ObjectType) -> Result<Response, ApiError> 
     }
     let mut fields: Vec<FieldRef> = Vec::new();
     for name in &field_list {
-        let field = o.def().field_index(name).ok_or_else(|| {
-            ApiError::bad_request(SfError::new(
-                "INVALID_FIELD",
-                format!("No such column '{name}' on entity '{}'.", o.name()),
-            ))
-        })?;
+        let field = o
+            .def()
+            .field_index(name)
+            .filter(|i| !ctx.st.org.read().hides(o, *i))
+            .ok_or_else(|| {
+                ApiError::bad_request(SfError::new(
+                    "INVALID_FIELD",
+                    format!("No such column '{name}' on entity '{}'.", o.name()),
+                ))
+            })?;
         let f = FieldRef {
             hops: Vec::new(),
             object: o,
@@ -344,6 +348,7 @@ pub fn retrieve(ctx: &mut Ctx<'_>, o: ObjectType) -> Result<Response, ApiError> 
             fields.push(f);
         }
     }
+    let ids = *ctx.st.id_length.lock();
     let org = ctx.st.org.read();
     let t = org.table(o);
     let mut out = String::from("[");
@@ -356,7 +361,7 @@ pub fn retrieve(ctx: &mut Ctx<'_>, o: ObjectType) -> Result<Response, ApiError> 
             .and_then(|id| t.find(&id))
             .filter(|&r| !t.is_deleted(r));
         match row {
-            Some(r) => eval::write_record(&mut out, &org, o, r, &fields, &ctx.version),
+            Some(r) => eval::write_record_ids(&mut out, &org, o, r, &fields, &ctx.version, ids),
             None => out.push_str("null"),
         }
     }
@@ -368,6 +373,7 @@ pub fn upsert(ctx: &mut Ctx<'_>, o: ObjectType, field_name: &str) -> Result<Resp
     let (idx, def) = o
         .def()
         .field(field_name)
+        .filter(|(i, _)| !ctx.st.org.read().hides(o, *i))
         .filter(|(i, f)| f.external_id || *i == 0 || (f.id_lookup && f.writable))
         .ok_or_else(|| {
             ApiError::new(

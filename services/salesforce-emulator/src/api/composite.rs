@@ -83,6 +83,7 @@ fn run_sub(
         body: &body_bytes,
         now: ctx.now,
         ops: 1,
+        truncate_query: false,
     };
     let resp = match route_call(&mut sub, route.clone()) {
         Ok(r) => r,

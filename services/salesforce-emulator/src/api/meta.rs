@@ -87,11 +87,14 @@ pub fn info(ctx: &Ctx<'_>, o: ObjectType) -> Response {
 }
 
 pub fn describe(ctx: &Ctx<'_>, o: ObjectType) -> Response {
+    let org = ctx.st.org.read();
     let fields: Vec<Json> = o
         .def()
         .fields
         .iter()
-        .map(|f| {
+        .enumerate()
+        .filter(|(i, _)| !org.hides(o, *i))
+        .map(|(_, f)| {
             let reference_to: Vec<&str> = match f.ty {
                 FieldType::Reference(t) => vec![t.name()],
                 _ => Vec::new(),

@@ -21,7 +21,7 @@ use serde_json::{Map, Value as Json};
 use crate::auth::{Session, token};
 use crate::errors::{ApiError, SfError, json_response};
 use crate::schema::ObjectType;
-use crate::state::AppState;
+use crate::state::{AppState, FaultKind};
 
 /// Oldest API version served.
 const MIN_API_VERSION: f32 = 20.0;
@@ -40,6 +40,8 @@ pub struct Ctx<'a> {
     pub now: DateTime<Utc>,
     /// Items this call counts as in `operations` (collections set their record count).
     pub ops: u64,
+    /// A `truncate_query` fault hit this call: a query answer comes back broken.
+    pub truncate_query: bool,
 }
 
 impl Ctx<'_> {
@@ -275,9 +277,12 @@ pub async fn dispatch(
         t.http_requests += 1;
         *t.by_route.entry(key.clone()).or_default() += 1;
     }
-    if let Some(r) = injected_fault(&st, &key, &headers) {
-        return r;
-    }
+    let is_query = matches!(route, Route::Query { .. } | Route::QueryMore { .. });
+    let truncate_query = match injected_fault(&st, &key, &headers, is_query) {
+        Some(Injected::Respond(r)) => return with_date(&st, r),
+        Some(Injected::TruncateQuery) => true,
+        None => false,
+    };
     let (response, ops) = match route {
         Route::Token if method == Method::POST => (token::handle(&st, &headers, &body), 1),
         Route::Revoke if method == Method::POST => (token::revoke(&st, &body), 1),
@@ -286,7 +291,15 @@ pub async fn dispatch(
         Route::NotFound | Route::Token | Route::Revoke | Route::Versions | Route::Identity(_) => {
             (ApiError::not_found().into_response(), 1)
         }
-        route => data_call(&st, route, method.clone(), &uri, &headers, &body),
+        route => data_call(
+            &st,
+            route,
+            method.clone(),
+            &uri,
+            &headers,
+            &body,
+            truncate_query,
+        ),
     };
     tracing::debug!(route = %key, status = response.status().as_u16(), "Served a Salesforce API call");
     st.traffic.lock().operations += ops;
@@ -295,10 +308,31 @@ pub async fn dispatch(
         let changes = std::mem::take(&mut st.org.write().changes);
         st.outbound.notify(&st, &changes);
     }
+    with_date(&st, response)
+}
+
+/// Every answer carries the server's clock in `Date` (the emulator's, which tests move), as
+/// clients that size replication windows by the server's time read it.
+fn with_date(st: &AppState, mut response: Response) -> Response {
+    let now = st.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = HeaderValue::from_str(&now) {
+        response.headers_mut().insert(header::DATE, v);
+    }
     response
 }
 
-fn injected_fault(st: &AppState, key: &str, headers: &HeaderMap) -> Option<Response> {
+/// What an injected fault does to this call.
+enum Injected {
+    Respond(Response),
+    TruncateQuery,
+}
+
+fn injected_fault(
+    st: &AppState,
+    key: &str,
+    headers: &HeaderMap,
+    is_query: bool,
+) -> Option<Injected> {
     // Who is calling matters only to faults aimed at one user; the token is peeked, not checked.
     let caller = || {
         let now = st.now();
@@ -310,14 +344,20 @@ fn injected_fault(st: &AppState, key: &str, headers: &HeaderMap) -> Option<Respo
     let caller = if targeted { caller() } else { None };
     let fault = {
         let mut faults = st.faults.lock();
-        let f = faults
-            .iter_mut()
-            .find(|f| f.remaining > 0 && f.matches(key) && f.applies_to(caller.as_ref()))?;
+        let f = faults.iter_mut().find(|f| {
+            f.remaining > 0
+                && (f.kind == FaultKind::Status || is_query)
+                && f.matches(key)
+                && f.applies_to(caller.as_ref())
+        })?;
         f.remaining -= 1;
         let out = f.clone();
         faults.retain(|f| f.remaining > 0);
         out
     };
+    if fault.kind == FaultKind::TruncateQuery {
+        return Some(Injected::TruncateQuery);
+    }
     let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     let default_code = match fault.status {
         401 => "INVALID_SESSION_ID",
@@ -341,7 +381,7 @@ fn injected_fault(st: &AppState, key: &str, headers: &HeaderMap) -> Option<Respo
     {
         r.headers_mut().insert(header::RETRY_AFTER, ra);
     }
-    Some(r)
+    Some(Injected::Respond(r))
 }
 
 /// `GET /id/{org}/{user}`: the identity URL of token responses. Only the token's own user.
@@ -396,6 +436,7 @@ fn data_call(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
+    truncate_query: bool,
 ) -> (Response, u64) {
     let Some((version, version_num)) = parse_version(uri.path())
         .filter(|(_, n)| (MIN_API_VERSION..=st.config.max_api_version).contains(n))
@@ -447,6 +488,7 @@ fn data_call(
         body,
         now,
         ops: 1,
+        truncate_query,
     };
     let result = route_call(&mut ctx, route);
     let mut r = result.unwrap_or_else(IntoResponse::into_response);

@@ -57,9 +57,10 @@ pub fn start(ctx: &mut Ctx<'_>, all: bool) -> Result<Response, ApiError> {
             "A query string must be provided.",
         )));
     };
-    let parsed =
+    let mut parsed =
         soql::parser::parse(&q, ctx.now).map_err(|e| ApiError::bad_request(e.to_sf(&q)))?;
     let org = ctx.st.org.read();
+    drop_hidden_fields(&org, &mut parsed, &q).map_err(|e| ApiError::bad_request(e.to_sf(&q)))?;
     let run = eval::run(&org, &parsed, &ctx.session.user_id, all);
     tracing::debug!(plan = ?run.plan, rows = run.rows.len(), "Ran a SOQL query");
     if matches!(parsed.select, Select::Count) {
@@ -135,11 +136,16 @@ fn page(
     batch: usize,
 ) -> Response {
     let total = cursor.rows.len();
-    let end = (offset + batch).min(total);
-    let done = end >= total;
+    let mut end = (offset + batch).min(total);
+    let mut done = end >= total;
+    if ctx.truncate_query {
+        // The injected broken answer: half the batch, "not done", and no way to the rest.
+        end = offset + (end - offset) / 2;
+        done = false;
+    }
     let mut out = String::with_capacity(64 + (end - offset) * 400);
     out.push_str(&format!("{{\"totalSize\":{total},\"done\":{done},"));
-    if !done {
+    if !done && !ctx.truncate_query {
         let id = match id {
             Some(id) => id,
             None => register(ctx, cursor),
@@ -150,17 +156,19 @@ fn page(
         ));
     }
     out.push_str("\"records\":[");
+    let ids = *ctx.st.id_length.lock();
     for (i, &r) in cursor.rows[offset..end].iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        eval::write_record(
+        eval::write_record_ids(
             &mut out,
             org,
             cursor.object,
             r,
             &cursor.fields,
             &ctx.version,
+            ids,
         );
     }
     out.push_str("]}");
@@ -199,4 +207,54 @@ pub fn json_text(body: String) -> Response {
         axum::http::HeaderValue::from_static("application/json;charset=UTF-8"),
     );
     r
+}
+
+/// A field this org does not have: named in the query, the error Salesforce gives for an
+/// unknown column (positioned at its first mention); brought in by `FIELDS(...)`, left out.
+fn drop_hidden_fields(
+    org: &crate::store::Org,
+    parsed: &mut soql::Query,
+    q: &str,
+) -> Result<(), soql::SoqlError> {
+    fn hidden(org: &crate::store::Org, f: &FieldRef) -> bool {
+        org.hides(f.object, f.field) || f.hops.iter().any(|(o, i)| org.hides(*o, *i))
+    }
+    let mut named = Vec::new();
+    if let Select::Fields(fields) = &parsed.select {
+        named.extend(fields.iter().filter(|f| hidden(org, f)).cloned());
+    }
+    if let Some(filter) = &parsed.filter {
+        filter.visit_fields(&mut |f| {
+            if hidden(org, f) {
+                named.push(f.clone());
+            }
+        });
+    }
+    named.extend(
+        parsed
+            .order
+            .iter()
+            .map(|o| &o.field)
+            .filter(|f| hidden(org, f))
+            .cloned(),
+    );
+    let lower = q.to_ascii_lowercase();
+    for field in &named {
+        let name = field.def().name;
+        if let Some(pos) = lower.find(&name.to_ascii_lowercase()) {
+            return Err(soql::SoqlError::at(
+                "INVALID_FIELD",
+                format!(
+                    "No such column '{}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.",
+                    &q[pos..pos + name.len()],
+                    field.object.name()
+                ),
+                pos,
+            ));
+        }
+    }
+    if let Select::Fields(fields) = &mut parsed.select {
+        fields.retain(|f| !hidden(org, f));
+    }
+    Ok(())
 }

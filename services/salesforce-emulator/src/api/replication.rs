@@ -1,5 +1,7 @@
 //! Get Updated / Get Deleted (`/sobjects/{type}/updated|deleted/?start=&end=`): minute
-//! granularity, 30- and 15-day windows, `INVALID_REPLICATION_DATE` (contract §3).
+//! granularity, 30- and 15-day windows, `INVALID_REPLICATION_DATE` (contract §3). Get Deleted
+//! reads the delete log, which outlives the Recycle Bin; its `earliestDateAvailable` moves
+//! forward when the log is purged (`POST /_emulator/delete-log/purge`).
 
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
@@ -92,6 +94,7 @@ pub fn deleted(ctx: &mut Ctx<'_>, o: ObjectType) -> Result<Response, ApiError> {
     let org = ctx.st.org.read();
     let records: Vec<_> = org
         .deletions
+        .entries
         .iter()
         .filter(|d| d.object == o && d.at >= start && d.at < latest)
         .map(|d| json!({"id": d.id, "deletedDate": time::format_rest(&d.at)}))
@@ -102,14 +105,26 @@ pub fn deleted(ctx: &mut Ctx<'_>, o: ObjectType) -> Result<Response, ApiError> {
             "record limit reached. cannot submit more than 600000 records into this call",
         )));
     }
-    // Nothing is ever purged from the emulator's delete log within the window.
-    let earliest = time::truncate_minute(ctx.now) - Duration::days(DELETED_WINDOW_DAYS);
     Ok(json_response(
         axum::http::StatusCode::OK,
         &json!({
             "deletedRecords": records,
-            "earliestDateAvailable": time::format_rest(&earliest),
+            "earliestDateAvailable": time::format_rest(&earliest_date_available(ctx, &org)),
             "latestDateCovered": time::format_rest(&latest),
         }),
     ))
+}
+
+/// Where the delete log begins: the window's edge, or later if a purge of the log
+/// (`POST /_emulator/delete-log/purge`) removed deletes after it. Rounded up to the minute, so a
+/// `start` before it, as the replication API compares at minute granularity, always means
+/// deletes may have been missed.
+fn earliest_date_available(ctx: &Ctx<'_>, org: &crate::store::Org) -> DateTime<Utc> {
+    let edge = time::truncate_minute(ctx.now) - Duration::days(DELETED_WINDOW_DAYS);
+    match org.deletions.purged_through {
+        // The minute after the newest purged delete: a window starting at or before its
+        // minute would have reported it.
+        Some(purged) => edge.max(time::truncate_minute(purged) + Duration::minutes(1)),
+        None => edge,
+    }
 }

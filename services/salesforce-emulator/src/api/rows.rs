@@ -85,7 +85,7 @@ fn requested_fields(ctx: &Ctx<'_>, o: ObjectType) -> Result<Vec<FieldRef>, ApiEr
     };
     let mut out = Vec::new();
     for name in list.split(',').map(str::trim) {
-        let field = o.def().field_index(name).ok_or_else(|| {
+        let field = o.def().field_index(name).filter(|i| !ctx.st.org.read().hides(o, *i)).ok_or_else(|| {
             ApiError::bad_request(SfError::new(
                 "INVALID_FIELD",
                 format!("No such column '{name}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", o.name()),
@@ -116,7 +116,8 @@ fn requested_fields(ctx: &Ctx<'_>, o: ObjectType) -> Result<Vec<FieldRef>, ApiEr
 
 fn render(ctx: &Ctx<'_>, org: &Org, o: ObjectType, r: u32, fields: &[FieldRef]) -> Response {
     let mut out = String::with_capacity(1024);
-    eval::write_record(&mut out, org, o, r, fields, &ctx.version);
+    let ids = *ctx.st.id_length.lock();
+    eval::write_record_ids(&mut out, org, o, r, fields, &ctx.version, ids);
     json_text(out)
 }
 
@@ -230,8 +231,9 @@ fn no_such_external_field(f: &str) -> ApiError {
 }
 
 /// Field usable as an upsert key: external ids, `Email` (idLookup on Contact) and `Id`.
-fn key_field(o: ObjectType, f: &str) -> Result<usize, ApiError> {
+fn key_field(ctx: &Ctx<'_>, o: ObjectType, f: &str) -> Result<usize, ApiError> {
     match o.def().field(f) {
+        Some((i, _)) if ctx.st.org.read().hides(o, i) => Err(no_such_external_field(f)),
         Some((i, def)) if def.external_id || (def.id_lookup && def.writable) || i == 0 => Ok(i),
         _ => Err(no_such_external_field(f)),
     }
@@ -261,7 +263,7 @@ pub fn get_by_field(
     f: &str,
     value: &str,
 ) -> Result<Response, ApiError> {
-    let field = key_field(o, f)?;
+    let field = key_field(ctx, o, f)?;
     let fields = requested_fields(ctx, o)?;
     let org = ctx.st.org.read();
     match matches_of(&org, o, field, value).as_slice() {
@@ -277,7 +279,7 @@ pub fn upsert(
     f: &str,
     value: &str,
 ) -> Result<Response, ApiError> {
-    let field = key_field(o, f)?;
+    let field = key_field(ctx, o, f)?;
     let def = &o.def().fields[field];
     let mut body = ctx.json_object()?;
     // The key belongs in the URL; a body repeating the same value is tolerated.
@@ -346,7 +348,7 @@ pub fn delete_by_field(
     f: &str,
     value: &str,
 ) -> Result<Response, ApiError> {
-    let field = key_field(o, f)?;
+    let field = key_field(ctx, o, f)?;
     let mut org = ctx.st.org.write();
     match matches_of(&org, o, field, value).as_slice() {
         [] => Err(ApiError::not_found()),

@@ -126,12 +126,16 @@ fn jwt_bearer(st: &AppState, assertion: Option<&str>) -> Result<Map<String, Json
             "client identifier invalid",
         ));
     }
-    let accepted = [
-        "https://login.salesforce.com",
-        "https://test.salesforce.com",
-        st.base_url.as_str(),
-    ];
-    if !claims.aud.values().iter().any(|a| accepted.contains(a)) {
+    // Salesforce compares `aud` with its authorization server's URL (or the org's My Domain),
+    // not with the host the request reached: a client that signs for the login host it calls
+    // fails against a real org, so it fails here too.
+    let accepted = &st.config.jwt_audiences;
+    if !claims
+        .aud
+        .values()
+        .iter()
+        .any(|a| accepted.iter().any(|ok| ok == a.trim_end_matches('/')))
+    {
         return Err(OAuthError::invalid_grant("audience is invalid"));
     }
     let now = st.now();

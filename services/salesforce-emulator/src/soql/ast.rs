@@ -97,3 +97,14 @@ pub struct OrderItem {
     pub descending: bool,
     pub nulls_last: bool,
 }
+
+impl Cond {
+    /// Calls `f` on every field the condition compares.
+    pub fn visit_fields(&self, f: &mut impl FnMut(&FieldRef)) {
+        match self {
+            Cond::And(items) | Cond::Or(items) => items.iter().for_each(|c| c.visit_fields(f)),
+            Cond::Not(inner) => inner.visit_fields(f),
+            Cond::Cmp { field, .. } | Cond::In { field, .. } | Cond::Like { field, .. } => f(field),
+        }
+    }
+}

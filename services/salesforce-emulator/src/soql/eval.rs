@@ -9,6 +9,7 @@ use chrono::Datelike;
 
 use super::lexer::LikePart;
 use super::parser::{CmpOp, Cond, FieldRef, Operand, OrderItem, Query, Scope, Select};
+use crate::config::IdLength;
 use crate::schema::{FieldType, IndexKind, ObjectType};
 use crate::store::{Org, Table};
 use crate::value::{Value, fold};
@@ -405,9 +406,24 @@ pub fn write_record(
     fields: &[FieldRef],
     version: &str,
 ) {
-    write_node(out, org, object, Some(row), fields, 0, version);
+    write_record_ids(out, org, object, row, fields, version, IdLength::Eighteen);
 }
 
+/// [`write_record`] with the `Id` and reference fields in `ids` characters (the
+/// `SALESFORCE_EMULATOR_ID_LENGTH` knob); the record's `attributes.url` keeps 18.
+pub fn write_record_ids(
+    out: &mut String,
+    org: &Org,
+    object: ObjectType,
+    row: u32,
+    fields: &[FieldRef],
+    version: &str,
+    ids: IdLength,
+) {
+    write_node(out, org, object, Some(row), fields, 0, version, ids);
+}
+
+#[allow(clippy::too_many_arguments)]
 fn write_node(
     out: &mut String,
     org: &Org,
@@ -416,6 +432,7 @@ fn write_node(
     fields: &[FieldRef],
     depth: usize,
     version: &str,
+    ids: IdLength,
 ) {
     let table = org.table(object);
     let Some(row) = row else {
@@ -437,7 +454,12 @@ fn write_node(
             out.push(',');
             push_str_json(out, f.def().name);
             out.push(':');
-            push_value(out, table.get(row, f.field));
+            match (f.def().ty, table.get(row, f.field)) {
+                (FieldType::Id | FieldType::Reference(_), Value::Text(id)) => {
+                    push_str_json(out, ids.apply(id));
+                }
+                (_, value) => push_value(out, value),
+            }
         } else if f.hops.len() > depth {
             let rel = f.rel_names[depth];
             if done_rels.contains(&rel) {
@@ -460,7 +482,7 @@ fn write_node(
                 .get(row, hop)
                 .as_text()
                 .and_then(|id| org.table(target).find(id));
-            write_node(out, org, target, child, &sub, depth + 1, version);
+            write_node(out, org, target, child, &sub, depth + 1, version, ids);
         }
     }
     out.push('}');

@@ -1,6 +1,7 @@
 //! The org's data: one table per sObject type with secondary indexes, the delete log, and
-//! the custom list views. Rows are never physically removed (deletes go to the Recycle Bin),
-//! so a row number stays valid for the life of the org and query cursors can hold them.
+//! the custom list views. Deletes go to the Recycle Bin; a purge of the bin takes rows out of
+//! every index and listing but keeps their row numbers allocated, so a row number stays valid
+//! for the life of the org and query cursors can hold them.
 
 mod write;
 
@@ -85,6 +86,8 @@ pub struct Table {
     ordered: HashMap<usize, BTreeSet<(DateTime<Utc>, u32)>>,
     next_seq: u64,
     is_deleted: Option<usize>,
+    /// Rows purged from the Recycle Bin: in no index, listing or lookup any more.
+    purged: std::collections::HashSet<u32>,
 }
 
 impl Table {
@@ -111,15 +114,17 @@ impl Table {
             ordered,
             next_seq: 1,
             is_deleted: def.field_index("IsDeleted"),
+            purged: std::collections::HashSet::new(),
         }
     }
 
+    /// Rows that still exist (live or in the Recycle Bin).
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.len() - self.purged.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
     }
 
     pub fn row(&self, r: u32) -> &Row {
@@ -190,9 +195,31 @@ impl Table {
         set.range((lo, hi)).map(|&(_, r)| r).collect()
     }
 
-    /// Every row number, in id (creation) order.
+    /// Every row number that still exists (live or in the Recycle Bin), in id (creation) order.
     pub fn all(&self) -> impl Iterator<Item = u32> + '_ {
-        0..self.rows.len() as u32
+        (0..self.rows.len() as u32).filter(|r| !self.purged.contains(r))
+    }
+
+    /// Rows in the Recycle Bin (deleted, not yet purged), in id order.
+    pub fn recycle_bin(&self) -> impl Iterator<Item = u32> + '_ {
+        self.all().filter(|&r| self.is_deleted(r))
+    }
+
+    /// Empties a Recycle-Bin row for good: gone from every index, lookup and listing (`queryAll`
+    /// included). Its row number stays allocated (query cursors may hold it).
+    fn purge(&mut self, r: u32) {
+        let Some(row) = self.rows.get(r as usize) else {
+            return;
+        };
+        let values = row.to_dense(self.object.def().fields.len());
+        for (field, v) in values.iter().enumerate() {
+            self.index_remove(field, v, r);
+        }
+        if let Some(id) = values.first().and_then(Value::as_text) {
+            self.by_id.remove(id);
+        }
+        self.rows[r as usize] = Row::default();
+        self.purged.insert(r);
     }
 
     fn next_id(&mut self, pod: &str) -> String {
@@ -261,6 +288,37 @@ pub struct Deletion {
     pub at: DateTime<Utc>,
 }
 
+/// The delete log Get Deleted reads: entries in deletion order, and how far a purge of the log
+/// has reached (Salesforce's `earliestDateAvailable`: deletes before it are gone from the log).
+#[derive(Debug, Clone, Default)]
+pub struct DeleteLog {
+    pub entries: Vec<Deletion>,
+    /// The deletion time of the newest entry a purge removed, if any.
+    pub purged_through: Option<DateTime<Utc>>,
+}
+
+impl DeleteLog {
+    pub fn push(&mut self, deletion: Deletion) {
+        self.entries.push(deletion);
+    }
+
+    /// Drops the entries deleted before `before`; returns how many went.
+    pub fn purge_before(&mut self, before: DateTime<Utc>) -> usize {
+        let newest_purged = self
+            .entries
+            .iter()
+            .filter(|d| d.at < before)
+            .map(|d| d.at)
+            .max();
+        let n = self.entries.len();
+        self.entries.retain(|d| d.at >= before);
+        if let Some(t) = newest_purged {
+            self.purged_through = Some(self.purged_through.map_or(t, |p| p.max(t)));
+        }
+        n - self.entries.len()
+    }
+}
+
 /// What happened to a record; drained after each request to trigger Outbound Messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
@@ -279,25 +337,39 @@ pub struct Change {
 #[derive(Debug, Clone)]
 pub struct Org {
     tables: [Table; 3],
-    pub deletions: Vec<Deletion>,
+    pub deletions: DeleteLog,
     pub list_views: Vec<ListView>,
     pub changes: Vec<Change>,
     /// Bumped by every reset so cursors from an earlier org are refused.
     pub generation: u64,
     pod: String,
     list_view_seq: u64,
+    /// Fields of the static schema this org does not have (`Contactsync_Key__c` where the
+    /// package is not deployed): every API use of one answers as for an unknown field.
+    hidden: Vec<(ObjectType, usize)>,
 }
 
 impl Org {
+    /// Whether this org lacks field `field` of `object`.
+    pub fn hides(&self, object: ObjectType, field: usize) -> bool {
+        self.hidden.contains(&(object, field))
+    }
+
+    /// Removes a field of the static schema from this org.
+    pub fn hide(&mut self, object: ObjectType, field: usize) {
+        self.hidden.push((object, field));
+    }
+
     pub fn new(pod: &str, generation: u64) -> Org {
         Org {
             tables: ObjectType::ALL.map(Table::new),
-            deletions: Vec::new(),
+            deletions: DeleteLog::default(),
             list_views: crate::listviews::standard_views(pod),
             changes: Vec::new(),
             generation,
             pod: pod.to_string(),
             list_view_seq: 100,
+            hidden: Vec::new(),
         }
     }
 
@@ -320,6 +392,30 @@ impl Org {
         let t = self.table(ObjectType::User);
         let f = ObjectType::User.def().must("Username");
         t.lookup(f, username).into_iter().next()
+    }
+
+    /// Empties the Recycle Bin of `o` (only rows deleted before `before`, when given): the rows
+    /// are gone for good, `queryAll` included; the delete log keeps their deletions. Returns the
+    /// purged ids.
+    pub fn purge_recycle_bin(
+        &mut self,
+        o: ObjectType,
+        before: Option<DateTime<Utc>>,
+    ) -> Vec<String> {
+        let stamp = o.def().must("SystemModstamp");
+        let table = self.table_mut(o);
+        let rows: Vec<u32> = table
+            .recycle_bin()
+            .filter(|&r| {
+                before.is_none_or(|b| table.get(r, stamp).as_datetime().is_some_and(|t| t < b))
+            })
+            .collect();
+        let mut ids = Vec::with_capacity(rows.len());
+        for r in rows {
+            ids.push(table.id(r).to_string());
+            table.purge(r);
+        }
+        ids
     }
 
     pub fn next_list_view_id(&mut self) -> String {

@@ -57,7 +57,7 @@ impl Org {
             if key == "attributes" {
                 continue;
             }
-            let Some((idx, field)) = def.field(key) else {
+            let Some((idx, field)) = def.field(key).filter(|(i, _)| !self.hides(object, *i)) else {
                 errors.push(SfError::new(
                     "INVALID_FIELD",
                     format!("No such column '{key}' on sobject of type {}", def.name),

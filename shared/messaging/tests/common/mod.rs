@@ -44,26 +44,6 @@ pub fn url() -> String {
     std::env::var("AMQP_URL").unwrap_or_else(|_| AMQP_URL.to_owned())
 }
 
-/// Receives the next item or fails the test after the deadline.
-pub async fn next<T>(receiver: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> T {
-    tokio::time::timeout(DEADLINE, receiver.recv())
-        .await
-        .expect("nothing arrived before the deadline")
-        .expect("channel closed")
-}
-
-/// Polls `check` until it holds or the deadline passes.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+/// The polling helpers, once for every suite (`test-support`).
+#[allow(unused_imports)] // Each test binary uses a different subset.
+pub use test_support::{next, until as eventually};

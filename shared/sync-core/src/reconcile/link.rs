@@ -1,11 +1,12 @@
 //! The decision for one link: where each side's contact stands this session, then which rule
 //! applies: removals (`removal.rs`: B6, B7, B11, B12, C2) or the merge (`update.rs`: C1, C7).
 
+use crate::burst::Removal;
 use crate::contact::Contact;
 use crate::mapping::salesforce_to_canonical;
 use crate::model::{ExchangeItem, FolderKind, Link, Origin, SalesforceContact, Side};
 
-use super::{Index, Plan, State, removal, update};
+use super::{Deferrable, Index, Plan, State, removal, update};
 
 /// Where the link's mailbox contact stands this session.
 #[derive(Debug, Clone, Copy)]
@@ -140,7 +141,7 @@ pub(crate) fn decide_states(
     sf: SfState<'_>,
     is_new: bool,
 ) -> Plan {
-    match (ex, sf) {
+    let mut plan = match (ex, sf) {
         (ex, SfState::Deleted | SfState::OutOfScope) => removal::remove_mirror(link, ex, is_new),
         // Whether to delete the Contact or restore the mirror depends on Salesforce's side (C2,
         // B7, and our own earlier writes): with its read failed, decide next session.
@@ -148,6 +149,47 @@ pub(crate) fn decide_states(
         (ExState::Removed, sf) => removal::left_folder(ix, link, None, sf),
         (ExState::MovedOut(item), sf) => removal::left_folder(ix, link, Some(item), sf),
         (ex, sf) => update::update(ix, link, ex, sf, is_new),
+    };
+    if plan.deletes && !is_new {
+        plan.deletion = removal_of(link, ex, sf).map(|removal| Deferrable {
+            removal,
+            relinked: relinked(link, ex, sf),
+        });
+    }
+    plan
+}
+
+/// The link row with the ids this session found for it (a mirror re-found by its stamp under a
+/// new id, a Contact known only by its key after a lost result), when they differ from the
+/// stored ones: a deletion that waits keeps what was learnt, so replaying it later finds the
+/// same contacts (C4).
+fn relinked(link: &Link, ex: ExState<'_>, sf: SfState<'_>) -> Option<Link> {
+    let mut row = link.clone();
+    if let ExState::Present(item) = ex {
+        row.graph_id = Some(item.id.clone());
+    }
+    if let (SfState::Present(contact), None) = (sf, &link.salesforce_id) {
+        row.salesforce_id = Some(contact.id.clone());
+    }
+    (row.graph_id != link.graph_id || row.salesforce_id != link.salesforce_id).then_some(row)
+}
+
+/// The observation that makes a stored link's plan delete, as a later session can replay it.
+fn removal_of(link: &Link, ex: ExState<'_>, sf: SfState<'_>) -> Option<Removal> {
+    match (sf, ex) {
+        (SfState::Deleted, _) => link
+            .salesforce_id
+            .clone()
+            .map(|id| Removal::SalesforceDeleted { id }),
+        (SfState::OutOfScope, _) => link
+            .salesforce_id
+            .clone()
+            .map(|id| Removal::SalesforceOutOfScope { id }),
+        (_, ExState::Removed | ExState::MovedOut(_)) => link
+            .graph_id
+            .clone()
+            .map(|graph_id| Removal::MailboxRemoved { graph_id }),
+        _ => None,
     }
 }
 

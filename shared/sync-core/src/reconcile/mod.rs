@@ -8,7 +8,9 @@
 //! 3. decide what no link claimed (`fresh.rs`): new mailbox contacts (B8, B9), new Salesforce
 //!    Contacts in scope (B5), half-finished creates found by their stamp (C4), stale stamps (B11).
 //!
-//! Then the mass-delete guard (C5) holds every plan that deletes, if there are too many.
+//! Then the mass-delete guard (C5) holds every plan that deletes, if there are too many, or if
+//! the sync folder was lost (B1) and Salesforce Contacts would be deleted on its account: per
+//! session in [`reconcile`], per burst across sessions in [`crate::burst::reconcile_guarded`].
 
 mod fresh;
 mod link;
@@ -19,6 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+use crate::burst::Removal;
 use crate::ids::{GraphItemId, SalesforceId, SyncKey};
 use crate::model::{
     Decisions, ErrorCode, ExchangeChanges, ExchangeCommand, ExchangeItem, Fallback, GuardOutcome,
@@ -40,6 +43,26 @@ pub fn reconcile(
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Decisions {
+    let plans = plan_session(links, exchange, salesforce, settings, now);
+    let mut decisions = finish(
+        plans,
+        links.len(),
+        exchange.folder_lost,
+        settings.mass_delete_confirmed,
+    );
+    // Records the read could not take (B15) are the session's per-item errors too (C7).
+    decisions.errors.extend(salesforce.errors.iter().cloned());
+    decisions
+}
+
+/// Every plan of a session, before any guard.
+pub(crate) fn plan_session(
+    links: &[Link],
+    exchange: &ExchangeChanges,
+    salesforce: &SalesforceChanges,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Vec<Plan> {
     let ix = Index::build(links, exchange, salesforce, settings, now);
     let mut st = State::default();
     let mut plans = Vec::new();
@@ -56,8 +79,7 @@ pub fn reconcile(
         }
     }
     fresh::decide_unclaimed(&ix, &mut st, &mut plans);
-
-    finish(plans, links.len(), settings.mass_delete_confirmed)
+    plans
 }
 
 /// What one link (or one new contact) needs.
@@ -70,6 +92,18 @@ pub(crate) struct Plan {
     pub errors: Vec<ItemError>,
     /// The plan deletes a contact on either side (counted by the guard).
     pub deletes: bool,
+    /// For a deleting plan of a stored link: what lets the deletion wait and be decided again
+    /// in a later session (C5 bursts). `None` for a deletion with no stored link (a half-made
+    /// pair found after a crash): it cannot wait.
+    pub deletion: Option<Deferrable>,
+}
+
+/// A deletion that can wait: the observation that decided it, and the link row as this session
+/// resolved it when that differs from the stored one.
+#[derive(Debug, Clone)]
+pub(crate) struct Deferrable {
+    pub removal: Removal,
+    pub relinked: Option<Link>,
 }
 
 /// The observations, indexed for lookups by every id a rule needs.
@@ -93,6 +127,7 @@ pub(crate) struct Index<'a> {
     pub ex_by_derived: HashMap<SyncKey, &'a ExchangeItem>,
 
     pub sf_known: bool,
+    /// A full listing, empty or not: linked but unlisted means gone or out of scope.
     pub sf_complete: bool,
     pub sf_contacts: HashMap<&'a SalesforceId, &'a SalesforceContact>,
     pub sf_order: Vec<&'a SalesforceContact>,
@@ -159,7 +194,10 @@ impl<'a> Index<'a> {
         }
 
         let sf_known = salesforce.kind != ReadKind::Failed;
-        let sf_complete = salesforce.kind == ReadKind::Complete && !salesforce.contacts.is_empty();
+        // An empty complete Salesforce listing is a real answer (B7: the scope is now empty,
+        // e.g. an empty list view); only the mass-delete guard stands between it and the
+        // mirrors (C5). A failed read is `Failed`, never an empty listing.
+        let sf_complete = salesforce.kind == ReadKind::Complete;
         let mut sf_contacts: HashMap<&SalesforceId, &SalesforceContact> = HashMap::new();
         let mut sf_order = Vec::new();
         let mut sf_deleted = HashSet::new();
@@ -261,47 +299,67 @@ pub(crate) struct State {
     pub new_keys: HashSet<SyncKey>,
 }
 
-/// Applies the guard and flattens the plans into decisions.
-fn finish(plans: Vec<Plan>, link_count: usize, confirmed: bool) -> Decisions {
-    let deletions = plans.iter().filter(|p| p.deletes).count();
-    let too_many = deletions >= MASS_DELETE_MIN && deletions * 2 > link_count;
-    let held = too_many && !confirmed;
+/// C5's threshold: more than half of `links`, and at least [`MASS_DELETE_MIN`].
+pub fn is_mass_delete(deletions: usize, links: usize) -> bool {
+    deletions >= MASS_DELETE_MIN && deletions * 2 > links
+}
 
-    let mut decisions = Decisions {
-        exchange: Vec::new(),
-        salesforce: Vec::new(),
-        links: Vec::new(),
-        errors: Vec::new(),
-        guard: GuardOutcome::Clear,
-        fallbacks: Vec::new(),
-    };
+/// The `mass_delete_guard` error of a held session or burst.
+pub(crate) fn guard_error(deletions: usize, links: usize) -> ItemError {
+    ItemError {
+        item: "(session)".to_owned(),
+        code: ErrorCode::MassDeleteGuard,
+        field: None,
+        message: format!(
+            "This session would delete {deletions} of {links} synced contacts; \
+             nothing was deleted. An operator must confirm the deletions."
+        ),
+        sync_key: None,
+        graph_id: None,
+        salesforce_id: None,
+    }
+}
+
+/// Adds a plan to the decisions.
+pub(crate) fn absorb(decisions: &mut Decisions, plan: Plan) {
+    decisions.exchange.extend(plan.exchange);
+    decisions.salesforce.extend(plan.salesforce);
+    decisions.links.extend(plan.link);
+    decisions.fallbacks.extend(plan.fallback);
+    decisions.errors.extend(plan.errors);
+}
+
+/// Whether any plan deletes a Salesforce Contact.
+pub(crate) fn deletes_in_salesforce(plans: &[Plan]) -> bool {
+    plans.iter().any(|p| {
+        p.deletes
+            && p.salesforce
+                .iter()
+                .any(|c| matches!(c, SalesforceCommand::Delete { .. }))
+    })
+}
+
+/// Applies the guard and flattens the plans into decisions. It holds every deletion when there
+/// are too many, and also when the sync folder was lost (B1) and Salesforce Contacts would be
+/// deleted on its account, however few.
+fn finish(plans: Vec<Plan>, link_count: usize, folder_lost: bool, confirmed: bool) -> Decisions {
+    let deletions = plans.iter().filter(|p| p.deletes).count();
+    let too_many = is_mass_delete(deletions, link_count);
+    let held = (too_many || (folder_lost && deletes_in_salesforce(&plans))) && !confirmed;
+
+    let mut decisions = Decisions::empty();
     for plan in plans {
         if held && plan.deletes {
             continue;
         }
-        decisions.exchange.extend(plan.exchange);
-        decisions.salesforce.extend(plan.salesforce);
-        decisions.links.extend(plan.link);
-        decisions.fallbacks.extend(plan.fallback);
-        decisions.errors.extend(plan.errors);
+        absorb(&mut decisions, plan);
     }
     if held {
         decisions.guard = GuardOutcome::Held {
             deletions,
             links: link_count,
         };
-        decisions.errors.push(ItemError {
-            item: "(session)".to_owned(),
-            code: ErrorCode::MassDeleteGuard,
-            field: None,
-            message: format!(
-                "This session would delete {deletions} of {link_count} synced contacts; \
-                 nothing was deleted. An operator must confirm the deletions."
-            ),
-            sync_key: None,
-            graph_id: None,
-            salesforce_id: None,
-        });
+        decisions.errors.push(guard_error(deletions, link_count));
     }
     decisions
 }

@@ -13,8 +13,8 @@ use sync_core::fields::{GraphContactFields, GraphEmailAddress, SalesforceContact
 use sync_core::mapping::{graph_to_canonical, salesforce_to_canonical};
 use sync_core::*;
 
-pub const USER: &str = "005000000000000001";
-pub const OTHER_USER: &str = "005000000000000002";
+pub const USER: &str = "005000000000001AAA";
+pub const OTHER_USER: &str = "005000000000002AAA";
 /// A description Salesforce's (modelled) validation rule refuses: a failure only the writer sees.
 pub const REJECTED_BY_RULE: &str = "REJECT-ME";
 
@@ -70,6 +70,44 @@ pub struct World {
     pub exchange_faults: usize,
     /// The scope changed since the last finished session.
     pub scope_changed: bool,
+    /// Sessions decided as the pipeline does, by `reconcile_guarded` (C5 over bursts); `None`
+    /// runs the one-session guard of `reconcile`.
+    pub burst: Option<BurstModel>,
+}
+
+/// The burst guard's store, and the clock of sessions in a guarded world.
+#[derive(Debug, Clone)]
+pub struct BurstModel {
+    pub state: BurstState,
+    pub policy: BurstPolicy,
+    /// Time between sessions.
+    pub step: chrono::Duration,
+    /// The next session is on demand (`sync?wait`); reset after each session.
+    pub on_demand: bool,
+    pub settle_until: Option<DateTime<Utc>>,
+    /// The last session's verdict.
+    pub verdict: Option<Verdict>,
+}
+
+impl BurstModel {
+    pub fn new(step_secs: i64) -> BurstModel {
+        BurstModel {
+            state: BurstState::default(),
+            policy: BurstPolicy::default(),
+            step: chrono::Duration::seconds(step_secs),
+            on_demand: false,
+            settle_until: None,
+            verdict: None,
+        }
+    }
+
+    pub fn count(&self, state: DeletionState) -> usize {
+        self.state
+            .pending
+            .iter()
+            .filter(|p| p.state == state)
+            .count()
+    }
 }
 
 pub fn sf_id(text: &str) -> SalesforceId {
@@ -126,6 +164,7 @@ impl World {
             last_errors: Vec::new(),
             exchange_faults: 0,
             scope_changed: false,
+            burst: None,
         }
     }
 
@@ -136,7 +175,7 @@ impl World {
 
     pub(crate) fn new_sf_id(&mut self) -> SalesforceId {
         self.next += 1;
-        sf_id(&format!("003{:015}", self.next))
+        sf_id(&format!("003{:012}AAA", self.next))
     }
 
     pub fn add_account(&mut self, id: &str, name: &str, day: u32) {
@@ -343,6 +382,7 @@ impl World {
             // Tombstones since the cursor come with a full listing too: a listing alone cannot
             // tell an emptied folder from a bad read (C5).
             removed: self.ex_removed.iter().cloned().collect(),
+            folder_lost: false,
         };
         let sf_ids: Vec<&SalesforceId> = if complete {
             self.sf.keys().collect()
@@ -359,6 +399,7 @@ impl World {
             // Get Deleted works whatever the listing.
             deleted: self.sf_deleted.iter().cloned().collect(),
             out_of_scope: Vec::new(),
+            errors: Vec::new(),
         };
         for id in sf_ids {
             let Some(record) = self.sf.get(id) else {
@@ -400,18 +441,50 @@ impl World {
             Mode::Failed(Side::Salesforce) => salesforce = SalesforceChanges::failed(),
             _ => {}
         }
-        self.now += chrono::Duration::minutes(30);
-        let decisions = reconcile(
-            &self.links,
-            &exchange,
-            &salesforce,
-            &self.settings,
-            self.now,
-        );
-        // Cursors advance only after a session that read both sides, stored its results, and
-        // was not held by the guard (a failed read keeps both cursors, as the reconciler does).
-        let advance =
-            matches!(decisions.guard, GuardOutcome::Clear) && matches!(mode, Mode::Normal { .. });
+        let (decisions, advance) = match self.burst.as_mut() {
+            None => {
+                self.now += chrono::Duration::minutes(30);
+                let decisions = reconcile(
+                    &self.links,
+                    &exchange,
+                    &salesforce,
+                    &self.settings,
+                    self.now,
+                );
+                // Cursors advance only after a session that read both sides, stored its
+                // results, and was not held by the guard (a failed read keeps both cursors).
+                let advance = matches!(decisions.guard, GuardOutcome::Clear)
+                    && matches!(mode, Mode::Normal { .. });
+                (decisions, advance)
+            }
+            Some(burst) => {
+                self.now += burst.step;
+                burst.state.on_demand = std::mem::take(&mut burst.on_demand);
+                let guarded = reconcile_guarded(
+                    &self.links,
+                    &exchange,
+                    &salesforce,
+                    &self.settings,
+                    &burst.state,
+                    &burst.policy,
+                    self.now,
+                );
+                // The pending deletions are stored with the session's links and cursors (a
+                // crash loses all three), so the cursors advance whatever waits or is held.
+                if mode != Mode::Crash {
+                    burst.state.pending = guarded.pending;
+                    if guarded.carried_out > 0 {
+                        burst.state.history.push(Executed {
+                            at: self.now,
+                            deletions: guarded.carried_out,
+                        });
+                    }
+                    burst.settle_until = guarded.settle_until;
+                }
+                burst.verdict = Some(guarded.verdict);
+                (guarded.decisions, matches!(mode, Mode::Normal { .. }))
+            }
+        };
         if advance {
             self.scope_changed = false;
             self.ex_changed.clear();
@@ -435,11 +508,53 @@ impl World {
         }
         self.last_errors = decisions.errors.clone();
         self.last_errors.extend(applied.errors);
-        if advance {
+        // A user's removal explains deletions until none is pending any more.
+        let pending = self
+            .burst
+            .as_ref()
+            .is_some_and(|b| !b.state.pending.is_empty());
+        if advance && !pending {
             self.user_removed_mail.clear();
             self.user_removed_sf.clear();
         }
         decisions
+    }
+
+    /// Runs sessions as the pipeline does, `step_secs` apart, with the burst guard.
+    pub fn guarded(mut self, step_secs: i64) -> World {
+        self.burst = Some(BurstModel::new(step_secs));
+        self
+    }
+
+    /// An on-demand session (`sync?wait`): waiting deletions are judged at once (C6).
+    pub fn sync_on_demand(&mut self) -> Decisions {
+        if let Some(burst) = self.burst.as_mut() {
+            burst.on_demand = true;
+        }
+        self.sync()
+    }
+
+    /// The operator confirms the held deletions (C5).
+    pub fn confirm_held(&mut self) -> usize {
+        let Some(burst) = self.burst.as_mut() else {
+            self.settings.mass_delete_confirmed = true;
+            return 0;
+        };
+        let mut n = 0;
+        for p in &mut burst.state.pending {
+            if p.state == DeletionState::Held {
+                p.state = DeletionState::Confirmed;
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Deletions waiting for their burst to settle.
+    pub fn waiting_deletions(&self) -> usize {
+        self.burst
+            .as_ref()
+            .map_or(0, |b| b.count(DeletionState::Waiting))
     }
 
     fn link_of_key(&self, key: &SyncKey) -> Option<&Link> {

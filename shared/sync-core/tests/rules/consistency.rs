@@ -179,7 +179,70 @@ fn c5_a_few_deletions_are_not_held() {
 }
 
 #[test]
-fn c5_an_empty_or_failed_read_deletes_nothing() {
+fn b1_c5_a_lost_folder_holds_every_salesforce_deletion_however_few() {
+    let mut w = World::new();
+    for i in 0..3 {
+        w.sf_create(
+            USER,
+            sf_person("L", &format!("Lost{i}"), &format!("l{i}@example.com")),
+        );
+    }
+    w.sync();
+    // The folder is gone with every mirror in it: the fetcher reports them removed at once.
+    let lost = ExchangeChanges {
+        kind: ReadKind::Complete,
+        items: Vec::new(),
+        removed: w.links.iter().filter_map(|l| l.graph_id.clone()).collect(),
+        folder_lost: true,
+    };
+    let nothing = SalesforceChanges {
+        kind: ReadKind::Incremental,
+        ..SalesforceChanges::failed()
+    };
+    let decide = |settings: &Settings, folder_lost: bool| {
+        let exchange = ExchangeChanges {
+            folder_lost,
+            ..lost.clone()
+        };
+        reconcile(&w.links, &exchange, &nothing, settings, w.now)
+    };
+
+    // Auto-removal off: B12 re-creates the mirrors; nothing is held.
+    let d = decide(&w.settings, true);
+    assert_eq!(d.guard, GuardOutcome::Clear);
+    assert_eq!(d.exchange.len(), 3, "{:?}", d.exchange);
+    assert!(d.salesforce.is_empty());
+
+    // Auto-removal on: three deletions are below the guard's count, but a lost folder holds them.
+    let mut on = w.settings.clone();
+    on.auto_removal = true;
+    let d = decide(&on, true);
+    assert_eq!(
+        d.guard,
+        GuardOutcome::Held {
+            deletions: 3,
+            links: 3
+        }
+    );
+    assert!(d.salesforce.is_empty() && d.exchange.is_empty(), "{d:#?}");
+    assert!(
+        d.errors
+            .iter()
+            .any(|e| e.code == ErrorCode::MassDeleteGuard)
+    );
+    // The same removals without a lost folder are three ordinary B12 deletions.
+    let d = decide(&on, false);
+    assert_eq!(d.guard, GuardOutcome::Clear);
+    assert_eq!(d.salesforce.len(), 3);
+    // An operator's confirmation lets them through.
+    on.mass_delete_confirmed = true;
+    let d = decide(&on, true);
+    assert_eq!(d.guard, GuardOutcome::Clear);
+    assert_eq!(d.salesforce.len(), 3);
+}
+
+#[test]
+fn c5_a_failed_read_or_an_empty_mailbox_listing_deletes_nothing() {
     let mut w = World::new();
     for i in 0..3 {
         w.sf_create(
@@ -188,23 +251,134 @@ fn c5_an_empty_or_failed_read_deletes_nothing() {
         );
     }
     w.sync();
-    let empty_complete = SalesforceChanges {
-        kind: ReadKind::Complete,
-        ..SalesforceChanges::failed()
-    };
     let empty_mailbox = ExchangeChanges {
         kind: ReadKind::Complete,
         ..ExchangeChanges::failed()
     };
+    let nothing_changed = SalesforceChanges {
+        kind: ReadKind::Incremental,
+        ..SalesforceChanges::failed()
+    };
     for (exchange, salesforce) in [
         (ExchangeChanges::failed(), SalesforceChanges::failed()),
-        (empty_mailbox.clone(), empty_complete.clone()),
-        (empty_mailbox, SalesforceChanges::failed()),
+        (empty_mailbox.clone(), SalesforceChanges::failed()),
+        (empty_mailbox, nothing_changed),
     ] {
         let d = reconcile(&w.links, &exchange, &salesforce, &w.settings, w.now);
         assert!(d.has_no_writes(), "{d:#?}");
         assert!(d.links.is_empty());
     }
+}
+
+/// The Salesforce side of a session whose scope is now empty (an empty list view): a complete
+/// listing with nothing in it.
+fn empty_scope() -> SalesforceChanges {
+    SalesforceChanges {
+        kind: ReadKind::Complete,
+        ..SalesforceChanges::failed()
+    }
+}
+
+fn nothing_in_the_mailbox_changed() -> ExchangeChanges {
+    ExchangeChanges {
+        kind: ReadKind::Incremental,
+        ..ExchangeChanges::failed()
+    }
+}
+
+#[test]
+fn b7_an_empty_complete_salesforce_listing_removes_every_down_synced_mirror() {
+    let mut w = World::new();
+    for i in 0..3 {
+        w.sf_create(
+            USER,
+            sf_person("V", &format!("View{i}"), &format!("v{i}@example.com")),
+        );
+    }
+    w.sync();
+    let d = reconcile(
+        &w.links,
+        &nothing_in_the_mailbox_changed(),
+        &empty_scope(),
+        &w.settings,
+        w.now,
+    );
+    assert_eq!(d.guard, GuardOutcome::Clear);
+    let deleted = d
+        .exchange
+        .iter()
+        .filter(|c| matches!(c, ExchangeCommand::Delete { .. }))
+        .count();
+    assert_eq!(deleted, 3, "{d:#?}");
+    assert!(d.salesforce.is_empty(), "Salesforce is untouched: {d:#?}");
+    assert_eq!(
+        d.links
+            .iter()
+            .filter(|l| matches!(l, LinkUpdate::Delete { .. }))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn b7_an_empty_complete_salesforce_listing_keeps_contacts_created_from_the_mailbox() {
+    let mut w = World::new();
+    w.mail_create(
+        FolderKind::SyncFolder,
+        &[],
+        person("Up", "Synced", "up@example.com"),
+    );
+    w.sync();
+    assert_eq!(w.links.len(), 1);
+    let d = reconcile(
+        &w.links,
+        &nothing_in_the_mailbox_changed(),
+        &empty_scope(),
+        &w.settings,
+        w.now,
+    );
+    assert!(d.has_no_writes(), "{d:#?}");
+}
+
+#[test]
+fn c5_an_empty_complete_salesforce_listing_of_many_links_is_held_until_confirmed() {
+    let mut w = World::new();
+    for i in 0..25 {
+        w.sf_create(
+            USER,
+            sf_person("H", &format!("Held{i}"), &format!("h{i}@example.com")),
+        );
+    }
+    w.sync();
+    let d = reconcile(
+        &w.links,
+        &nothing_in_the_mailbox_changed(),
+        &empty_scope(),
+        &w.settings,
+        w.now,
+    );
+    assert!(
+        matches!(
+            d.guard,
+            GuardOutcome::Held {
+                deletions: 25,
+                links: 25
+            }
+        ),
+        "{:?}",
+        d.guard
+    );
+    assert!(d.has_no_writes(), "{d:#?}");
+    w.settings.mass_delete_confirmed = true;
+    let d = reconcile(
+        &w.links,
+        &nothing_in_the_mailbox_changed(),
+        &empty_scope(),
+        &w.settings,
+        w.now,
+    );
+    assert_eq!(d.guard, GuardOutcome::Clear);
+    assert_eq!(d.exchange.len(), 25);
 }
 
 #[test]

@@ -147,8 +147,8 @@ fn b13_changes_in_the_folder_are_written_to_salesforce() {
 #[test]
 fn b14_an_up_synced_contact_is_linked_to_the_matching_account() {
     let mut w = World::new();
-    w.add_account("001000000000000001", "Acme Corporation", 2);
-    w.add_account("001000000000000002", "Globex", 3);
+    w.add_account("001000000000001AAA", "Acme Corporation", 2);
+    w.add_account("001000000000002AAA", "Globex", 3);
     let mut fields = person("Ann", "Lee", "ann@acme.example");
     fields.company_name = Some("Acme".into());
     let g = w.mail_create(FolderKind::SyncFolder, &[], fields);

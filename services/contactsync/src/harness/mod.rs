@@ -1,4 +1,7 @@
-//! The whole stack in one test process: emulators, services, a fresh database and queue prefix.
+//! The whole stack in one process for the end-to-end suite and the bench: both emulators, every
+//! service (through [`crate::compose`], as `contactsync dev` starts them), a fresh database and
+//! queue prefix of its own; and the acts of an operator and of users through the admin API and
+//! the emulators' real APIs ([`TestUser`]).
 
 use std::net::SocketAddr;
 
@@ -7,8 +10,18 @@ use config::Env;
 use serde_json::{Value, json};
 use sync_state::orgs::Org;
 use sync_state::secrets::Cipher;
+
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use crate::compose::{Composition, Tasks};
+use crate::emulators;
+
+pub mod processes;
+mod users;
+
+pub use processes::{Children, Processes};
+pub use users::TestUser;
 
 /// The admin token of test stacks.
 pub const ADMIN_TOKEN: &str = "e2e-admin-token";
@@ -20,17 +33,30 @@ pub const ORG: &str = "dev";
 /// Adjusts the Graph emulator's configuration before it starts.
 pub type GraphConfigFn = Box<dyn FnOnce(&mut graph_emulator::Config) + Send>;
 
+/// Adjusts the Salesforce emulator's configuration before it starts.
+pub type SalesforceConfigFn = Box<dyn FnOnce(&mut salesforce_emulator::Config) + Send>;
+
 /// How a test wants its stack.
 #[derive(Default)]
 pub struct Options {
-    /// Services (by their `SERVICE` name) the test runs itself, e.g. as a child process it kills.
+    /// Services (by their `pipeline::Service::NAME`) the test runs itself, e.g. as a child process it kills.
     pub skip: Vec<&'static str>,
     /// Adjusts the Graph emulator's configuration.
     pub graph: Option<GraphConfigFn>,
+    /// Adjusts the Salesforce emulator's configuration.
+    pub salesforce: Option<SalesforceConfigFn>,
     /// Subscribe to Graph change notifications. Off by default: a notification of the stack's
     /// own writes would start extra sessions at times a test cannot control, and the rule tests
     /// count each session's writes; the notification tests turn it on.
     pub notifications: bool,
+    /// Run every service, the gateway included, as child processes of the `contactsync` binary
+    /// (several replicas of each) instead of in the test process.
+    pub processes: Option<Processes>,
+    /// Extra environment variables for every service (over the stack's own).
+    pub env: Vec<(String, String)>,
+    /// `DELETION_SETTLE_SECS`: how long deletions wait for their burst to settle (C5). `None`
+    /// keeps the service default (60 s); burst tests set a few seconds.
+    pub deletion_settle_secs: Option<u64>,
 }
 
 /// A running stack.
@@ -44,8 +70,10 @@ pub struct Stack {
     /// The environment the services run with (for a service a test starts as a process).
     pub env: Vec<(String, String)>,
     shutdown: CancellationToken,
-    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    tasks: Tasks,
     database: Option<store::testing::TestDatabase>,
+    /// The services' processes, when [`Options::processes`] asked for them.
+    pub children: Option<Children>,
 }
 
 fn any_port() -> SocketAddr {
@@ -75,34 +103,32 @@ impl Stack {
             listen: any_port(),
             ..graph_emulator::Config::default()
         };
+        // The test gateway serves plain HTTP on localhost: notifications to it are allowed on
+        // both sides, explicitly (ALLOW_HTTP_NOTIFICATION_URL below).
+        gconfig.knobs.require_https = false;
         if let Some(adjust) = options.graph {
             adjust(&mut gconfig);
         }
-        let graph = graph_emulator::App::build(gconfig).await?;
-        let graph_url = graph.base_url();
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            (
-                "graph-emulator",
-                graph.run_until_stopped(stop).await.map_err(Into::into),
-            )
-        });
+        let graph = emulators::start_graph(gconfig, shutdown.clone()).await?;
+        let graph_url = graph.base_url.clone();
+        graph.spawn_into(&mut tasks, "graph-emulator");
 
-        let sconfig = salesforce_emulator::Config {
+        let mut sconfig = salesforce_emulator::Config {
             listen: any_port(),
             ..salesforce_emulator::Config::default()
         };
-        let salesforce = salesforce_emulator::App::build(sconfig).await?;
-        let salesforce_url = salesforce.base_url();
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            (
-                "salesforce-emulator",
-                salesforce.run_until_stopped(stop).await.map_err(Into::into),
-            )
-        });
+        if let Some(adjust) = options.salesforce {
+            adjust(&mut sconfig);
+        }
+        let salesforce = emulators::start_salesforce(sconfig, shutdown.clone()).await?;
+        let salesforce_url = salesforce.base_url.clone();
+        salesforce.spawn_into(&mut tasks, "salesforce-emulator");
 
+        let settle = options
+            .deletion_settle_secs
+            .map_or_else(String::new, |secs| secs.to_string());
         let pairs = [
+            ("DELETION_SETTLE_SECS", settle.as_str()),
             ("DATABASE_URL", database.url.as_str()),
             ("QUEUE_PREFIX", prefix.as_str()),
             ("ADMIN_TOKEN", ADMIN_TOKEN),
@@ -110,10 +136,12 @@ impl Stack {
             ("GRAPH_API_URL", graph_url.as_str()),
             ("GRAPH_LOGIN_URL", graph_url.as_str()),
             ("HTTP_LISTEN", "127.0.0.1:0"),
+            ("OPS_LISTEN", "127.0.0.1:0"),
             ("DATABASE_POOL_SIZE", "3"),
             ("SCHEDULER_TICK_MS", "200"),
             ("SHUTDOWN_GRACE_SECS", "5"),
             ("LOG_FORMAT", "pretty"),
+            ("ALLOW_HTTP_NOTIFICATION_URL", "true"),
             (
                 "GRAPH_NOTIFICATIONS",
                 if options.notifications {
@@ -123,58 +151,45 @@ impl Stack {
                 },
             ),
         ];
-        let env = Env::from_pairs(pairs);
-        let gateway = gateway::App::build(gateway::Settings::from_source(&env)?).await?;
-        let gateway_url = format!("http://{}", gateway.local_addr());
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            (
-                "gateway",
-                gateway.run_until_stopped(stop).await.map_err(Into::into),
-            )
-        });
-        let env = env.with_overrides([("PUBLIC_BASE_URL", gateway_url.as_str())]);
+        let env = Env::from_pairs(pairs)
+            .with_overrides(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut child_env: Vec<(String, String)> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        child_env.extend(options.env.iter().cloned());
+        let http = reqwest::Client::new();
+        let (gateway_url, children) = match &options.processes {
+            Some(processes) => {
+                let children = Children::spawn(processes, &child_env, &http, ADMIN_TOKEN)
+                    .await
+                    .context("starting the services as processes")?;
+                let url = children.gateway_urls()[0].clone();
+                (url, Some(children))
+            }
+            None => {
+                let started = Composition::new(env)
+                    .without(&options.skip)
+                    .start(&shutdown, &mut tasks)
+                    .await?;
+                (started.gateway_url, None)
+            }
+        };
         child_env.push(("PUBLIC_BASE_URL".into(), gateway_url.clone()));
-
-        macro_rules! start {
-            ($service:ident) => {{
-                if !options.skip.contains(&$service::SERVICE) {
-                    let app = $service::App::build($service::Settings::from_source(&env)?)
-                        .await
-                        .with_context(|| format!("starting {}", $service::SERVICE))?;
-                    let stop = shutdown.clone();
-                    tasks.spawn(async move {
-                        (
-                            $service::SERVICE,
-                            app.run_until_stopped(stop).await.map_err(Into::into),
-                        )
-                    });
-                }
-            }};
-        }
-        start!(scheduler);
-        start!(exchange_fetcher);
-        start!(salesforce_fetcher);
-        start!(reconciler);
-        start!(exchange_writer);
-        start!(salesforce_writer);
 
         let pool = database.pool.clone();
         let stack = Stack {
             graph_url,
             salesforce_url,
             gateway_url,
-            http: reqwest::Client::new(),
+            http,
             pool,
             prefix,
             env: child_env,
             shutdown,
             tasks,
             database: Some(database),
+            children,
         };
         stack.create_org().await?;
         Ok(stack)
@@ -194,15 +209,21 @@ impl Stack {
             salesforce_private_key_pem: salesforce_emulator::DEV_PRIVATE_KEY_PEM.into(),
             salesforce_username: salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME.into(),
             salesforce_org_id: salesforce_emulator::config::DEFAULT_ORG_ID.into(),
+            salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
         };
-        let client = self.pool.get().await?;
-        sync_state::orgs::put_org(&**client, &cipher, &org).await?;
         // The integration user the JWT bearer flow logs in as.
         let _ = self
             .http
             .post(format!("{}/_emulator/users", self.salesforce_url))
             .json(&json!({"Username": salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME}))
             .send()
+            .await?;
+        let client = self.pool.get().await?;
+        sync_state::orgs::put_org(&**client, &cipher, &org).await?;
+        // Checked as registering through the API does, so the scheduler's first check does not
+        // land in a test's traffic counts (tests of the check itself use the API).
+        let now = chrono::Utc::now();
+        sync_state::org_checks::record(&**client, ORG, &[], now, now + chrono::Duration::hours(1))
             .await?;
         Ok(())
     }
@@ -214,22 +235,8 @@ impl Stack {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(u16, Value)> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.gateway_url))
-            .bearer_auth(ADMIN_TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Ok((status, value))
+        let url = format!("{}{path}", self.gateway_url);
+        self.call(method, &url, Some(ADMIN_TOKEN), body).await
     }
 
     /// A control-API or plain call to an emulator; returns the status and JSON body.
@@ -304,6 +311,11 @@ impl Stack {
                 failed.get_or_insert(e.context(format!("{name} failed while the test ran")));
             }
         }
+        if let Some(children) = self.children.take()
+            && let Err(e) = children.stop().await
+        {
+            failed.get_or_insert(e);
+        }
         self.shutdown.cancel();
         while let Some(ended) = self.tasks.join_next().await {
             let (name, result) = ended?;
@@ -345,6 +357,8 @@ impl Drop for Stack {
         let Some(database) = self.database.take() else {
             return;
         };
+        // Child processes die first (SIGKILL on drop), so none sees its queues vanish.
+        drop(self.children.take());
         self.shutdown.cancel();
         self.tasks.abort_all();
         let prefix = self.prefix.clone();

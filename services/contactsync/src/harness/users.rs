@@ -5,7 +5,7 @@ use anyhow::{Context as _, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::Stack;
+use super::Stack;
 
 const API: &str = "/services/data/v60.0";
 
@@ -23,6 +23,19 @@ impl Stack {
     /// A user with a mailbox and a Salesforce user, registered, with contact sync enabled and
     /// `settings` merged over the defaults (SPEC §4).
     pub async fn add_user(&self, id: &str, settings: Value) -> anyhow::Result<TestUser> {
+        self.add_user_registered_as(id, settings, str::to_owned)
+            .await
+    }
+
+    /// [`Stack::add_user`], registering the Salesforce user id as `registered` spells the
+    /// 18-character one the emulator made (e.g. its 15-character form, B15).
+    /// [`TestUser::salesforce_user_id`] stays the emulator's.
+    pub async fn add_user_registered_as(
+        &self,
+        id: &str,
+        settings: Value,
+        registered: impl FnOnce(&str) -> String,
+    ) -> anyhow::Result<TestUser> {
         let mailbox = format!("{id}@contoso.test");
         let (status, body) = self
             .call(
@@ -56,9 +69,8 @@ impl Stack {
             .admin(
                 Method::POST,
                 "/api/v1/users",
-                Some(
-                    json!({"id": id, "mailbox": mailbox, "salesforce_user_id": salesforce_user_id}),
-                ),
+                Some(json!({"id": id, "mailbox": mailbox,
+                            "salesforce_user_id": registered(&salesforce_user_id)})),
             )
             .await?;
         if status >= 300 {
@@ -310,16 +322,21 @@ impl Stack {
 
     /// Every Contact row in the org (deleted ones included), from the control API.
     pub async fn salesforce_contacts(&self) -> anyhow::Result<Vec<Value>> {
+        self.salesforce_rows("Contact").await
+    }
+
+    /// Every row of `sobject` in the org, from the control API.
+    async fn salesforce_rows(&self, sobject: &str) -> anyhow::Result<Vec<Value>> {
         let (status, body) = self
             .call(
                 Method::GET,
-                &format!("{}/_emulator/sobjects/Contact", self.salesforce_url),
+                &format!("{}/_emulator/sobjects/{sobject}", self.salesforce_url),
                 None,
                 None,
             )
             .await?;
         if status != 200 {
-            bail!("reading Contacts: {status} {body}");
+            bail!("reading {sobject} rows: {status} {body}");
         }
         Ok(list(body))
     }
@@ -329,18 +346,9 @@ impl Stack {
         let Some(id) = contact["AccountId"].as_str() else {
             return Ok(None);
         };
-        let (status, body) = self
-            .call(
-                Method::GET,
-                &format!("{}/_emulator/sobjects/Account", self.salesforce_url),
-                None,
-                None,
-            )
-            .await?;
-        if status != 200 {
-            bail!("reading Accounts: {status} {body}");
-        }
-        Ok(list(body)
+        Ok(self
+            .salesforce_rows("Account")
+            .await?
             .into_iter()
             .find(|a| a["Id"] == id)
             .and_then(|a| a["Name"].as_str().map(str::to_owned)))

@@ -1,6 +1,9 @@
-//! Optional HTTPS, as real Salesforce only speaks TLS: clients that hard-code `https://` in
-//! front of the instance host (simple-salesforce) then need nothing but the CA to trust.
-//! Handshakes run off the accept loop so one slow client cannot stall the others.
+//! HTTPS for the emulators, as the real services speak TLS only: clients that hard-code
+//! `https://` (simple-salesforce) or that treat only `https` URLs as their API (Microsoft's Graph
+//! SDKs attach the token and follow `@odata.nextLink` only then) need nothing but the dev CA to
+//! trust. Both emulators serve the same dev-only certificate for `127.0.0.1`/`localhost`, signed
+//! by one dev-only CA ([`DEV_CA_PEM`]). Handshakes run off the accept loop so one slow client
+//! cannot stall the others.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +22,13 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Completed handshakes waiting for the server to pick them up.
 const BACKLOG: usize = 256;
 
+/// DEV ONLY: the CA that signed [`DEV_CERT_PEM`]; clients of an HTTPS emulator trust it.
+pub const DEV_CA_PEM: &str = include_str!("../fixtures/dev-only-tls-ca.pem");
+/// DEV ONLY: server certificate for `127.0.0.1` and `localhost`.
+pub const DEV_CERT_PEM: &str = include_str!("../fixtures/dev-only-tls-cert.pem");
+/// DEV ONLY: the key of [`DEV_CERT_PEM`].
+pub const DEV_KEY_PEM: &str = include_str!("../fixtures/dev-only-tls-key.pem");
+
 /// Server certificate chain and key, PEM.
 #[derive(Debug, Clone)]
 pub struct TlsConfig {
@@ -28,12 +38,40 @@ pub struct TlsConfig {
 
 impl TlsConfig {
     /// DEV ONLY: the committed certificate for `127.0.0.1`/`localhost`, signed by
-    /// [`crate::DEV_TLS_CA_PEM`].
+    /// [`DEV_CA_PEM`].
     pub fn dev() -> TlsConfig {
         TlsConfig {
-            cert_chain_pem: crate::DEV_TLS_CERT_PEM.to_string(),
-            private_key_pem: crate::DEV_TLS_KEY_PEM.to_string(),
+            cert_chain_pem: DEV_CERT_PEM.to_string(),
+            private_key_pem: DEV_KEY_PEM.to_string(),
         }
+    }
+
+    /// `dev`, or a chain and key read from files (`{PREFIX}_TLS`, `{PREFIX}_TLS_CERT_FILE` +
+    /// `{PREFIX}_TLS_KEY_FILE`), as each emulator's configuration reads them; `Ok(None)`: HTTP.
+    pub fn from_vars(
+        mode: Option<&str>,
+        cert_file: Option<&str>,
+        key_file: Option<&str>,
+    ) -> Result<Option<TlsConfig>, String> {
+        let mut tls = match mode.map(str::trim).filter(|m| !m.is_empty()) {
+            None => None,
+            Some(m) if m.eq_ignore_ascii_case("dev") => Some(TlsConfig::dev()),
+            Some(other) => return Err(format!("expected dev, got {other:?}")),
+        };
+        match (cert_file, key_file) {
+            (Some(cert), Some(key)) => {
+                let read = |path: &str| {
+                    std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
+                };
+                tls = Some(TlsConfig {
+                    cert_chain_pem: read(cert)?,
+                    private_key_pem: read(key)?,
+                });
+            }
+            (None, None) => {}
+            _ => return Err("the TLS certificate and key files go together".to_owned()),
+        }
+        Ok(tls)
     }
 }
 
@@ -122,5 +160,50 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         Ok(self.addr)
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown`, over TLS when `tls` is given.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let stop = shutdown.clone().cancelled_owned();
+    match tls {
+        Some(acceptor) => {
+            let listener = TlsListener::new(listener, acceptor, shutdown)?;
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_certificate_and_key_make_an_acceptor() {
+        assert!(acceptor(&TlsConfig::dev()).is_ok());
+    }
+
+    #[test]
+    fn tls_settings_are_dev_or_a_pair_of_files() {
+        assert!(matches!(TlsConfig::from_vars(None, None, None), Ok(None)));
+        assert!(matches!(
+            TlsConfig::from_vars(Some("DEV"), None, None),
+            Ok(Some(_))
+        ));
+        assert!(TlsConfig::from_vars(Some("prod"), None, None).is_err());
+        assert!(TlsConfig::from_vars(None, Some("/cert.pem"), None).is_err());
+        assert!(TlsConfig::from_vars(None, Some("/nonexistent"), Some("/nonexistent")).is_err());
     }
 }
