@@ -32,6 +32,18 @@ pub fn check(env: &Env, common: &CommonSettings) -> Result<bool, ConfigError> {
     })
 }
 
+/// Says at start-up that an `http://` `PUBLIC_BASE_URL` was allowed (`allowed`, from [`check`]).
+pub fn warn_if_http(common: &CommonSettings, allowed: bool) {
+    if allowed {
+        tracing::warn!(
+            public_base_url = %common.public_base_url,
+            "Graph notifications go to an http:// PUBLIC_BASE_URL because \
+             ALLOW_HTTP_NOTIFICATION_URL=true: for local development against the Graph \
+             emulator only; Microsoft Graph refuses such subscriptions."
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,17 +89,5 @@ mod tests {
             ("ALLOW_HTTP_NOTIFICATION_URL", "true"),
         ]);
         assert_eq!(check(&e, &common(&e)).ok(), Some(true));
-    }
-}
-
-/// Says at start-up that an `http://` `PUBLIC_BASE_URL` was allowed (`allowed`, from [`check`]).
-pub fn warn_if_http(common: &CommonSettings, allowed: bool) {
-    if allowed {
-        tracing::warn!(
-            public_base_url = %common.public_base_url,
-            "Graph notifications go to an http:// PUBLIC_BASE_URL because \
-             ALLOW_HTTP_NOTIFICATION_URL=true: for local development against the Graph \
-             emulator only; Microsoft Graph refuses such subscriptions."
-        );
     }
 }
