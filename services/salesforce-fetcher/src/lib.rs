@@ -1,10 +1,12 @@
-//! The salesforce-fetcher service: consumes sync jobs and reads each user's Contact changes from Salesforce.
+//! The salesforce-fetcher service: consumes sync jobs, reads each org's Contact changes from
+//! Salesforce once (`feed`) and gives each user's session what concerns it (`read`).
 //!
 //! Wiring only (the shared `pipeline::App`): `App::build` connects the infrastructure,
 //! `run_until_stopped` runs the ops server and the consumer loop(s) until shutdown. What the
 //! service does lives in `handler`.
 
 pub mod deleted;
+pub mod feed;
 pub mod handler;
 pub mod read;
 mod settings;

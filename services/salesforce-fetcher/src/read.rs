@@ -1,17 +1,17 @@
-//! The Salesforce read of one session (B2, B6, B7): Contacts in scope changed since the cursor
-//! (by `SystemModstamp`, with an overlap so rows that commit late are not missed), deleted
-//! Contacts (Get Deleted, `deleted.rs`: the delete log outlives the Recycle Bin; its answer is in
-//! whole minutes, so the deletions of the minute it has not covered yet come from `queryAll` on
-//! `IsDeleted`), and changed Contacts that left the scope. A scope change (or the first session)
-//! reads the whole scope as a complete listing; so does a session whose deletions the delete log
-//! can no longer tell, which also looks up every linked Contact the listing lacks (`Id IN (...)`)
-//! to learn which are gone. Ids come out in their 18-character form whichever form Salesforce
-//! answered with (B15).
+//! The Salesforce side of one session (B2, B6, B7), from the org's change feed (`feed.rs`):
+//! the feed is caught up first when the session asks for fresher changes than it holds (always
+//! for a session someone asked for or a notification started; for a periodic one, when the last
+//! read began more than `SALESFORCE_FEED_MAX_AGE_SECS` before the session was requested), then
+//! the session takes what the feed routed to its user since its cursor — with no Salesforce
+//! request at all. A first session or a new scope lists the scope (one scoped query); so does a
+//! session after the delete log lost track of deletions (the feed's relist epoch moved), which
+//! also looks up every linked Contact the listing lacks (`Id IN (...)`) to learn which are gone.
+//! Ids come out in their 18-character form whichever form Salesforce answered with (B15).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use chrono::{DateTime, Duration, Utc};
-use contracts::SyncJob;
+use chrono::Duration;
+use contracts::{SyncJob, Trigger};
 use salesforce_client::{SYNC_KEY_FIELD, SalesforceClient, SalesforceError, SfContact};
 use serde::{Deserialize, Serialize};
 use sync_core::{
@@ -20,14 +20,14 @@ use sync_core::{
 };
 use sync_state::StateError;
 use sync_state::links::{self, CursorSide};
+use sync_state::org_feed::{self, Routed};
 use sync_state::users;
 
-use crate::Ctx;
-use crate::deleted::{self, Outcome, Plan};
+use crate::{Ctx, feed};
 
-/// Linked ids looked up per `Id IN (...)` query: about 30 URL-encoded characters each keeps the
-/// request well under Salesforce's 16 KB URI limit.
-const LOOKUP_CHUNK: usize = 200;
+/// Ids looked up per `Id IN (...)` query: about 30 URL-encoded characters each keeps the request
+/// well under Salesforce's 16 KB URI limit.
+pub(crate) const LOOKUP_CHUNK: usize = 200;
 
 /// Why a Salesforce read failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,15 +45,16 @@ pub enum ReadError {
 /// Where the Salesforce side stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SalesforceCursor {
-    /// The newest `SystemModstamp` seen; `None` before any row was seen.
-    pub high_water: Option<DateTime<Utc>>,
     /// The settings' scope version this cursor was read under (B7: a new scope reads afresh).
     pub scope_version: i32,
-    /// Where the next Get Deleted window starts: the last answer's `latestDateCovered`, or, after
-    /// a full listing, the server's clock when it began (less the overlap). `None` in cursors
-    /// written before deletions came from Get Deleted: the next session re-lists.
+    /// The last inbox row taken; `None` in cursors written before the org feed: the next
+    /// session re-lists (and looks up what is gone).
     #[serde(default)]
-    pub deleted_from: Option<DateTime<Utc>>,
+    pub inbox_seq: Option<i64>,
+    /// The org feed's relist epoch this cursor was read under: a newer one means the delete log
+    /// lost track of deletions, and the next session re-lists.
+    #[serde(default)]
+    pub feed_epoch: Option<i64>,
 }
 
 /// Reads the Salesforce side of a session; returns the changes and the cursor after them.
@@ -68,111 +69,70 @@ pub async fn read_salesforce(
     let stored: Option<SalesforceCursor> =
         links::load_cursor(&**client, &user.id, CursorSide::Salesforce)
             .await?
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(StateError::from)?
+            .and_then(|v| serde_json::from_value(v).ok())
             .filter(|c: &SalesforceCursor| c.scope_version == settings.scope_version);
     drop(client);
     let sf = ctx.clients.salesforce(&user.org_id).await?;
+    let needed_after = job.header.occurred_at - feed_max_age(ctx, job.trigger);
+    let feed = feed::catch_up(ctx, &user.org_id, &sf, needed_after).await?;
 
-    let scope = scope_condition(&sf, &settings, &user.salesforce_user_id).await?;
-    let owner = salesforce_client::soql::quote(user.salesforce_user_id.as_str());
-    // B7: Contacts created from the mailbox stay linked whatever the scope; they are the user's.
-    let membership =
-        scope.map(|w| format!("(({w}) OR (OwnerId = {owner} AND {SYNC_KEY_FIELD} != null))"));
-    let overlap = Duration::seconds(ctx.settings.overlap_secs);
-    let reader = Reader {
-        sf: &sf,
-        membership: membership.as_deref(),
-        overlap,
-    };
-
-    let read = match stored.as_ref() {
-        // First session, or a new scope: the whole scope, complete.
-        None => reader.listing(ReadKind::Complete).await?,
-        Some(cursor) => {
-            let mut read = match cursor.high_water {
-                Some(high_water) => reader.changes_since(high_water - overlap).await?,
-                // A cursor that never saw a row: list the scope again, as changes.
-                None => reader.listing(ReadKind::Incremental).await?,
+    let resume = stored.as_ref().and_then(|c| {
+        c.inbox_seq
+            .filter(|_| c.feed_epoch == Some(feed.relist_epoch))
+    });
+    let (read, inbox_seq) = match resume {
+        Some(seq) => {
+            let client = ctx.pool.get().await.map_err(StateError::from)?;
+            // The stored cursor covers these: the session that took them completed.
+            org_feed::prune_inbox(&**client, &user.id, seq).await?;
+            let entries = org_feed::inbox_after(&**client, &user.id, seq).await?;
+            let last = entries.last().map_or(seq, |e| e.seq);
+            (from_inbox(entries), last)
+        }
+        None => {
+            // Everything routed so far is covered by the listing that follows.
+            let head = {
+                let client = ctx.pool.get().await.map_err(StateError::from)?;
+                org_feed::inbox_head(&**client, &user.id).await?
             };
-            // The server's clock as the answers just read carry it sizes the window.
-            let from = cursor
-                .deleted_from
-                .or_else(|| cursor.high_water.map(|h| h - overlap));
-            let now = sf.server_now().unwrap_or_else(Utc::now);
-            let deletions = match deleted::plan(from, now) {
-                Plan::Relist => Outcome::Relist,
-                Plan::Wait { from } => Outcome::Deleted {
-                    ids: Vec::new(),
-                    next: from,
-                },
-                Plan::Ask { start, end } => {
-                    deleted::outcome(start, sf.get_deleted("Contact", start, end).await)?
-                }
+            let scope = scope_condition(&sf, &settings, &user.salesforce_user_id).await?;
+            let owner = salesforce_client::soql::quote(user.salesforce_user_id.as_str());
+            // B7: Contacts created from the mailbox stay linked whatever the scope; they are the
+            // user's.
+            let membership = scope
+                .map(|w| format!("(({w}) OR (OwnerId = {owner} AND {SYNC_KEY_FIELD} != null))"));
+            let reader = Reader {
+                sf: &sf,
+                membership: membership.as_deref(),
             };
-            match deletions {
-                Outcome::Deleted { mut ids, next } => {
-                    ids.extend(reader.deleted_since(next).await?);
-                    read.deleted = ids;
-                    read.deleted_from = next;
-                    read
-                }
-                Outcome::Relist => {
-                    tracing::info!(
-                        "The delete log no longer reaches back to the cursor; re-listing the scope."
-                    );
-                    let mut read = reader.listing(ReadKind::Complete).await?;
-                    read.deleted = reader
-                        .gone(ctx, &user.id, &read.contacts)
-                        .await?
-                        .into_iter()
-                        .map(|id| (id, DateTime::<Utc>::MAX_UTC))
-                        .collect();
-                    read
-                }
+            let mut read = reader.listing().await?;
+            if stored.is_some() {
+                // Same scope, but the changes in between cannot be told (a cursor from before
+                // the org feed, or a delete log that lost track): what the listing lacks may be
+                // gone, or only out of scope.
+                tracing::info!("Re-listing the scope; looking up the linked Contacts it lacks.");
+                read.deleted = reader.gone(ctx, &user.id, &read.contacts).await?;
             }
+            (read, head)
         }
     };
-
-    let high_water = read
-        .contacts
-        .iter()
-        .chain(&read.out_of_scope)
-        .filter_map(|c| c.system_modstamp)
-        .chain(stored.as_ref().and_then(|c| c.high_water))
-        .max();
-    // A deletion that a later change undid (an undelete) is no deletion.
-    let seen: HashMap<String, DateTime<Utc>> = read
-        .contacts
-        .iter()
-        .chain(&read.out_of_scope)
-        .filter_map(|c| c.system_modstamp.map(|t| (c.id.clone(), t)))
-        .collect();
-    let deleted = deleted::without_undeleted(read.deleted, &seen);
+    let mut errors = read.errors;
     // B15: ids come out in the 18-character form whatever the query returned; a record whose
     // id is no Salesforce id is that record's error, not the session's.
-    let mut errors = Vec::new();
-    let contacts = read
-        .contacts
-        .into_iter()
-        .filter_map(|c| {
-            let label = sync_core::mapping::salesforce_to_canonical(&c.fields).label();
-            let raw = c.id.clone();
-            SalesforceContact::try_from(c)
-                .map_err(|e| errors.push(malformed(label, e.field, &raw, &e.source)))
-                .ok()
-        })
-        .collect();
-    let deleted = deleted
-        .into_iter()
-        .filter_map(|id| {
-            SalesforceId::try_from(id.as_str())
-                .map_err(|e| errors.push(malformed(id.clone(), "Id", &id, &e)))
-                .ok()
-        })
-        .collect();
-    let out_of_scope = ids(read.out_of_scope, &mut errors);
+    let mut contacts = read.routed;
+    contacts.extend(read.contacts.into_iter().filter_map(|c| {
+        let label = sync_core::mapping::salesforce_to_canonical(&c.fields).label();
+        let raw = c.id.clone();
+        SalesforceContact::try_from(c)
+            .map_err(|e| errors.push(malformed(label, e.field, &raw, &e.source)))
+            .ok()
+    }));
+    let mut deleted = read.routed_deleted;
+    deleted.extend(read.deleted.into_iter().filter_map(|id| {
+        SalesforceId::try_from(id.as_str())
+            .map_err(|e| errors.push(malformed(id.clone(), "Id", &id, &e)))
+            .ok()
+    }));
     // A listing that left records out cannot say what is gone: read as changes only (C5).
     let kind = if errors.is_empty() {
         read.kind
@@ -183,7 +143,7 @@ pub async fn read_salesforce(
         kind,
         contacts,
         deleted,
-        out_of_scope,
+        out_of_scope: read.out_of_scope,
         errors,
     };
     tracing::info!(
@@ -195,9 +155,9 @@ pub async fn read_salesforce(
         "Read Salesforce."
     );
     let cursor = SalesforceCursor {
-        high_water,
         scope_version: settings.scope_version,
-        deleted_from: Some(read.deleted_from),
+        inbox_seq: Some(inbox_seq),
+        feed_epoch: Some(feed.relist_epoch),
     };
     Ok((
         changes,
@@ -205,97 +165,88 @@ pub async fn read_salesforce(
     ))
 }
 
-/// The queries of one read, and what they found.
+/// How old the org feed's last read may be for a session requested with `trigger`: someone asked
+/// for this session, or something changed (a notification, a trigger that arrived meanwhile),
+/// so the feed must have been read since; a periodic session takes a read up to
+/// `SALESFORCE_FEED_MAX_AGE_SECS` older, so a sweep of the org's users reads it once.
+fn feed_max_age(ctx: &Ctx, trigger: Trigger) -> Duration {
+    match trigger {
+        Trigger::Schedule | Trigger::DeletionsDue => {
+            Duration::seconds(ctx.settings.feed_max_age_secs)
+        }
+        Trigger::Manual
+        | Trigger::Notification
+        | Trigger::Settings
+        | Trigger::Pending
+        | Trigger::ConfirmDeletions => Duration::zero(),
+    }
+}
+
+/// The session's share of the inbox, as the reconciler takes it: changed Contacts in scope,
+/// linked ones that left it, deletions. Newest state per Contact (the inbox keeps one row each).
+fn from_inbox(entries: Vec<org_feed::InboxEntry>) -> Read {
+    let mut read = Read::new(ReadKind::Incremental);
+    for entry in entries {
+        match entry.routed {
+            Routed::Changed {
+                contact,
+                in_scope: true,
+            } => read.routed.push(*contact),
+            Routed::Changed {
+                in_scope: false, ..
+            } => read.out_of_scope.push(entry.salesforce_id),
+            Routed::Deleted { .. } => read.routed_deleted.push(entry.salesforce_id),
+        }
+    }
+    read
+}
+
+/// The queries of a listing.
 struct Reader<'a> {
     sf: &'a SalesforceClient,
     /// The scope plus the user's up-synced Contacts, as a SOQL condition; `None` for all.
     membership: Option<&'a str>,
-    overlap: Duration,
 }
 
-/// What one read found, before it becomes domain types.
+/// What one read found.
 struct Read {
     kind: ReadKind,
+    /// Listed Contacts, as Salesforce answered (ids not yet checked).
     contacts: Vec<SfContact>,
-    /// Deleted ids with their `deletedDate`.
-    deleted: Vec<(String, DateTime<Utc>)>,
-    out_of_scope: Vec<SfContact>,
-    /// Where the next Get Deleted window starts.
-    deleted_from: DateTime<Utc>,
+    /// Ids of listed-as-gone Contacts, as Salesforce answered.
+    deleted: Vec<String>,
+    /// From the inbox: Contacts in scope, deletions, linked Contacts out of scope.
+    routed: Vec<SalesforceContact>,
+    routed_deleted: Vec<SalesforceId>,
+    out_of_scope: Vec<SalesforceId>,
+    errors: Vec<ItemError>,
+}
+
+impl Read {
+    fn new(kind: ReadKind) -> Self {
+        Read {
+            kind,
+            contacts: Vec::new(),
+            deleted: Vec::new(),
+            routed: Vec::new(),
+            routed_deleted: Vec::new(),
+            out_of_scope: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
 }
 
 impl Reader<'_> {
-    /// The server's clock now, less the overlap: a window from here catches every deletion made
-    /// while a listing runs.
-    fn anchor(&self) -> DateTime<Utc> {
-        self.sf.server_now().unwrap_or_else(Utc::now) - self.overlap
-    }
-
-    /// Every Contact in the scope (and the user's up-synced ones).
-    async fn listing(&self, kind: ReadKind) -> Result<Read, ReadError> {
+    /// Every Contact in the scope (and the user's up-synced ones), as a complete listing.
+    async fn listing(&self) -> Result<Read, ReadError> {
         let fields = SfContact::soql_fields();
         let soql = match self.membership {
             Some(m) => format!("SELECT {fields} FROM Contact WHERE {m}"),
             None => format!("SELECT {fields} FROM Contact"),
         };
-        let contacts: Vec<SfContact> = self.sf.query(&soql).await?;
-        Ok(Read {
-            kind,
-            contacts,
-            deleted: Vec::new(),
-            out_of_scope: Vec::new(),
-            deleted_from: self.anchor(),
-        })
-    }
-
-    /// Contacts in scope changed since `since`, and changed ones that left the scope.
-    async fn changes_since(&self, since: DateTime<Utc>) -> Result<Read, ReadError> {
-        let fields = SfContact::soql_fields();
-        let since = salesforce_client::soql::datetime(since);
-        let changed = match self.membership {
-            Some(m) => {
-                format!("SELECT {fields} FROM Contact WHERE {m} AND SystemModstamp >= {since}")
-            }
-            None => format!("SELECT {fields} FROM Contact WHERE SystemModstamp >= {since}"),
-        };
-        let contacts: Vec<SfContact> = self.sf.query(&changed).await?;
-        let out_of_scope: Vec<SfContact> = match self.membership {
-            Some(m) => {
-                self.sf
-                    .query(&format!(
-                        "SELECT Id, SystemModstamp FROM Contact WHERE SystemModstamp >= {since} AND (NOT {m})"
-                    ))
-                    .await?
-            }
-            None => Vec::new(),
-        };
-        Ok(Read {
-            kind: ReadKind::Incremental,
-            contacts,
-            deleted: Vec::new(),
-            out_of_scope,
-            deleted_from: self.anchor(),
-        })
-    }
-
-    /// Contacts deleted since `since` that are still in the Recycle Bin: the delete log answers
-    /// in whole minutes up to `latestDateCovered`, so a deletion made after it (seconds ago) is
-    /// read here, and again by the next window (C6: it takes effect in this session).
-    async fn deleted_since(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<(String, DateTime<Utc>)>, ReadError> {
-        let since = salesforce_client::soql::datetime(since);
-        let rows: Vec<SfContact> = self
-            .sf
-            .query_all(&format!(
-                "SELECT Id, SystemModstamp FROM Contact WHERE IsDeleted = true AND SystemModstamp >= {since}"
-            ))
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|c| c.system_modstamp.map(|t| (c.id, t)))
-            .collect())
+        let mut read = Read::new(ReadKind::Complete);
+        read.contacts = self.sf.query(&soql).await?;
+        Ok(read)
     }
 
     /// The user's linked Contacts that `listed` lacks and that no longer exist (deleted, in the
@@ -310,10 +261,10 @@ impl Reader<'_> {
         let client = ctx.pool.get().await.map_err(StateError::from)?;
         let linked = links::linked_salesforce_ids(&**client, user_id).await?;
         drop(client);
-        let listed: HashSet<&str> = listed.iter().map(|c| c.id.as_str()).collect();
+        let listed: HashSet<String> = listed.iter().map(|c| prefix15(&c.id)).collect();
         let unlisted: Vec<&String> = linked
             .iter()
-            .filter(|id| !listed.contains(id.as_str()))
+            .filter(|id| !listed.contains(&prefix15(id)))
             .collect();
         let mut gone = Vec::new();
         for chunk in unlisted.chunks(LOOKUP_CHUNK) {
@@ -373,20 +324,6 @@ async fn scope_condition(
             })
         }
     }
-}
-
-/// The ids of deleted or out-of-scope rows; a malformed one becomes its row's error (B15).
-fn ids(rows: Vec<SfContact>, errors: &mut Vec<ItemError>) -> Vec<SalesforceId> {
-    rows.into_iter()
-        .filter_map(|c| {
-            SalesforceId::try_from(c.id.as_str())
-                .map_err(|e| {
-                    let label = sync_core::mapping::salesforce_to_canonical(&c.fields).label();
-                    errors.push(malformed(label, "Id", &c.id, &e));
-                })
-                .ok()
-        })
-        .collect()
 }
 
 /// The per-item error of a record read with a malformed id; logged with the raw value, which

@@ -34,4 +34,4 @@ pub use jwt::JwtSigner;
 pub use listviews::{ListView, ListViewDescribe, where_clause};
 pub use query::{QueryPage, QueryStart};
 pub use replication::{DELETED_MAX_AGE_DAYS, DeletedRecord, DeletedRecords, check_window};
-pub use types::{BadRecordId, SYNC_KEY_FIELD, SfContact, SfContactWrite, parse_datetime};
+pub use types::{BadRecordId, SYNC_KEY_FIELD, SfContact, SfContactWrite, SfStamp, parse_datetime};

@@ -37,6 +37,16 @@ impl SfContact {
     }
 }
 
+/// Any record's id and `SystemModstamp`: what the org feed reads of Accounts (a renamed Account
+/// changes the company its Contacts' mirrors show).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SfStamp {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "SystemModstamp", deserialize_with = "datetime")]
+    pub system_modstamp: DateTime<Utc>,
+}
+
 /// A record whose id field is not a Salesforce id (B15): which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {source}")]

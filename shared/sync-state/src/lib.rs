@@ -1,7 +1,7 @@
 //! The sync tables of PostgreSQL and their queries: orgs and their onboarding checks, users and
 //! settings, sessions (and the on-demand requests that wait on them), cursors, links, per-item
 //! errors, the outbox, webhook subscriptions, the mass-delete guard's pending deletions and the
-//! routing of Salesforce Outbound Messages;
+//! routing of Salesforce Outbound Messages, the per-org Salesforce change feed and its inboxes;
 //! the pages' views of them (`overview`) and settings-link revocation.
 //!
 //! Every service that touches these tables goes through this crate, so a table's invariants (one
@@ -14,6 +14,7 @@ pub mod item_errors;
 pub mod links;
 pub mod mailbox;
 pub mod org_checks;
+pub mod org_feed;
 pub mod orgs;
 pub mod outbound;
 pub mod outbox;

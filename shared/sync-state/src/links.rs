@@ -168,3 +168,17 @@ pub async fn store_cursor(
     .await?;
     Ok(())
 }
+
+/// Forgets a side's cursor: the user's next session reads that side afresh (a full listing).
+pub async fn forget_cursor(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    side: CursorSide,
+) -> Result<(), StateError> {
+    tx.execute(
+        "DELETE FROM sync_cursors WHERE user_id = $1 AND side = $2",
+        &[&user_id, &side.as_str()],
+    )
+    .await?;
+    Ok(())
+}

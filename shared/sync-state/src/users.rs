@@ -153,7 +153,7 @@ pub async fn get_settings(
     }
 }
 
-fn settings_from_row(row: &Row) -> Result<ContactSettings, StateError> {
+pub(crate) fn settings_from_row(row: &Row) -> Result<ContactSettings, StateError> {
     let list_view_id = row
         .get::<_, Option<String>>("list_view_id")
         .map(SalesforceId::try_from)
