@@ -6,7 +6,6 @@ use contactsync_e2e::{Stack, TestUser, eventually};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const API: &str = "/services/data/v60.0";
 
 async fn status(stack: &Stack, user: &TestUser) -> Value {
     let (code, body) = stack
@@ -175,19 +174,19 @@ async fn sync_wait_sees_a_change_made_just_before_the_call_while_a_session_was_a
         .expect("contact");
     stack.sync(&user).await.expect("first session");
 
-    // Hold the next session in its Salesforce read: its deleted-records query answers 503 with
-    // Retry-After, after the changed-records query has already run.
-    let route = format!("GET {API}/queryAll");
+    // Hold the next session in its mailbox read (the sync folder's delta answers 503 with
+    // Retry-After) once its Salesforce side has been read.
     let (code, body) = stack
         .call(
             Method::POST,
-            &format!("{}/_emulator/faults", stack.salesforce_url),
+            &format!("{}/_emulator/faults", stack.graph_url),
             None,
-            Some(json!({"status": 503, "count": 1, "retry_after": 3, "route": route})),
+            Some(json!({"status": 503, "count": 1, "retry_after": 3, "mailbox": user.mailbox,
+                        "route": "GET /v1.0/users/{id}/contactFolders/{id}/contacts/delta"})),
         )
         .await
         .expect("fault");
-    assert_eq!(code, 201, "{body}");
+    assert!(code < 300, "{body}");
     let (code, started) = stack
         .admin(
             Method::POST,
@@ -198,21 +197,29 @@ async fn sync_wait_sees_a_change_made_just_before_the_call_while_a_session_was_a
         .expect("sync");
     assert_eq!(code, 202, "{started}");
     let reading = started["job_id"].as_str().expect("job id").to_owned();
-    eventually(30, "the session to be held in its read", || async {
+    eventually(30, "the session to be held with Salesforce read", || async {
         let (_, faults) = stack
             .call(
                 Method::GET,
-                &format!("{}/_emulator/faults", stack.salesforce_url),
+                &format!("{}/_emulator/faults", stack.graph_url),
                 None,
                 None,
             )
             .await
             .ok()?;
-        faults
-            .as_array()?
-            .iter()
-            .all(|f| f["remaining"] == 0)
-            .then_some(())
+        // A fault leaves the list once it has been injected.
+        let held = faults["faults"].as_array()?.is_empty();
+        let client = stack.pool.get().await.ok()?;
+        let read: bool = client
+            .query_one(
+                "SELECT salesforce_input IS NOT NULL FROM sync_sessions
+                 WHERE job_id = $1::text::uuid",
+                &[&reading],
+            )
+            .await
+            .ok()?
+            .get(0);
+        (held && read).then_some(())
     })
     .await;
 
