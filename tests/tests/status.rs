@@ -6,7 +6,6 @@ use contactsync_e2e::{Stack, TestUser, eventually};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-
 async fn status(stack: &Stack, user: &TestUser) -> Value {
     let (code, body) = stack
         .admin(
@@ -181,8 +180,10 @@ async fn sync_wait_sees_a_change_made_just_before_the_call_while_a_session_was_a
             Method::POST,
             &format!("{}/_emulator/faults", stack.graph_url),
             None,
-            Some(json!({"status": 503, "count": 1, "retry_after": 3, "mailbox": user.mailbox,
-                        "route": "GET /v1.0/users/{id}/contactFolders/{id}/contacts/delta"})),
+            Some(
+                json!({"status": 503, "count": 1, "retry_after": 3, "mailbox": user.mailbox,
+                        "route": "GET /v1.0/users/{id}/contactFolders/{id}/contacts/delta"}),
+            ),
         )
         .await
         .expect("fault");
@@ -197,30 +198,34 @@ async fn sync_wait_sees_a_change_made_just_before_the_call_while_a_session_was_a
         .expect("sync");
     assert_eq!(code, 202, "{started}");
     let reading = started["job_id"].as_str().expect("job id").to_owned();
-    eventually(30, "the session to be held with Salesforce read", || async {
-        let (_, faults) = stack
-            .call(
-                Method::GET,
-                &format!("{}/_emulator/faults", stack.graph_url),
-                None,
-                None,
-            )
-            .await
-            .ok()?;
-        // A fault leaves the list once it has been injected.
-        let held = faults["faults"].as_array()?.is_empty();
-        let client = stack.pool.get().await.ok()?;
-        let read: bool = client
-            .query_one(
-                "SELECT salesforce_input IS NOT NULL FROM sync_sessions
+    eventually(
+        30,
+        "the session to be held with Salesforce read",
+        || async {
+            let (_, faults) = stack
+                .call(
+                    Method::GET,
+                    &format!("{}/_emulator/faults", stack.graph_url),
+                    None,
+                    None,
+                )
+                .await
+                .ok()?;
+            // A fault leaves the list once it has been injected.
+            let held = faults["faults"].as_array()?.is_empty();
+            let client = stack.pool.get().await.ok()?;
+            let read: bool = client
+                .query_one(
+                    "SELECT salesforce_input IS NOT NULL FROM sync_sessions
                  WHERE job_id = $1::text::uuid",
-                &[&reading],
-            )
-            .await
-            .ok()?
-            .get(0);
-        (held && read).then_some(())
-    })
+                    &[&reading],
+                )
+                .await
+                .ok()?
+                .get(0);
+            (held && read).then_some(())
+        },
+    )
     .await;
 
     // A change after that session read Salesforce, then the call: the answer must include it.

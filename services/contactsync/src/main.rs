@@ -4,6 +4,7 @@
 //! the one composition root (`contactsync::compose`); the wiring of each service lives in its crate.
 
 mod bench;
+mod bench_feed;
 mod bench_sync;
 mod dead_letters;
 mod demo;
