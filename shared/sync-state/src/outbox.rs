@@ -60,9 +60,12 @@ pub async fn claim_pending(
         .collect()
 }
 
-/// Forgets a message once the broker confirmed it.
-pub async fn delete(tx: &Transaction<'_>, id: i64) -> Result<(), StateError> {
-    tx.execute("DELETE FROM outbox WHERE id = $1", &[&id])
+/// Forgets messages once the broker confirmed them.
+pub async fn delete_all(tx: &Transaction<'_>, ids: &[i64]) -> Result<(), StateError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    tx.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&ids])
         .await?;
     Ok(())
 }

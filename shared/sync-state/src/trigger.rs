@@ -54,8 +54,11 @@ pub async fn start(
 }
 
 /// Publishes every pending outbox message through `publish` (which must return only once the
-/// broker confirmed), deleting each after its confirm. Stops at the first failure, leaving the rest
-/// for the next relay; returns how many went out.
+/// broker confirmed), deleting each after its confirm. A batch is published at once, its confirms
+/// awaited together (the broker keeps a channel's order; a sweep that starts thousands of
+/// sessions is not one confirm round trip per job); a failure leaves it and the rest of the
+/// batch for the next relay (a message published twice is dropped by its consumer's idempotency
+/// on the message id); returns how many went out.
 pub async fn relay_outbox<F, Fut, E>(pool: &Pool, publish: F) -> Result<usize, StateError>
 where
     F: Fn(OutboxMessage) -> Fut,
@@ -66,20 +69,34 @@ where
     let mut sent = 0;
     loop {
         let tx = client.transaction().await?;
-        let batch = outbox::claim_pending(&tx, 50).await?;
+        let batch = outbox::claim_pending(&tx, 200).await?;
         if batch.is_empty() {
             return Ok(sent);
         }
-        for message in batch {
+        let results = futures::future::join_all(batch.into_iter().map(|message| {
             let id = message.id;
-            if let Err(e) = publish(message).await {
-                tracing::warn!(error = %e, outbox_id = id, "Outbox publish failed; will retry.");
-                tx.commit().await?;
-                return Ok(sent);
+            let published = publish(message);
+            async move { (id, published.await) }
+        }))
+        .await;
+        let mut confirmed = Vec::with_capacity(results.len());
+        let mut failed = false;
+        for (id, result) in results {
+            match result {
+                Ok(()) => confirmed.push(id),
+                Err(e) => {
+                    if !failed {
+                        tracing::warn!(error = %e, outbox_id = id, "Outbox publish failed; will retry.");
+                    }
+                    failed = true;
+                }
             }
-            outbox::delete(&tx, id).await?;
-            sent += 1;
         }
+        outbox::delete_all(&tx, &confirmed).await?;
         tx.commit().await?;
+        sent += confirmed.len();
+        if failed {
+            return Ok(sent);
+        }
     }
 }
