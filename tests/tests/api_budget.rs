@@ -26,14 +26,7 @@ async fn the_usage_salesforce_reports_is_recorded_and_past_the_budget_the_status
     let summary = stack.sync(&user).await.expect("session");
     assert_eq!(summary["state"], "succeeded", "{summary}");
     let api = eventually(10, "the usage is recorded", || async {
-        let (_, status) = stack
-            .admin(
-                Method::GET,
-                &format!("/api/v1/users/{}/status", user.id),
-                None,
-            )
-            .await
-            .ok()?;
+        let status = stack.status(&user).await.ok()?;
         let api = status["salesforce_api"].clone();
         (api["used"].as_i64()? >= 950_000).then_some(api)
     })

@@ -35,17 +35,9 @@ async fn b1_b9_an_idle_scheduled_session_reads_one_delta_per_followed_folder_and
     let stack = Stack::start().await.expect("stack");
     let user = stack.add_user("idler", json!({})).await.expect("user");
     let work = stack
-        .graph(
-            &user,
-            Method::POST,
-            "/contactFolders",
-            Some(json!({"displayName": "Work"})),
-        )
+        .create_folder(&user, None, "Work")
         .await
-        .expect("folder")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .expect("folder");
     stack
         .create_in_salesforce(&user, json!({"FirstName": "Idle", "LastName": "Mirror"}))
         .await

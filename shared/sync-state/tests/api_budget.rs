@@ -56,13 +56,21 @@ async fn tick(db: &store::testing::TestDatabase, at: DateTime<Utc>) -> Vec<(Stri
     for (user, why) in &due {
         trigger::start_in(&tx, user, *why, at).await.expect("start");
     }
+    tx.commit().await.expect("commit");
+    end_sessions(db).await;
+    let mut due = due;
+    due.sort_by(|a, b| a.0.cmp(&b.0));
+    due
+}
+
+/// Ends every session in flight (as if it had run).
+async fn end_sessions(db: &store::testing::TestDatabase) {
+    let mut client = db.pool.get().await.expect("client");
+    let tx = client.transaction().await.expect("tx");
     sessions::fail_stale(&tx, Utc::now() + Duration::days(365), Duration::zero())
         .await
         .expect("end the sessions");
     tx.commit().await.expect("commit");
-    let mut due = due;
-    due.sort_by(|a, b| a.0.cmp(&b.0));
-    due
 }
 
 #[tokio::test]
@@ -130,14 +138,7 @@ async fn an_org_past_its_budget_has_its_periodic_sessions_stretched_but_notifica
         .await
         .expect("start");
     assert!(matches!(again, StartOutcome::Coalesced(_)), "{again:?}");
-    {
-        let mut client = db.pool.get().await.expect("client");
-        let tx = client.transaction().await.expect("tx");
-        sessions::fail_stale(&tx, Utc::now() + Duration::days(365), Duration::zero())
-            .await
-            .expect("end the session");
-        tx.commit().await.expect("commit");
-    }
+    end_sessions(&db).await;
     let pending = tick(&db, t0 + Duration::minutes(46)).await;
     assert!(
         pending.contains(&("b".to_owned(), Trigger::Pending)),
@@ -148,14 +149,7 @@ async fn an_org_past_its_budget_has_its_periodic_sessions_stretched_but_notifica
         .await
         .expect("start");
     assert!(matches!(manual, StartOutcome::Started(_)), "{manual:?}");
-    {
-        let mut client = db.pool.get().await.expect("client");
-        let tx = client.transaction().await.expect("tx");
-        sessions::fail_stale(&tx, Utc::now() + Duration::days(365), Duration::zero())
-            .await
-            .expect("end the session");
-        tx.commit().await.expect("commit");
-    }
+    end_sessions(&db).await;
 
     // Four intervals after its last session, the stretched periodic session comes.
     let stretched = tick(&db, Utc::now() + Duration::minutes(121)).await;
