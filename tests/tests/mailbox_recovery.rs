@@ -130,30 +130,14 @@ async fn b9_a_categorized_contact_in_a_nested_folder_moves_into_the_folder_and_r
     let user = stack.add_user("nestor", json!({})).await.expect("user");
     // Work › Clients › Key accounts: two levels below a top-level folder.
     let mut parent = stack
-        .graph(
-            &user,
-            Method::POST,
-            "/contactFolders",
-            Some(json!({"displayName": "Work"})),
-        )
+        .create_folder(&user, None, "Work")
         .await
-        .expect("folder")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+        .expect("folder");
     for name in ["Clients", "Key accounts"] {
         parent = stack
-            .graph(
-                &user,
-                Method::POST,
-                &format!("/contactFolders/{parent}/childFolders"),
-                Some(json!({"displayName": name})),
-            )
+            .create_folder(&user, Some(&parent), name)
             .await
-            .expect("child folder")["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
+            .expect("child folder");
     }
     stack
         .create_in_mailbox(

@@ -1,11 +1,19 @@
-//! The mailbox read of one session (B1, B4, B8, B9, B11): ensure the folder and category, run the
-//! Graph delta of every contact folder (nested ones included) from its stored deltaLink, keep the sync folder's items and
-//! only those of other folders that carry the category or are linked, and look up our stamp on
-//! items we do not know yet.
+//! The mailbox read of one session (B1, B4, B8, B9, B11): run the Graph delta of every followed
+//! contact folder (nested ones included) from its stored deltaLink, keep the sync folder's items
+//! and only those of other folders that carry the category or are linked, and look up our stamp
+//! on items we do not know yet.
+//!
+//! The folders followed and the sync folder's id are trusted between full checks (issue 11 §3):
+//! an idle session makes one delta request per followed folder and nothing else. The full check
+//! (the contact folder tree listed, the master category checked, the folder re-created if gone,
+//! B1) runs when the user has no cursor yet, when someone asked for the session, when the last
+//! check is older than `MAILBOX_CHECK_SECS`, and when a delta says the sync folder is gone.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
-use contracts::SyncJob;
+use chrono::{DateTime, Utc};
+use contracts::{SyncJob, Trigger};
 use graph_client::{CategoryColor, DeltaItem, DeltaLink, GraphClient, GraphError};
 use serde::{Deserialize, Serialize};
 use sync_core::{
@@ -40,11 +48,121 @@ pub enum ReadError {
     Invalid(String),
 }
 
-/// Where the mailbox side stands: the sync folder it was read for and each folder's deltaLink.
+/// Where the mailbox side stands: the sync folder it was read for, each followed folder's
+/// deltaLink (its keys are the folders followed until the next full check), and when the folder
+/// tree and the master category were last checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExchangeCursor {
     pub folder_id: String,
     pub delta_links: BTreeMap<String, DeltaLink>,
+    /// The last full check; `None` in cursors written before it was kept (the next session
+    /// checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+/// Why a session runs the full check of the mailbox instead of trusting its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckReason {
+    /// No cursor yet, no remembered sync folder, a cursor of another folder, or one that never
+    /// recorded a check.
+    Unknown,
+    /// Someone asked for the session (`sync`, "Sync now", settings): a folder or category the
+    /// user deleted comes back at once (B1).
+    OnDemand,
+    /// The last check is older than `MAILBOX_CHECK_SECS`.
+    Due,
+}
+
+/// What a session does about the folder tree and the category, decided from its cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailboxPlan<'a> {
+    /// List the folders and check the category first.
+    Check(CheckReason),
+    /// Follow the cursor's folders as they are; `checked_at` is carried forward.
+    Trust {
+        cursor: &'a ExchangeCursor,
+        checked_at: DateTime<Utc>,
+    },
+}
+
+/// Decides whether the session checks the mailbox (pure: the clock is passed in).
+pub fn plan<'a>(
+    stored: Option<&'a ExchangeCursor>,
+    known_folder: Option<&str>,
+    trigger: Trigger,
+    now: DateTime<Utc>,
+    check_every: Duration,
+) -> MailboxPlan<'a> {
+    let trusted = stored.filter(|c| known_folder == Some(c.folder_id.as_str()));
+    let (Some(cursor), Some(checked_at)) = (trusted, trusted.and_then(|c| c.checked_at)) else {
+        return MailboxPlan::Check(CheckReason::Unknown);
+    };
+    if trigger.is_on_demand() {
+        return MailboxPlan::Check(CheckReason::OnDemand);
+    }
+    let every = chrono::Duration::from_std(check_every).unwrap_or(chrono::Duration::MAX);
+    if now.signed_duration_since(checked_at) >= every {
+        return MailboxPlan::Check(CheckReason::Due);
+    }
+    MailboxPlan::Trust { cursor, checked_at }
+}
+
+/// The folders a session reads: the sync folder, then the others (the default folder first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Followed {
+    folder_id: String,
+    others: Vec<String>,
+}
+
+impl Followed {
+    /// The folders a cursor followed, as they were at its last check.
+    fn from_cursor(cursor: &ExchangeCursor) -> Followed {
+        let others = cursor
+            .delta_links
+            .keys()
+            .filter(|f| **f != cursor.folder_id && *f != DEFAULT_FOLDER)
+            .cloned();
+        Followed {
+            folder_id: cursor.folder_id.clone(),
+            others: std::iter::once(DEFAULT_FOLDER.to_owned())
+                .chain(others)
+                .collect(),
+        }
+    }
+
+    /// Every folder to read, the sync folder first.
+    fn all(&self) -> Vec<String> {
+        std::iter::once(self.folder_id.clone())
+            .chain(self.others.iter().cloned())
+            .collect()
+    }
+}
+
+/// The full check (B1, B9): every contact folder of the mailbox at any depth (`childFolders`
+/// included, for categorized contacts anywhere), the master category re-created if the user
+/// deleted it, and the sync folder found again or re-created when `known` is no longer listed.
+async fn check_mailbox(
+    ctx: &Ctx,
+    graph: &GraphClient,
+    user_id: &str,
+    mailbox: &str,
+    known: Option<&str>,
+) -> Result<Followed, ReadError> {
+    let (all_folders, _category) = tokio::try_join!(
+        graph.list_all_contact_folders(mailbox),
+        graph.ensure_category(mailbox, SALESFORCE_CATEGORY, CategoryColor::Preset(7)),
+    )?;
+    let folder_id = setup::ensure_folder(ctx, graph, user_id, mailbox, known, &all_folders).await?;
+    let others = std::iter::once(DEFAULT_FOLDER.to_owned())
+        .chain(
+            all_folders
+                .into_iter()
+                .map(|f| f.id)
+                .filter(|id| *id != folder_id),
+        )
+        .collect();
+    Ok(Followed { folder_id, others })
 }
 
 /// Reads the mailbox side of a session; returns the changes and the cursor after them.
@@ -67,43 +185,56 @@ pub async fn read_mailbox(
     let graph = ctx.clients.graph(&user.org_id).await?;
     let mailbox = user.mailbox.as_str();
 
-    // Every contact folder of the mailbox, at any depth (B9 looks for categorized contacts in
-    // all of them, `childFolders` included); meanwhile the master category is checked and
-    // re-created if the user deleted it (B1).
-    let (all_folders, _category) = tokio::try_join!(
-        graph.list_all_contact_folders(mailbox),
-        graph.ensure_category(mailbox, SALESFORCE_CATEGORY, CategoryColor::Preset(7)),
-    )?;
-    let mut folder_id = setup::ensure_folder(
-        ctx,
-        &graph,
-        &user.id,
-        mailbox,
+    let now = Utc::now();
+    let (mut followed, mut trusted_since) = match plan(
+        stored.as_ref(),
         known_folder.as_deref(),
-        &all_folders,
-    )
-    .await?;
-    setup::ensure_subscription(ctx, &graph, &user.id, mailbox, &folder_id).await;
+        job.trigger,
+        now,
+        ctx.settings.mailbox_check,
+    ) {
+        MailboxPlan::Check(reason) => {
+            tracing::debug!(?reason, "Checking the mailbox's folders and category.");
+            let followed =
+                check_mailbox(ctx, &graph, &user.id, mailbox, known_folder.as_deref()).await?;
+            (followed, None)
+        }
+        MailboxPlan::Trust { cursor, checked_at } => {
+            (Followed::from_cursor(cursor), Some(checked_at))
+        }
+    };
+    setup::ensure_subscription(ctx, &graph, &user.id, mailbox, &followed.folder_id).await;
     let mut retried = false;
     let (rounds, complete) = loop {
         // A cursor of another folder is one of a folder that is gone: everything is read anew.
-        let resume = stored.as_ref().filter(|c| c.folder_id == folder_id);
-        let mut folders = vec![folder_id.clone(), DEFAULT_FOLDER.to_owned()];
-        folders.extend(
-            all_folders
-                .iter()
-                .filter(|f| f.id != folder_id)
-                .map(|f| f.id.clone()),
-        );
-        match read_rounds(&graph, mailbox, &folders, &folder_id, resume).await {
+        let resume = stored
+            .as_ref()
+            .filter(|c| c.folder_id == followed.folder_id);
+        match read_rounds(
+            &graph,
+            mailbox,
+            &followed.all(),
+            &followed.folder_id,
+            resume,
+        )
+        .await
+        {
             Ok(read) => break read,
-            // Deleted for good since it was listed: set up again, once.
+            // Deleted for good: set up again, once. Trusted since the last check, the tree is
+            // checked now (B1); just checked, the folder vanished since it was listed.
             Err(RoundsError::SyncFolderGone) if !retried => {
                 retried = true;
-                folder_id =
-                    setup::establish_folder(ctx, &graph, &user.id, mailbox, Some(&folder_id))
-                        .await?;
-                setup::ensure_subscription(ctx, &graph, &user.id, mailbox, &folder_id).await;
+                let lost = followed.folder_id.clone();
+                if trusted_since.is_some() {
+                    followed = check_mailbox(ctx, &graph, &user.id, mailbox, Some(&lost)).await?;
+                    trusted_since = None;
+                } else {
+                    followed.folder_id =
+                        setup::establish_folder(ctx, &graph, &user.id, mailbox, Some(&lost))
+                            .await?;
+                }
+                setup::ensure_subscription(ctx, &graph, &user.id, mailbox, &followed.folder_id)
+                    .await;
             }
             Err(RoundsError::SyncFolderGone) => {
                 return Err(ReadError::Invalid(
@@ -114,6 +245,7 @@ pub async fn read_mailbox(
             Err(RoundsError::Graph(e)) => return Err(e.into()),
         }
     };
+    let folder_id = followed.folder_id;
     // B1: the folder the last completed session read is gone (the user deleted it). Until a
     // session that knows it completes, its mirrors count as removed together (C5 holds the
     // Salesforce deletions that would follow with Auto-removal on).
@@ -125,6 +257,8 @@ pub async fn read_mailbox(
     let mut cursor = ExchangeCursor {
         folder_id: folder_id.clone(),
         delta_links: BTreeMap::new(),
+        // A session that checked records when; a trusting one carries the last check forward.
+        checked_at: Some(trusted_since.unwrap_or(now)),
     };
     for (folder, round) in rounds {
         let kind = if folder == folder_id {
@@ -305,4 +439,108 @@ async fn stamp_unknown(
 
 fn to_item_id(id: String) -> Result<GraphItemId, ReadError> {
     GraphItemId::try_from(id).map_err(|e| ReadError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn cursor(checked_at: Option<DateTime<Utc>>) -> ExchangeCursor {
+        let link = |f: &str| DeltaLink(format!("https://graph.example/{f}/delta?token=1"));
+        ExchangeCursor {
+            folder_id: "sync".into(),
+            delta_links: ["sync", DEFAULT_FOLDER, "nested"]
+                .into_iter()
+                .map(|f| (f.to_owned(), link(f)))
+                .collect(),
+            checked_at,
+        }
+    }
+
+    #[test]
+    fn a_scheduled_or_notified_session_trusts_a_recent_check() {
+        let now = Utc::now();
+        let stored = cursor(Some(now - chrono::Duration::minutes(59)));
+        for trigger in [Trigger::Schedule, Trigger::Notification, Trigger::Pending] {
+            assert_eq!(
+                plan(Some(&stored), Some("sync"), trigger, now, HOUR),
+                MailboxPlan::Trust {
+                    cursor: &stored,
+                    checked_at: now - chrono::Duration::minutes(59)
+                },
+                "{trigger:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_check_runs_when_asked_for_when_due_and_when_the_cursor_is_not_the_folders() {
+        let now = Utc::now();
+        let recent = cursor(Some(now - chrono::Duration::minutes(1)));
+        let old = cursor(Some(now - chrono::Duration::hours(1)));
+        let never = cursor(None);
+        let check = MailboxPlan::Check;
+        assert_eq!(
+            plan(Some(&recent), Some("sync"), Trigger::Manual, now, HOUR),
+            check(CheckReason::OnDemand)
+        );
+        assert_eq!(
+            plan(Some(&recent), Some("sync"), Trigger::Settings, now, HOUR),
+            check(CheckReason::OnDemand)
+        );
+        assert_eq!(
+            plan(Some(&old), Some("sync"), Trigger::Schedule, now, HOUR),
+            check(CheckReason::Due)
+        );
+        assert_eq!(
+            plan(
+                Some(&recent),
+                Some("sync"),
+                Trigger::Schedule,
+                now,
+                Duration::ZERO
+            ),
+            check(CheckReason::Due),
+            "MAILBOX_CHECK_SECS=0 checks at every session"
+        );
+        assert_eq!(
+            plan(Some(&never), Some("sync"), Trigger::Schedule, now, HOUR),
+            check(CheckReason::Unknown)
+        );
+        assert_eq!(
+            plan(None, Some("sync"), Trigger::Schedule, now, HOUR),
+            check(CheckReason::Unknown)
+        );
+        assert_eq!(
+            plan(Some(&recent), None, Trigger::Schedule, now, HOUR),
+            check(CheckReason::Unknown)
+        );
+        assert_eq!(
+            plan(Some(&recent), Some("another"), Trigger::Schedule, now, HOUR),
+            check(CheckReason::Unknown)
+        );
+    }
+
+    #[test]
+    fn the_followed_folders_are_the_cursors_the_sync_folder_then_the_default_one_first() {
+        let followed = Followed::from_cursor(&cursor(None));
+        assert_eq!(followed.all(), ["sync", DEFAULT_FOLDER, "nested"]);
+    }
+
+    #[test]
+    fn a_cursor_without_a_check_time_still_reads_and_one_with_it_round_trips() {
+        let old: ExchangeCursor =
+            serde_json::from_value(serde_json::json!({"folder_id": "f", "delta_links": {}}))
+                .expect("an old cursor");
+        assert_eq!(old.checked_at, None);
+        let now = Utc::now();
+        let new = cursor(Some(now));
+        let json = serde_json::to_value(&new).expect("serialises");
+        assert_eq!(
+            serde_json::from_value::<ExchangeCursor>(json).expect("reads back"),
+            new
+        );
+    }
 }

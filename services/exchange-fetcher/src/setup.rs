@@ -1,10 +1,11 @@
-//! B1 on the mailbox side, checked at every session: the "Salesforce Contacts" folder and the
+//! B1 on the mailbox side, checked at each full check of the mailbox (see `read`: on demand, when
+//! due, and when a delta says the folder is gone): the "Salesforce Contacts" folder and the
 //! "Salesforce" master category exist, and are re-created when the user deleted them; and B3: the
 //! folder has a change-notification subscription, re-created when Graph removed it (a renewal that
 //! answered 404, a `subscriptionRemoved` lifecycle event, an expiry: each only forgets the stored
 //! row, and the next session subscribes again). This is the one place subscriptions are created.
 //!
-//! A deleted folder is noticed without extra requests: the session walks the folder tree anyway
+//! A deleted folder is noticed without extra requests: the check walks the folder tree anyway
 //! (B9), and a folder the user deleted is no longer in it (Exchange's delete is soft: the folder
 //! moves under Deleted Items, where its id still resolves and its delta still answers; emptied
 //! from there, its delta answers 404 `ErrorItemNotFound`, which the read also treats as a lost

@@ -17,6 +17,7 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sync_state::StateError;
+use sync_state::api_budget::{ApiBudget, ApiUsage};
 use sync_state::overview::{self, HourBucket, OrgFigures, UserFilter, UserRow, UsersQuery};
 
 use crate::Ctx;
@@ -210,19 +211,7 @@ async fn dead_letters(ctx: &Ctx) -> Option<i64> {
 async fn org_card(ctx: &Ctx, org: &OrgFigures) -> String {
     let f = &org.fleet;
     let users = |state: &str| thousands(f.users.get(state).copied().unwrap_or(0) as i64);
-    let budget = match ctx.clients.salesforce(&org.org_id).await {
-        Ok(client) => client.last_api_usage(),
-        Err(_) => None,
-    };
-    let budget = match budget {
-        Some(u) => format!(
-            "{} of {} daily requests used ({}%)",
-            thousands(u.used as i64),
-            thousands(u.max as i64),
-            (u.used * 100).checked_div(u.max).unwrap_or(0)
-        ),
-        None => "not reported to the gateway yet".to_owned(),
-    };
+    let budget = budget_html(ctx, org).await;
     let org_q = query_value(&org.org_id);
     let mut h = String::new();
     let _ = write!(
@@ -249,11 +238,56 @@ async fn org_card(ctx: &Ctx, org: &OrgFigures) -> String {
         thousands(org.failed_sessions_24h()),
         count(org.users_with_item_errors, "user", "users"),
         count(f.deletions_held as i64, "user", "users"),
-        escape(&budget),
+        budget,
         thousands(org.subscriptions_live),
         thousands(org.subscriptions_lapsed),
     );
     h
+}
+
+/// The org's Salesforce API usage, as the services recorded it (or, before any did, as the
+/// gateway's own client last saw it), and a mark when its periodic sessions are stretched
+/// because it is past its budget share (issue 11 §4). HTML, escaped.
+async fn budget_html(ctx: &Ctx, org: &OrgFigures) -> String {
+    let share = ctx.settings.api_budget_share;
+    let usage = match org.api_usage {
+        Some(usage) => Some(usage),
+        None => match ctx.clients.salesforce(&org.org_id).await {
+            Ok(client) => client.last_api_usage().map(|u| ApiUsage {
+                used: i64::try_from(u.used).unwrap_or(i64::MAX),
+                limit: i64::try_from(u.max).unwrap_or(i64::MAX),
+                reported_at: Utc::now(),
+            }),
+            Err(_) => None,
+        },
+    };
+    let Some(usage) = usage else {
+        return "not reported yet".to_owned();
+    };
+    let budget = ApiBudget::of(usage, share, Utc::now());
+    let mut h = escape(&format!(
+        "{} of {} daily requests used ({}%)",
+        thousands(usage.used),
+        thousands(usage.limit),
+        (usage.used.saturating_mul(100))
+            .checked_div(usage.limit)
+            .unwrap_or(0)
+    ));
+    if budget.periodic_stretched {
+        let _ = write!(
+            h,
+            " · <strong class=\"error\" data-budget=\"stretched\">periodic sessions stretched \
+             (every {}× the interval): API budget past {}%</strong>",
+            budget.periodic_interval_factor,
+            percent(share)
+        );
+    }
+    h
+}
+
+/// A share as a whole percentage (0.9 → 90).
+fn percent(share: f64) -> i64 {
+    (share * 100.0).round() as i64
 }
 
 fn charts_html(hours: &[HourBucket], org: Option<&str>) -> String {

@@ -1,6 +1,7 @@
 //! Admin API around sessions: sync on demand (optionally waiting for the summary of a session
-//! that saw the call), the user's status with the contacts that currently fail (C7), and the
-//! operator's confirmation of held deletions (SPEC §4, B3, C5).
+//! that saw the call), the user's status with the contacts that currently fail (C7) and its
+//! org's Salesforce API budget (issue 11 §4), and the operator's confirmation of held deletions
+//! (SPEC §4, B3, C5).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use contracts::Trigger;
 use serde::Deserialize;
 use serde_json::json;
 use sync_state::StateError;
+use sync_state::api_budget::{self, ApiBudget};
 use sync_state::item_errors;
 use sync_state::request::{self, Requested};
 use sync_state::sessions::StartOutcome;
@@ -161,10 +163,15 @@ pub async fn status(
 /// The user, settings, the session in flight, the last finished session's summary, the
 /// deletions waiting for their burst to settle or held (C5: `deletions {waiting, settle_until,
 /// held, confirmed}`; `held_deletions` is the guard's error), every contact that currently fails
-/// (`item_errors`, C7) and when the next periodic session is due.
+/// (`item_errors`, C7), when the next periodic session is due, and the org's Salesforce API
+/// budget (`salesforce_api`: `{used, limit, reported_at, budget_share, periodic_stretched,
+/// periodic_interval_factor}`, `null` before Salesforce reported any usage; issue 11 §4).
 pub async fn status_of(ctx: &Ctx, user_id: &str) -> Result<serde_json::Value, ApiError> {
     let client = ctx.pool.get().await.map_err(StateError::from)?;
     let user = users::get_user(&**client, user_id).await?;
+    let budget = api_budget::usage(&**client, &user.org_id)
+        .await?
+        .map(|usage| ApiBudget::of(usage, ctx.settings.api_budget_share, Utc::now()));
     let settings = users::get_settings(&**client, user_id).await?;
     let running = session_rows::running(&**client, user_id).await?;
     let last = session_rows::last_finished(&**client, user_id).await?;
@@ -185,6 +192,7 @@ pub async fn status_of(ctx: &Ctx, user_id: &str) -> Result<serde_json::Value, Ap
         "last_error": state.as_ref().and_then(|s| s.last_error.clone()),
         "next_sync_at": state.as_ref().map(|s| s.next_sync_at),
         "item_errors": item_errors,
+        "salesforce_api": budget,
     }))
 }
 

@@ -114,6 +114,10 @@ pub struct Settings {
     pub http_notification_url: bool,
     /// Settings links and operator sign-in.
     pub pages: PageSettings,
+    /// `SALESFORCE_API_BUDGET_SHARE` (default 0.9): the share of an org's daily Salesforce API
+    /// limit past which the scheduler stretches its users' periodic sessions; the gateway says
+    /// so on the status API and the dashboard (issue 11 §4).
+    pub api_budget_share: f64,
 }
 
 impl pipeline::ServiceSettings for Settings {
@@ -159,6 +163,7 @@ impl pipeline::ServiceSettings for Settings {
             salesforce_webhook_max_sessions,
             org_checks: pipeline::org_check::CheckIntervals::from_env(env)?,
             pages,
+            api_budget_share: config::api_budget_share(env)?,
         })
     }
 }

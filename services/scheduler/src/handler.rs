@@ -1,7 +1,7 @@
-//! One scheduler tick: start the sessions that are due (B3) and those of users whose waiting
-//! deletions have settled (C5 bursts), fail sessions that ran too long, sweep the outbox, renew
-//! Graph subscriptions before they expire (one Graph removed leads to a session that re-creates
-//! it), and check again the orgs whose onboarding check has gone stale (a failing org's users
+//! One scheduler tick: start the sessions that are due (B3; stretched for orgs past their
+//! Salesforce API budget, issue 11 §4) and those of users whose waiting deletions have settled
+//! (C5 bursts), fail sessions that ran too long, sweep the outbox, renew Graph subscriptions
+//! before they expire (one Graph removed leads to a session that re-creates it), and check again the orgs whose onboarding check has gone stale (a failing org's users
 //! wait for it, SPEC §4).
 //!
 //! Safe with several replicas: due users are claimed with `FOR UPDATE SKIP LOCKED` and a session
@@ -71,7 +71,14 @@ pub async fn tick(ctx: &Ctx, now: DateTime<Utc>) -> Result<TickReport, TickError
         let interval = chrono::Duration::from_std(ctx.settings.sync_interval)
             .unwrap_or(chrono::Duration::minutes(30));
         loop {
-            let due = schedule::claim_due_users(&tx, now, interval, CLAIM_BATCH).await?;
+            let due = schedule::claim_due_users(
+                &tx,
+                now,
+                interval,
+                ctx.settings.api_budget_share,
+                CLAIM_BATCH,
+            )
+            .await?;
             let n = due.len();
             for (user_id, why) in due {
                 trigger::start_in(&tx, &user_id, why, now).await?;

@@ -25,6 +25,11 @@ pub struct Settings {
     /// `ORG_CHECK_INTERVAL_SECS` (default 3600) and `ORG_RECHECK_FAILING_SECS` (default 60):
     /// how long after a passed, or a failed, check an org is checked again.
     pub org_checks: pipeline::org_check::CheckIntervals,
+    /// `SALESFORCE_API_BUDGET_SHARE` (default 0.9, 0 < share ≤ 1): past this share of an org's
+    /// daily Salesforce API limit (as last reported), its users' periodic sessions come
+    /// `sync_state::api_budget::PERIODIC_STRETCH` times less often; notification-triggered and
+    /// on-demand sessions still run.
+    pub api_budget_share: f64,
 }
 
 impl pipeline::ServiceSettings for Settings {
@@ -48,6 +53,7 @@ impl pipeline::ServiceSettings for Settings {
             ),
             fleet_interval: Duration::from_secs(env.parse_or("FLEET_METRICS_SECS", 30u64)?.max(1)),
             org_checks: pipeline::org_check::CheckIntervals::from_env(env)?,
+            api_budget_share: config::api_budget_share(env)?,
         })
     }
 }

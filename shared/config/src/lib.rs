@@ -212,6 +212,27 @@ impl CredentialKey {
     }
 }
 
+/// `SALESFORCE_API_BUDGET_SHARE` when unset: periodic sessions are stretched past 90 % of an
+/// org's daily Salesforce API limit.
+pub const DEFAULT_API_BUDGET_SHARE: f64 = 0.9;
+
+/// `SALESFORCE_API_BUDGET_SHARE`: the share of an org's daily Salesforce API limit past which
+/// its users' periodic sessions are stretched (issue 11 §4), a number with 0 < share ≤ 1. The
+/// scheduler acts on it; the gateway shows it on the status API and the dashboard.
+pub fn api_budget_share(env: &Env) -> Result<f64, ConfigError> {
+    let share: f64 = env.parse_or("SALESFORCE_API_BUDGET_SHARE", DEFAULT_API_BUDGET_SHARE)?;
+    if share > 0.0 && share <= 1.0 {
+        Ok(share)
+    } else {
+        Err(ConfigError::Invalid {
+            var: "SALESFORCE_API_BUDGET_SHARE",
+            reason: format!(
+                "`{share}`: a share of the daily limit, above 0 and at most 1 (e.g. 0.9)"
+            ),
+        })
+    }
+}
+
 /// Parses an absolute URL, naming the variable on failure.
 pub fn parse_url(var: &'static str, value: &str) -> Result<url::Url, ConfigError> {
     url::Url::parse(value).map_err(|error| ConfigError::Invalid {

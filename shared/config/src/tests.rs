@@ -86,3 +86,17 @@ fn overrides_beat_defaults_and_empty_counts_as_unset() {
     assert_eq!(settings.telemetry.log_format, LogFormat::Pretty);
     assert_eq!(settings.telemetry.log_filter, DEFAULT_LOG_FILTER);
 }
+
+#[test]
+fn the_api_budget_share_defaults_to_nine_tenths_and_must_be_a_share() {
+    let share = |value: &str| {
+        api_budget_share(&minimal().with_overrides([("SALESFORCE_API_BUDGET_SHARE", value)]))
+    };
+    assert_eq!(api_budget_share(&minimal()).expect("default"), 0.9);
+    assert_eq!(share("1").expect("all of it"), 1.0);
+    assert_eq!(share("0.5").expect("half"), 0.5);
+    for bad in ["0", "-0.5", "1.5", "NaN", "ninety"] {
+        let message = share(bad).expect_err(bad).to_string();
+        assert!(message.contains("SALESFORCE_API_BUDGET_SHARE"), "{message}");
+    }
+}

@@ -1,6 +1,8 @@
 //! Graph and Salesforce clients per org, built from the org's sealed credentials on first use and
-//! kept, so tokens are cached across sessions; and, for `/metrics`, each org's Salesforce API
-//! usage as those clients last saw it.
+//! kept, so tokens are cached across sessions; and each org's Salesforce API usage as those
+//! clients last saw it: exported for `/metrics`, and recorded in PostgreSQL (small changes at
+//! most every [`USAGE_RECORD_EVERY`] per org and process) for the scheduler's API budget (issue
+//! 11 §4).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +22,22 @@ use sync_state::secrets::Cipher;
 const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// The longest pause before a check's one retry.
 const CHECK_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// An org's changed API usage is written to the database at most this often per process: the
+/// budget moves over a day, and a busy worker must not add a write per Salesforce call.
+pub const USAGE_RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether a usage differs enough from the one recorded `since` ago to be written: any change
+/// once [`USAGE_RECORD_EVERY`] has passed, and at once a move of 1 % of the limit or more (or a
+/// new limit), so the database never lags the budget by more than that.
+fn worth_recording(last: &ApiUsage, now: &ApiUsage, since: std::time::Duration) -> bool {
+    if last == now {
+        return false;
+    }
+    since >= USAGE_RECORD_EVERY
+        || last.max != now.max
+        || last.used.abs_diff(now.used) >= (now.max / 100).max(1)
+}
 
 /// Why an org's clients could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +66,9 @@ struct Entry {
 
 type Cache = Arc<Mutex<HashMap<String, Arc<Entry>>>>;
 
+/// What this process last recorded of each org's usage, and when.
+type Recorded = Mutex<HashMap<String, (ApiUsage, std::time::Instant)>>;
+
 /// The clients of every org this process has served.
 pub struct OrgClients {
     pool: store::Pool,
@@ -55,6 +76,7 @@ pub struct OrgClients {
     graph_api_url: url::Url,
     graph_login_url: url::Url,
     cache: Cache,
+    recorded: Recorded,
 }
 
 impl OrgClients {
@@ -83,7 +105,54 @@ impl OrgClients {
             graph_api_url,
             graph_login_url: common.graph_login_url.clone(),
             cache: Cache::default(),
+            recorded: Recorded::default(),
         })
+    }
+
+    /// Records in PostgreSQL each org's Salesforce API usage that changed since this process
+    /// last recorded it (within [`USAGE_RECORD_EVERY`] of the last write, only a move of 1 % of
+    /// the limit or more): what the
+    /// scheduler's budget reads. Called after every delivery a service handles (cheap when
+    /// nothing changed: no database call); a failure is logged and tried again next time.
+    pub async fn record_api_usage(&self) {
+        let now = std::time::Instant::now();
+        let due: Vec<(String, ApiUsage)> = {
+            let cache = self.cache.lock();
+            let recorded = self.recorded.lock();
+            cache
+                .iter()
+                .filter_map(|(org, entry)| Some((org, entry.salesforce.last_api_usage()?)))
+                .filter(|(org, usage)| {
+                    recorded.get(*org).is_none_or(|(last, at)| {
+                        worth_recording(last, usage, now.duration_since(*at))
+                    })
+                })
+                .map(|(org, usage)| (org.clone(), usage))
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let client = match self.pool.get().await {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not record the orgs' Salesforce API usage.");
+                return;
+            }
+        };
+        let reported_at = chrono::Utc::now();
+        for (org, usage) in due {
+            let used = i64::try_from(usage.used).unwrap_or(i64::MAX);
+            let limit = i64::try_from(usage.max).unwrap_or(i64::MAX);
+            match sync_state::api_budget::record(&**client, &org, used, limit, reported_at).await {
+                Ok(()) => {
+                    self.recorded.lock().insert(org, (usage, now));
+                }
+                Err(e) => {
+                    tracing::warn!(org_id = %org, error = %e, "Could not record the org's Salesforce API usage.");
+                }
+            }
+        }
     }
 
     /// Exports `contactsync_salesforce_api_requests_used{org}` and `…_limit{org}`: the org's
@@ -233,5 +302,31 @@ impl Collector for ApiUsageCollector {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(used: u64, max: u64) -> ApiUsage {
+        ApiUsage { used, max }
+    }
+
+    #[test]
+    fn usage_is_recorded_when_it_moved_a_percent_or_the_pause_has_passed() {
+        let second = std::time::Duration::from_secs(1);
+        let last = usage(1_000, 100_000);
+        assert!(!worth_recording(&last, &last, USAGE_RECORD_EVERY * 10));
+        assert!(!worth_recording(&last, &usage(1_999, 100_000), second));
+        assert!(worth_recording(
+            &last,
+            &usage(1_999, 100_000),
+            USAGE_RECORD_EVERY
+        ));
+        assert!(worth_recording(&last, &usage(2_000, 100_000), second));
+        assert!(worth_recording(&last, &usage(95_000, 100_000), second));
+        assert!(worth_recording(&last, &usage(1_000, 200_000), second));
+        assert!(worth_recording(&usage(1, 50), &usage(2, 50), second));
     }
 }

@@ -39,6 +39,12 @@ pub trait Clients: Sized + Send + Sync + 'static {
         pool: &store::Pool,
         metrics: &Metrics,
     ) -> Result<Self, AppError>;
+
+    /// Runs after each delivery a service handles: records what the clients saw that other
+    /// processes need (the orgs' Salesforce API usage, for the scheduler's budget).
+    fn after_delivery(&self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
 }
 
 /// No clients: the service calls no API and never holds the credential key.
@@ -65,6 +71,10 @@ impl Clients for OrgClients {
         let clients = OrgClients::new(pool.clone(), settings.common(), key)?;
         clients.register_metrics(metrics);
         Ok(clients)
+    }
+
+    async fn after_delivery(&self) {
+        self.record_api_usage().await;
     }
 }
 
@@ -264,7 +274,8 @@ impl<S: Service> App<S> {
     }
 }
 
-/// Runs a consumer loop per queue in `tasks`, each delivery going to `handler`.
+/// Runs a consumer loop per queue in `tasks`, each delivery going to `handler`, then to
+/// [`Clients::after_delivery`].
 pub fn consume_queues<S, H, Fut>(
     tasks: &mut Tasks,
     ctx: &Arc<Ctx<S>>,
@@ -284,7 +295,15 @@ pub fn consume_queues<S, H, Fut>(
             messaging::consume(
                 &broker,
                 queue,
-                move |delivery| handler(Arc::clone(&ctx), delivery),
+                move |delivery| {
+                    let ctx = Arc::clone(&ctx);
+                    let handled = handler(Arc::clone(&ctx), delivery);
+                    async move {
+                        let outcome = handled.await;
+                        ctx.clients.after_delivery().await;
+                        outcome
+                    }
+                },
                 stop,
             )
             .await

@@ -14,6 +14,7 @@ use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use crate::StateError;
+use crate::api_budget::{self, ApiUsage};
 use crate::fleet::{self, Fleet, UserHealth};
 use crate::sessions::Progress;
 
@@ -80,6 +81,8 @@ pub struct OrgFigures {
     /// Live and lapsed Graph subscriptions (near-real-time sync per mailbox, B3).
     pub subscriptions_live: i64,
     pub subscriptions_lapsed: i64,
+    /// The org's Salesforce API usage as last recorded (issue 11 §4); `None` before any report.
+    pub api_usage: Option<ApiUsage>,
 }
 
 impl OrgFigures {
@@ -99,12 +102,19 @@ pub async fn org_figures(
     now: DateTime<Utc>,
 ) -> Result<Vec<OrgFigures>, StateError> {
     let mut orgs: BTreeMap<String, OrgFigures> = BTreeMap::new();
-    for row in client.query("SELECT id FROM orgs", &[]).await? {
+    for row in client
+        .query(
+            "SELECT id, api_used, api_limit, api_usage_at FROM orgs",
+            &[],
+        )
+        .await?
+    {
         let id: String = row.get(0);
         orgs.insert(
             id.clone(),
             OrgFigures {
                 org_id: id,
+                api_usage: api_budget::from_columns(row.get(1), row.get(2), row.get(3)),
                 ..OrgFigures::default()
             },
         );

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
 
-use crate::StateError;
+use crate::{StateError, api_budget};
 
 /// What stopped the user's last session, as the status shows it (`last_error`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,12 +78,16 @@ pub async fn user_sync_state(
 /// trigger and no session in flight, and pushes their next periodic run `interval` ahead.
 /// Users of an org whose last check failed are left alone: they are due as soon as it passes.
 /// A periodic session is due `interval` after the user's last session of any kind (a user whose
-/// changes arrive by notification is not also synced on the clock). Rows locked by another
+/// changes arrive by notification is not also synced on the clock). A user whose org is past
+/// `budget_share` of its daily Salesforce API limit ([`api_budget`]) waits
+/// [`api_budget::PERIODIC_STRETCH`] intervals instead; a remembered trigger (a notification, a
+/// request that arrived during a session) is claimed whatever the budget. Rows locked by another
 /// replica are skipped, not waited for.
 pub async fn claim_due_users(
     tx: &Transaction<'_>,
     now: DateTime<Utc>,
     interval: Duration,
+    budget_share: f64,
     limit: i64,
 ) -> Result<Vec<(String, Trigger)>, StateError> {
     let rows = tx
@@ -91,9 +95,11 @@ pub async fn claim_due_users(
             "SELECT s.user_id, s.next_sync_at <= $1 AS periodic,
                     (SELECT max(x.created_at) FROM sync_sessions x WHERE x.user_id = s.user_id)
                         AS last_started,
-                    s.pending_trigger
+                    s.pending_trigger, o.api_used, o.api_limit, o.api_usage_at
              FROM user_sync_state s
              JOIN contact_settings c ON c.user_id = s.user_id AND c.enabled
+             JOIN users owner ON owner.id = s.user_id
+             JOIN orgs o ON o.id = owner.org_id
              WHERE (s.next_sync_at <= $1 OR s.pending_trigger)
                -- An org that failed its check holds its users until a check passes.
                AND NOT EXISTS (SELECT 1 FROM users u JOIN org_checks k ON k.org_id = u.org_id
@@ -106,16 +112,24 @@ pub async fn claim_due_users(
             &[&now, &limit],
         )
         .await?;
-    let next = now + interval;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let user_id: String = row.get(0);
         let periodic: bool = row.get(1);
         let last_started: Option<DateTime<Utc>> = row.get(2);
         let pending: bool = row.get(3);
-        let recent = last_started.filter(|t| *t + interval > now);
+        let stretched = api_budget::from_columns(row.get(4), row.get(5), row.get(6))
+            .is_some_and(|usage| usage.past_budget(budget_share, now));
+        let due_after = if stretched {
+            interval * api_budget::PERIODIC_STRETCH
+        } else {
+            interval
+        };
+        let recent = last_started.filter(|t| *t + due_after > now);
         if periodic {
-            let next = recent.map_or(next, |t| t + interval);
+            // Looked at again within one plain interval even when stretched, so a user whose
+            // org's usage fell back is not left waiting out the stretch.
+            let next = recent.map_or(now + interval, |t| (t + due_after).min(now + interval));
             tx.execute(
                 "UPDATE user_sync_state SET next_sync_at = $2 WHERE user_id = $1",
                 &[&user_id, &next],

@@ -97,10 +97,15 @@ async fn a_failing_org_defers_its_users_sessions_until_a_check_passes() {
     {
         let mut c = db.pool.get().await.expect("client");
         let tx = c.transaction().await.expect("tx");
-        let due =
-            schedule::claim_due_users(&tx, now + Duration::hours(2), Duration::minutes(30), 10)
-                .await
-                .expect("claim");
+        let due = schedule::claim_due_users(
+            &tx,
+            now + Duration::hours(2),
+            Duration::minutes(30),
+            1.0,
+            10,
+        )
+        .await
+        .expect("claim");
         assert!(due.is_empty(), "{due:?}");
         tx.commit().await.expect("commit");
     }
@@ -111,7 +116,7 @@ async fn a_failing_org_defers_its_users_sessions_until_a_check_passes() {
         .expect("recorded");
     let mut c = db.pool.get().await.expect("client");
     let tx = c.transaction().await.expect("tx");
-    let due = schedule::claim_due_users(&tx, now, Duration::minutes(30), 10)
+    let due = schedule::claim_due_users(&tx, now, Duration::minutes(30), 1.0, 10)
         .await
         .expect("claim");
     assert_eq!(due, vec![("u0".to_owned(), contracts::Trigger::Pending)]);

@@ -85,10 +85,10 @@ async fn due_users_are_claimed_by_one_replica_only_and_not_again_within_the_inte
     let mut b = db.pool.get().await.expect("client b");
     let tx_a = a.transaction().await.expect("tx a");
     let tx_b = b.transaction().await.expect("tx b");
-    let claimed_a = schedule::claim_due_users(&tx_a, now, interval, 10)
+    let claimed_a = schedule::claim_due_users(&tx_a, now, interval, 1.0, 10)
         .await
         .expect("claim a");
-    let claimed_b = schedule::claim_due_users(&tx_b, now, interval, 10)
+    let claimed_b = schedule::claim_due_users(&tx_b, now, interval, 1.0, 10)
         .await
         .expect("claim b");
     assert_eq!(claimed_a.len(), 3, "{claimed_a:?}");
@@ -99,14 +99,14 @@ async fn due_users_are_claimed_by_one_replica_only_and_not_again_within_the_inte
     tx_a.commit().await.expect("commit");
     tx_b.commit().await.expect("commit");
     let tx = a.transaction().await.expect("tx");
-    let again = schedule::claim_due_users(&tx, now, interval, 10)
+    let again = schedule::claim_due_users(&tx, now, interval, 1.0, 10)
         .await
         .expect("claim");
     assert!(
         again.is_empty(),
         "the next periodic run is an interval away: {again:?}"
     );
-    let later = schedule::claim_due_users(&tx, now + interval, interval, 10)
+    let later = schedule::claim_due_users(&tx, now + interval, interval, 1.0, 10)
         .await
         .expect("claim");
     assert_eq!(later.len(), 3, "{later:?}");

@@ -151,6 +151,21 @@ impl Stack {
         }
     }
 
+    /// The user's status (`GET /api/v1/users/{id}/status`).
+    pub async fn status(&self, user: &TestUser) -> anyhow::Result<Value> {
+        let (code, status) = self
+            .admin(
+                Method::GET,
+                &format!("/api/v1/users/{}/status", user.id),
+                None,
+            )
+            .await?;
+        if code != 200 {
+            bail!("status: {code} {status}");
+        }
+        Ok(status)
+    }
+
     /// Runs one session for the user through the admin API and returns its summary (C6: one
     /// session is all it takes).
     pub async fn sync(&self, user: &TestUser) -> anyhow::Result<Value> {
@@ -257,6 +272,31 @@ impl Stack {
             .find(|f| f["displayName"] == name)
             .and_then(|f| f["id"].as_str().map(str::to_owned))
             .with_context(|| format!("no folder {name}"))
+    }
+
+    /// Creates a contact folder as the user, top-level or under `parent`; returns its id.
+    pub async fn create_folder(
+        &self,
+        user: &TestUser,
+        parent: Option<&str>,
+        name: &str,
+    ) -> anyhow::Result<String> {
+        let path = match parent {
+            Some(p) => format!("/contactFolders/{p}/childFolders"),
+            None => "/contactFolders".to_owned(),
+        };
+        let created = self
+            .graph(
+                user,
+                Method::POST,
+                &path,
+                Some(json!({"displayName": name})),
+            )
+            .await?;
+        Ok(created["id"]
+            .as_str()
+            .context("created folder id")?
+            .to_owned())
     }
 
     /// Creates a contact in a folder (`None`: the default folder) as the user; returns its id.
