@@ -36,6 +36,8 @@ use crate::read::{LOOKUP_CHUNK, ReadError};
 
 /// What one feed read found, before routing.
 #[derive(Debug, Clone, PartialEq)]
+// Records live in one Vec per read; boxing the contact would only add indirection.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     Changed(SalesforceContact),
     Deleted {
