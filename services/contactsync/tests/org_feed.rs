@@ -335,3 +335,41 @@ async fn each_change_reaches_exactly_the_users_it_concerns_with_two_replicas_of_
     }
     stack.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_who_turns_sync_back_on_gets_what_changed_while_it_was_off() {
+    let stack = Stack::start().await.expect("stack");
+    let user = stack.add_user("resumer", json!({})).await.expect("user");
+    let other = stack.add_user("bystander", json!({})).await.expect("user");
+    stack
+        .create_in_salesforce(&user, json!({"LastName": "Before"}))
+        .await
+        .expect("contact");
+    stack.sync(&user).await.expect("first session");
+    let settings = |enabled: bool| {
+        json!({"enabled": enabled, "scope": "mine", "auto_removal": false,
+               "conflict_winner": "salesforce"})
+    };
+    let path = format!("/api/v1/users/{}/settings/contacts", user.id);
+    let (status, body) = stack
+        .admin(Method::PUT, &path, Some(settings(false)))
+        .await
+        .expect("off");
+    assert!(status < 300, "{status} {body}");
+    // While it is off, a Contact of its own arrives and the org's feed reads it (for another
+    // user's session): routed to nobody, since the user is off.
+    stack
+        .create_in_salesforce(&user, json!({"LastName": "WhileOff"}))
+        .await
+        .expect("contact");
+    stack.sync(&other).await.expect("another user's session");
+    let (status, body) = stack
+        .admin(Method::PUT, &path, Some(settings(true)))
+        .await
+        .expect("on");
+    assert!(status < 300, "{status} {body}");
+    stack.settle(&user).await.expect("settled");
+    stack.sync(&user).await.expect("session");
+    assert_eq!(mirrors(&stack, &user).await, ["Before", "WhileOff"]);
+    stack.stop().await.expect("stop");
+}

@@ -181,7 +181,9 @@ pub(crate) fn settings_from_row(row: &Row) -> Result<ContactSettings, StateError
     })
 }
 
-/// Stores a user's contact settings; bumps `scope_version` when the scope or list view changes.
+/// Stores a user's contact settings; bumps `scope_version` when the scope or list view changes,
+/// and when sync is turned back on: the org's Salesforce feed routes nothing to a user whose
+/// sync is off, so the Salesforce side is then read afresh (B7).
 pub async fn put_settings(
     tx: &Transaction<'_>,
     user_id: &str,
@@ -201,6 +203,7 @@ pub async fn put_settings(
                  scope_version = s.scope_version
                      + CASE WHEN s.scope IS DISTINCT FROM EXCLUDED.scope
                               OR s.list_view_id IS DISTINCT FROM EXCLUDED.list_view_id
+                              OR (NOT s.enabled AND EXCLUDED.enabled)
                             THEN 1 ELSE 0 END,
                  updated_at = now()
              RETURNING enabled, scope, list_view_id, auto_removal, conflict_winner, scope_version",
