@@ -26,17 +26,10 @@ async fn mirrors(stack: &Stack, user: &TestUser) -> Vec<String> {
 }
 
 async fn control(stack: &Stack, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (status, body) = stack
-        .call(
-            method,
-            &format!("{}/_emulator{path}", stack.salesforce_url),
-            None,
-            body,
-        )
+    stack
+        .emulator_control(&stack.salesforce_url, method, path, body)
         .await
-        .expect("control call");
-    assert!(status < 300, "{path}: {status} {body}");
-    body
+        .expect("control call")
 }
 
 async fn set_settings(stack: &Stack, user: &TestUser, settings: Value) {

@@ -11,17 +11,10 @@ use test_support::eventually;
 const BIN: &str = env!("CARGO_BIN_EXE_contactsync");
 
 async fn control(stack: &Stack, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (status, body) = stack
-        .call(
-            method,
-            &format!("{}/_emulator{path}", stack.salesforce_url),
-            None,
-            body,
-        )
+    stack
+        .emulator_control(&stack.salesforce_url, method, path, body)
         .await
-        .expect("control call");
-    assert!(status < 300, "{path}: {status} {body}");
-    body
+        .expect("control call")
 }
 
 /// Surnames of the user's mirrors in the sync folder, sorted.

@@ -151,6 +151,11 @@ async fn read_org(
             "SELECT {fields} FROM Contact WHERE SystemModstamp >= {since}"
         ))
         .await?;
+    // The server's clock once the answer is in: the next read starts an overlap before it (or
+    // before the newest row, if newer), so an idle org's read covers the last minutes of the
+    // clock, not the minutes before its last change, and a row committing late with a stamp up
+    // to an overlap older is still read.
+    let contacts_read_at = sf.server_now();
     let account_from = state.account_high_water.unwrap_or(high_water);
     let account_since = salesforce_client::soql::datetime(account_from - overlap);
     let accounts: Vec<SfStamp> = sf
@@ -158,6 +163,7 @@ async fn read_org(
             "SELECT Id, SystemModstamp FROM Account WHERE SystemModstamp >= {account_since}"
         ))
         .await?;
+    let accounts_read_at = sf.server_now();
     let now = sf.server_now().unwrap_or(started);
     let (logged, deleted_from, relist) = match deleted::plan(state.deleted_from, now) {
         Plan::Relist => (Vec::new(), now - overlap, true),
@@ -175,16 +181,19 @@ async fn read_org(
              re-lists its scope once."
         );
     }
-    let newest = |stamps: &mut dyn Iterator<Item = DateTime<Utc>>, floor: DateTime<Utc>| {
-        Some(stamps.max().map_or(floor, |t| t.max(floor)))
-    };
+    let newest =
+        |stamps: &mut dyn Iterator<Item = DateTime<Utc>>,
+         read_at: Option<DateTime<Utc>>,
+         floor: DateTime<Utc>| { Some(stamps.chain(read_at).fold(floor, DateTime::max)) };
     let state = FeedState {
         contact_high_water: newest(
             &mut rows.iter().filter_map(|c| c.system_modstamp),
+            contacts_read_at,
             high_water,
         ),
         account_high_water: newest(
             &mut accounts.iter().map(|a| a.system_modstamp),
+            accounts_read_at,
             account_from,
         ),
         deleted_from: Some(deleted_from),

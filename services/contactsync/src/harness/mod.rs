@@ -265,6 +265,22 @@ impl Stack {
         Ok((status, value))
     }
 
+    /// A call to an emulator's control API (`{base}/_emulator{path}`, never counted as its
+    /// traffic); an answer of 300 or more is an error naming the call.
+    pub async fn emulator_control(
+        &self,
+        base: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let (status, answer) = self
+            .call(method, &format!("{base}/_emulator{path}"), None, body)
+            .await?;
+        anyhow::ensure!(status < 300, "{path}: {status} {answer}");
+        Ok(answer)
+    }
+
     /// Zeroes both emulators' traffic counters.
     pub async fn reset_counters(&self) -> anyhow::Result<()> {
         for base in [&self.graph_url, &self.salesforce_url] {
