@@ -24,6 +24,7 @@ pub mod overview;
 pub mod request;
 pub mod schedule;
 pub mod secrets;
+pub mod session_batches;
 pub mod sessions;
 pub mod settings_links;
 pub mod subscriptions;
