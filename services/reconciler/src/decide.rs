@@ -4,8 +4,8 @@
 //! held, carried out) is kept on the session and stored when it completes (`finish`).
 
 use chrono::Utc;
-use contracts::{ChangeBatch, Commands, Header, Message, SideRead, WriteBatch};
-use sync_core::Decisions;
+use contracts::{ChangeBatch, Header, Message, SideRead, WriteBatch};
+use sync_state::session_batches::BatchDecisions;
 use sync_state::sessions::{self, Cursors, ItemError, Progress, SessionState};
 use sync_state::users;
 use sync_state::{StateError, deletions, links, outbox};
@@ -13,12 +13,8 @@ use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::Ctx;
+use crate::batches::{self, BatchPart, Split};
 use crate::finish;
-
-/// Commands per Graph write batch message: the writer sends them as `$batch` calls of 20.
-pub const EXCHANGE_BATCH: usize = 100;
-/// Commands per Salesforce write batch message: one `/composite/sobjects` call each.
-pub const SALESFORCE_BATCH: usize = 200;
 
 /// Stores a side's read; decides the session when it completes the pair.
 #[tracing::instrument(skip_all, fields(job_id = %batch.header.job_id, user_id = %batch.header.user_id))]
@@ -131,64 +127,74 @@ async fn decide_session(
     };
 
     tracing::debug!(exchange = ?decisions.exchange, salesforce = ?decisions.salesforce, "Commands.");
-    let batches = enqueue_batches(tx, user_id, job_id, &decisions, now).await?;
-    tracing::info!(
-        exchange_writes = decisions.exchange.len(),
-        salesforce_writes = decisions.salesforce.len(),
-        links = links.len(),
-        batches,
-        held,
-        on_demand,
-        verdict = ?guarded.verdict,
-        pending_deletions = outcome.pending.len(),
-        "Decided the session."
-    );
-    if batches == 0 {
-        return finish::complete(
-            tx,
-            user_id,
-            job_id,
-            &decisions,
-            &cursors,
-            &[],
-            progress,
+    let exchange_writes = decisions.exchange.len();
+    let salesforce_writes = decisions.salesforce.len();
+    let log = |batches: usize| {
+        tracing::info!(
+            exchange_writes,
+            salesforce_writes,
+            links = links.len(),
+            batches,
             held,
-        )
-        .await;
-    }
+            on_demand,
+            verdict = ?guarded.verdict,
+            pending_deletions = outcome.pending.len(),
+            "Decided the session."
+        );
+    };
+    let (session_part, parts) = match batches::split(decisions) {
+        Split::Batches(session_part, parts) => (session_part, parts),
+        Split::NoWrites(decisions) => {
+            log(0);
+            return finish::complete(
+                tx,
+                user_id,
+                job_id,
+                &decisions,
+                &cursors,
+                &[],
+                progress,
+                held,
+            )
+            .await;
+        }
+    };
+    log(parts.len());
+    let stored = enqueue_batches(tx, user_id, job_id, &parts, now).await?;
     sessions::begin_writing(
         tx,
         job_id,
-        &serde_json::to_value(&decisions)?,
+        &serde_json::to_value(&session_part)?,
+        &stored,
         &cursors,
-        batches,
         &progress,
     )
     .await
 }
 
-/// Puts the session's write batches in the outbox; returns how many.
+/// Puts the session's write batches in the outbox; returns each batch's part of the decisions
+/// as it is stored, numbered as the messages are.
 async fn enqueue_batches(
     tx: &Transaction<'_>,
     user_id: &str,
     job_id: Uuid,
-    decisions: &Decisions,
+    parts: &[BatchPart],
     now: chrono::DateTime<Utc>,
-) -> Result<i32, StateError> {
-    let mut batches: Vec<(String, Commands)> = Vec::new();
-    for chunk in decisions.exchange.chunks(EXCHANGE_BATCH) {
-        batches.push(("exchange".into(), Commands::Exchange(chunk.to_vec())));
-    }
-    for chunk in decisions.salesforce.chunks(SALESFORCE_BATCH) {
-        batches.push(("salesforce".into(), Commands::Salesforce(chunk.to_vec())));
-    }
-    let count = batches.len() as i32;
-    for (n, (side, commands)) in batches.into_iter().enumerate() {
-        let batch = n as u32;
+) -> Result<Vec<BatchDecisions>, StateError> {
+    let mut stored = Vec::with_capacity(parts.len());
+    for (n, part) in parts.iter().enumerate() {
+        let batch = u32::try_from(n)
+            .map_err(|_| StateError::Invalid(format!("{n} write batches in one session")))?;
+        let side = part.side();
         let message = Message::WriteBatch(WriteBatch {
-            header: Header::derived(job_id, user_id, &format!("write.{side}.{batch}"), now),
+            header: Header::derived(
+                job_id,
+                user_id,
+                &format!("write.{}.{batch}", side.as_str()),
+                now,
+            ),
             batch,
-            commands,
+            commands: part.commands.clone(),
         });
         let route = pipeline::route_for(&message).routing_key();
         outbox::enqueue(
@@ -198,8 +204,12 @@ async fn enqueue_batches(
             &serde_json::to_value(&message)?,
         )
         .await?;
+        stored.push(BatchDecisions {
+            side,
+            decisions: serde_json::to_value(part)?,
+        });
     }
-    Ok(count)
+    Ok(stored)
 }
 
 /// A core per-item error as the status shows it (C7).

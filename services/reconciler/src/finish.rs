@@ -1,5 +1,6 @@
-//! A writer's results arrive: they are kept on the session until every batch is in; then the sync
-//! core folds them into the link rows, which are stored with the cursors and the user's standing
+//! A writer's results arrive: they are kept with their batch until every batch is in; then the
+//! session's decisions are put back together and the sync core folds the results into the link
+//! rows, which are stored with the cursors and the user's standing
 //! per-item errors (C7), and the session closes.
 
 use chrono::Utc;
@@ -7,12 +8,15 @@ use contracts::{Trigger, WriteResults};
 use sync_core::{Applied, Decisions, LinkUpdate, WriteResult};
 use sync_state::item_errors::{self, ItemFailure, SessionOutcome};
 use sync_state::links::{self, CursorSide};
-use sync_state::sessions::{self, Cursors, Progress, SessionState, WriteCounts};
-use sync_state::{StateError, deletions, trigger};
+use sync_state::sessions::{
+    self, BatchDone, Cursors, Progress, SessionState, StoredDecisions, WriteCounts,
+};
+use sync_state::{StateError, deletions, session_batches, trigger};
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::Ctx;
+use crate::batches::{self, BatchPart, SessionPart};
 use crate::decide::item_error;
 
 /// Folds one batch's results into its session; completes the session after the last batch.
@@ -43,14 +47,29 @@ pub async fn on_write_results(ctx: &Ctx, results: WriteResults) -> Result<(), St
         tx.commit().await?;
         return Ok(());
     }
-    let mut progress = session.progress;
+    let mut progress = session.progress.clone();
     count_writes(&mut progress, &results.results);
     let batch_results = serde_json::to_value(&results.results)?;
-    let remaining = sessions::batch_done(&tx, job_id, &batch_results, &progress).await?;
+    let done = sessions::batch_done(
+        &tx,
+        job_id,
+        &session,
+        results.batch,
+        &batch_results,
+        &progress,
+    )
+    .await?;
+    let remaining = match done {
+        BatchDone::Counted { remaining } => remaining,
+        BatchDone::Repeated => {
+            tracing::info!("Results for a batch that already has them; not counted again.");
+            tx.commit().await?;
+            return Ok(());
+        }
+    };
     if remaining <= 0 {
-        let decisions: Decisions = serde_json::from_value(session.decisions)?;
-        let mut all: Vec<WriteResult> = serde_json::from_value(session.results)?;
-        all.extend(results.results);
+        let (decisions, all) =
+            decisions_and_results(&tx, job_id, session.decisions, results).await?;
         let held = decisions.guard.is_held();
         complete(
             &tx,
@@ -66,6 +85,43 @@ pub async fn on_write_results(ctx: &Ctx, results: WriteResults) -> Result<(), St
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The whole session's decisions and every writer's results, read once when the last batch is
+/// in: from the batch rows, or from the session row of a session written before them.
+async fn decisions_and_results(
+    tx: &Transaction<'_>,
+    job_id: Uuid,
+    stored: StoredDecisions,
+    last: WriteResults,
+) -> Result<(Decisions, Vec<WriteResult>), StateError> {
+    match stored {
+        StoredDecisions::PerBatch(session_part) => {
+            let session_part: SessionPart = serde_json::from_value(session_part)?;
+            let mut parts: Vec<BatchPart> = Vec::new();
+            let mut all: Vec<WriteResult> = Vec::new();
+            for batch in session_batches::load(tx, job_id).await? {
+                parts.push(serde_json::from_value(batch.decisions)?);
+                let results: Vec<WriteResult> = match batch.results {
+                    Some(results) => serde_json::from_value(results)?,
+                    None => {
+                        return Err(StateError::Invalid(format!(
+                            "session {job_id} finished with batch {} still out",
+                            batch.batch
+                        )));
+                    }
+                };
+                all.extend(results);
+            }
+            Ok((batches::join(session_part, parts), all))
+        }
+        StoredDecisions::Whole { decisions, results } => {
+            let decisions: Decisions = serde_json::from_value(decisions)?;
+            let mut all: Vec<WriteResult> = serde_json::from_value(results)?;
+            all.extend(last.results);
+            Ok((decisions, all))
+        }
+    }
 }
 
 /// Stores the session's outcome: link rows with the writers' results folded in, the cursors, the

@@ -4,6 +4,7 @@
 //! `run_until_stopped` runs the ops server and the consumer loop(s) until shutdown. What the
 //! service does lives in `handler`.
 
+mod batches;
 mod decide;
 mod finish;
 pub mod handler;

@@ -1,9 +1,9 @@
 //! The sync tables of PostgreSQL and their queries: orgs, their onboarding checks and their
-//! Salesforce API budget, users and settings, sessions (and the on-demand requests that wait on
-//! them), cursors, links, per-item errors, the outbox, webhook subscriptions, the mass-delete
-//! guard's pending deletions, the routing of Salesforce Outbound Messages, and the per-org
-//! Salesforce change feed and its users' inboxes; the pages' views of them (`overview`) and
-//! settings-link revocation.
+//! Salesforce API budget, users and settings, sessions (their decisions and results kept per
+//! write batch, and the on-demand requests that wait on them), cursors, links, per-item errors,
+//! the outbox, webhook subscriptions, the mass-delete guard's pending deletions, the routing of
+//! Salesforce Outbound Messages, and the per-org Salesforce change feed and its users' inboxes;
+//! the pages' views of them (`overview`) and settings-link revocation.
 //!
 //! Every service that touches these tables goes through this crate, so a table's invariants (one
 //! active session per user, cursors moving only with the changes they cover) are kept in one place.
@@ -24,6 +24,7 @@ pub mod overview;
 pub mod request;
 pub mod schedule;
 pub mod secrets;
+pub mod session_batches;
 pub mod sessions;
 pub mod settings_links;
 pub mod subscriptions;

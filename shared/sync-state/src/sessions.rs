@@ -1,5 +1,6 @@
 //! Sync sessions: one per user at a time (B3 coalescing), gathering both sides' reads, counting
-//! the write batches still out, and keeping the finished session's summary (SPEC §4).
+//! the write batches still out (their decisions and results kept per batch, in
+//! `session_batches`), and keeping the finished session's summary (SPEC §4).
 
 use chrono::{DateTime, Duration, Utc};
 use contracts::Trigger;
@@ -8,6 +9,7 @@ use tokio_postgres::{GenericClient, Row, Transaction};
 use uuid::Uuid;
 
 use crate::StateError;
+use crate::session_batches::{self, BatchDecisions};
 
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,31 +218,49 @@ pub async fn store_input(
     Ok(())
 }
 
-/// Moves a session to writing: its decisions and the cursors to store at the end are kept on the
-/// row, with `batches` write batches out. The raw inputs are dropped.
+/// Moves a session to writing: the session-wide part of its decisions and the cursors to store
+/// at the end are kept on the row, each write batch's part in a row of its own
+/// ([`crate::session_batches`]), numbered by position; as many batches are out. The raw inputs
+/// are dropped.
 pub async fn begin_writing(
     tx: &Transaction<'_>,
     job_id: Uuid,
-    decisions: &serde_json::Value,
+    session_decisions: &serde_json::Value,
+    batches: &[BatchDecisions],
     cursors: &Cursors,
-    batches: i32,
     progress: &Progress,
 ) -> Result<(), StateError> {
+    let pending = i32::try_from(batches.len())
+        .map_err(|_| StateError::Invalid(format!("{} write batches", batches.len())))?;
     tx.execute(
         "UPDATE sync_sessions SET state = 'writing', pending_batches = $2, summary = $3,
-                decisions = $4, cursors = $5, results = '[]'::jsonb,
+                session_decisions = $4, decisions = NULL, cursors = $5, results = '[]'::jsonb,
                 exchange_input = NULL, salesforce_input = NULL
          WHERE job_id = $1",
         &[
             &job_id,
-            &batches,
+            &pending,
             &serde_json::to_value(progress)?,
-            decisions,
+            session_decisions,
             &serde_json::to_value(cursors)?,
         ],
     )
     .await?;
-    Ok(())
+    session_batches::store(tx, job_id, batches).await
+}
+
+/// Where a writing session keeps its decisions.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredDecisions {
+    /// The session-wide part; each batch's part and results are in its batch row
+    /// ([`session_batches::load`]).
+    PerBatch(serde_json::Value),
+    /// A session that began writing before per-batch storage (migration V12): the whole
+    /// decisions and the results so far on the session row. It still finishes from these.
+    Whole {
+        decisions: serde_json::Value,
+        results: serde_json::Value,
+    },
 }
 
 /// A writing session, locked for update while a batch's results are folded in.
@@ -249,9 +269,8 @@ pub struct WritingSession {
     pub user_id: String,
     pub pending_batches: i32,
     pub progress: Progress,
-    pub decisions: serde_json::Value,
+    pub decisions: StoredDecisions,
     pub cursors: Cursors,
-    pub results: serde_json::Value,
 }
 
 /// Locks a writing session; `None` if it is not writing (finished, failed, or unknown).
@@ -259,15 +278,28 @@ pub async fn lock_writing_session(
     tx: &Transaction<'_>,
     job_id: Uuid,
 ) -> Result<Option<WritingSession>, StateError> {
+    // The old columns are read only for a session written before V12 (no session-wide part):
+    // for any other they hold NULL and an empty array.
     let row = tx
         .query_opt(
-            "SELECT user_id, pending_batches, summary, decisions, cursors, results
+            "SELECT user_id, pending_batches, summary, cursors, session_decisions,
+                    CASE WHEN session_decisions IS NULL THEN decisions END,
+                    CASE WHEN session_decisions IS NULL THEN results END
              FROM sync_sessions WHERE job_id = $1 AND state = 'writing' FOR UPDATE",
             &[&job_id],
         )
         .await?;
     let Some(r) = row else { return Ok(None) };
     let summary: Option<serde_json::Value> = r.get(2);
+    let decisions = match r.get::<_, Option<serde_json::Value>>(4) {
+        Some(session_wide) => StoredDecisions::PerBatch(session_wide),
+        None => StoredDecisions::Whole {
+            decisions: r.get::<_, Option<serde_json::Value>>(5).unwrap_or_default(),
+            results: r
+                .get::<_, Option<serde_json::Value>>(6)
+                .unwrap_or_else(|| serde_json::Value::Array(Vec::new())),
+        },
+    };
     Ok(Some(WritingSession {
         user_id: r.get(0),
         pending_batches: r.get(1),
@@ -275,31 +307,60 @@ pub async fn lock_writing_session(
             Some(v) => serde_json::from_value(v)?,
             None => Progress::default(),
         },
-        decisions: r.get::<_, Option<serde_json::Value>>(3).unwrap_or_default(),
-        cursors: match r.get::<_, Option<serde_json::Value>>(4) {
+        decisions,
+        cursors: match r.get::<_, Option<serde_json::Value>>(3) {
             Some(v) => serde_json::from_value(v)?,
             None => Cursors::default(),
         },
-        results: r.get(5),
     }))
 }
 
-/// Records a finished batch: its results appended, progress updated; returns the batches still out.
+/// What recording a batch's results did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchDone {
+    /// The results were stored and counted; `remaining` batches are still out.
+    Counted { remaining: i32 },
+    /// The batch already had its results (a repeated result message): nothing changed.
+    Repeated,
+}
+
+/// Records a finished batch: its results stored (in its batch row, or appended on the session
+/// row of a session written before V12), progress updated.
 pub async fn batch_done(
     tx: &Transaction<'_>,
     job_id: Uuid,
+    session: &WritingSession,
+    batch: u32,
     results: &serde_json::Value,
     progress: &Progress,
-) -> Result<i32, StateError> {
-    let row = tx
-        .query_one(
-            "UPDATE sync_sessions SET pending_batches = pending_batches - 1, summary = $2,
-                    results = results || $3
-             WHERE job_id = $1 RETURNING pending_batches",
-            &[&job_id, &serde_json::to_value(progress)?, results],
-        )
-        .await?;
-    Ok(row.get(0))
+) -> Result<BatchDone, StateError> {
+    let row = match session.decisions {
+        StoredDecisions::PerBatch(_) => {
+            let batch = i32::try_from(batch)
+                .map_err(|_| StateError::Invalid(format!("write batch {batch}")))?;
+            if !session_batches::record_results(tx, job_id, batch, results).await? {
+                return Ok(BatchDone::Repeated);
+            }
+            tx.query_one(
+                "UPDATE sync_sessions SET pending_batches = pending_batches - 1, summary = $2
+                 WHERE job_id = $1 RETURNING pending_batches",
+                &[&job_id, &serde_json::to_value(progress)?],
+            )
+            .await?
+        }
+        StoredDecisions::Whole { .. } => {
+            tx.query_one(
+                "UPDATE sync_sessions SET pending_batches = pending_batches - 1, summary = $2,
+                        results = results || $3
+                 WHERE job_id = $1 RETURNING pending_batches",
+                &[&job_id, &serde_json::to_value(progress)?, results],
+            )
+            .await?
+        }
+    };
+    Ok(BatchDone::Counted {
+        remaining: row.get(0),
+    })
 }
 
 /// A session just finished.
@@ -321,12 +382,13 @@ pub async fn finish(
         .query_opt(
             "UPDATE sync_sessions SET state = $2, summary = $3, finished_at = now(),
                     exchange_input = NULL, salesforce_input = NULL, decisions = NULL, cursors = NULL,
-                    results = '[]'::jsonb
+                    results = '[]'::jsonb, session_decisions = NULL
              WHERE job_id = $1 AND state IN ('fetching', 'writing') RETURNING user_id",
             &[&job_id, &state.as_str(), &serde_json::to_value(progress)?],
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
+    session_batches::forget(tx, &[job_id]).await?;
     let user_id: String = row.get(0);
     let pending_trigger = tx
         .query_opt(
@@ -363,7 +425,10 @@ pub async fn fail_stale(
             &[&cutoff, &progress.failure],
         )
         .await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    let failed: Vec<(Uuid, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let job_ids: Vec<Uuid> = failed.iter().map(|(job_id, _)| *job_id).collect();
+    session_batches::forget(tx, &job_ids).await?;
+    Ok(failed)
 }
 
 /// Records that a message's effect is being applied in this transaction; false when it was

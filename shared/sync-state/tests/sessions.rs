@@ -1,13 +1,26 @@
 //! The session and scheduling invariants against a real PostgreSQL: one session in flight per user
-//! with the trigger remembered (B3), and due users claimed once across scheduler replicas.
+//! with the trigger remembered (B3), due users claimed once across scheduler replicas, and a
+//! writing session's decisions and results kept per write batch (issue 12), a session written
+//! before that still finishing from its own row.
 
 use chrono::{Duration, Utc};
 use contracts::Trigger;
-use sync_state::sessions::StartOutcome;
+use serde_json::{Value, json};
+use sync_state::session_batches::{self, BatchDecisions, BatchSide};
+use sync_state::sessions::{
+    self, BatchDone, Cursors, Progress, SessionState, StartOutcome, StoredDecisions,
+};
 use sync_state::{schedule, trigger, users};
 
 async fn database_with_users(n: usize) -> store::testing::TestDatabase {
-    let db = store::testing::fresh_database().await.expect("database");
+    database_with_users_at(None, n).await
+}
+
+/// `n` users with sync on, in a database migrated up to `version` (`None`: all).
+async fn database_with_users_at(version: Option<i32>, n: usize) -> store::testing::TestDatabase {
+    let db = store::testing::fresh_database_at(version)
+        .await
+        .expect("database");
     let mut client = db.pool.get().await.expect("client");
     client
         .execute(
@@ -112,5 +125,236 @@ async fn due_users_are_claimed_by_one_replica_only_and_not_again_within_the_inte
     assert_eq!(later.len(), 3, "{later:?}");
     tx.commit().await.expect("commit");
     drop((a, b));
+    db.drop_database().await.expect("drop");
+}
+
+fn started(outcome: StartOutcome) -> uuid::Uuid {
+    match outcome {
+        StartOutcome::Started(job_id) => job_id,
+        other => panic!("expected a new session, got {other:?}"),
+    }
+}
+
+/// A Graph batch's part of the decisions about as large as a real one: 100 creates, each with
+/// a contact's fields, and their planned link rows. The batch's number makes each one its own;
+/// the rest is the same for every batch, so that building 2,000 of them stays quick.
+fn batch_decisions(template: &Value, batch: usize) -> BatchDecisions {
+    BatchDecisions {
+        side: BatchSide::Exchange,
+        decisions: json!({"batch": batch, "part": template.clone()}),
+    }
+}
+
+fn batch_template() -> Value {
+    let contact = |n: usize| {
+        json!({
+            "givenName": format!("Given{n}"), "surname": format!("Surname{n}"),
+            "emailAddresses": [{"address": format!("person{n}@contoso.example"), "name": "x"}],
+            "businessPhones": ["+1 425 555 0100"], "companyName": "Contoso Ltd",
+            "jobTitle": "Purchasing manager", "categories": ["Salesforce"]
+        })
+    };
+    let keys = (0..100).map(|n| format!("sf:003000000000{n:06}AAA"));
+    let commands: Vec<Value> = keys
+        .clone()
+        .enumerate()
+        .map(|(n, key)| json!({"op": "create", "sync_key": key, "fields": contact(n)}))
+        .collect();
+    let links: Vec<Value> = keys
+        .enumerate()
+        .map(|(n, key)| json!([n, {"op": "upsert", "sync_key": key, "baseline": contact(n)}]))
+        .collect();
+    json!({"commands": {"side": "exchange", "commands": commands}, "links": links})
+}
+
+/// A batch's results; `attempt` tells a repeat apart from the first.
+fn batch_results(batch: usize, attempt: &str) -> Value {
+    json!({"batch": batch, "attempt": attempt})
+}
+
+async fn lock_writing(
+    db: &store::testing::TestDatabase,
+    job_id: uuid::Uuid,
+) -> sessions::WritingSession {
+    let mut client = db.pool.get().await.expect("client");
+    let tx = client.transaction().await.expect("tx");
+    let session = sessions::lock_writing_session(&tx, job_id)
+        .await
+        .expect("lock")
+        .expect("the session is writing");
+    tx.commit().await.expect("commit");
+    session
+}
+
+#[tokio::test]
+async fn a_session_of_2000_write_batches_keeps_each_batchs_decisions_and_results_and_counts_a_repeat_once()
+ {
+    const BATCHES: usize = 2_000;
+    let db = database_with_users(1).await;
+    let job_id = started(
+        trigger::start(&db.pool, "u0", Trigger::Manual, Utc::now())
+            .await
+            .expect("start"),
+    );
+    let template = batch_template();
+    let batches: Vec<BatchDecisions> = (0..BATCHES)
+        .map(|n| batch_decisions(&template, n))
+        .collect();
+    let session_wide = json!({"errors": [], "guard": {"state": "clear"}});
+    let mut client = db.pool.get().await.expect("client");
+    let tx = client.transaction().await.expect("tx");
+    sessions::begin_writing(
+        &tx,
+        job_id,
+        &session_wide,
+        &batches,
+        &Cursors::default(),
+        &Progress::default(),
+    )
+    .await
+    .expect("begin writing");
+    tx.commit().await.expect("commit");
+
+    let session = lock_writing(&db, job_id).await;
+    assert_eq!(session.pending_batches, BATCHES as i32);
+    assert_eq!(session.decisions, StoredDecisions::PerBatch(session_wide));
+    let (largest, session_row): (i32, i32) = {
+        let row = client
+            .query_one(
+                "SELECT (SELECT max(pg_column_size(decisions)) FROM session_batches WHERE job_id = $1),
+                        (SELECT pg_column_size(s.*) FROM sync_sessions s WHERE job_id = $1)",
+                &[&job_id],
+            )
+            .await
+            .expect("sizes");
+        (row.get(0), row.get(1))
+    };
+    assert!(
+        largest < 1 << 20,
+        "a batch row holds one batch: {largest} bytes"
+    );
+    assert!(
+        session_row < 4 << 10,
+        "the session row stays small: {session_row} bytes"
+    );
+
+    for batch in 0..BATCHES {
+        let tx = client.transaction().await.expect("tx");
+        let session = sessions::lock_writing_session(&tx, job_id)
+            .await
+            .expect("lock")
+            .expect("writing");
+        let done = sessions::batch_done(
+            &tx,
+            job_id,
+            &session,
+            batch as u32,
+            &batch_results(batch, "first"),
+            &session.progress,
+        )
+        .await
+        .expect("batch done");
+        assert_eq!(
+            done,
+            BatchDone::Counted {
+                remaining: (BATCHES - batch - 1) as i32
+            }
+        );
+        if batch == 7 {
+            // The same batch's results again (a copy whose idempotency record is gone).
+            let repeat = sessions::batch_done(
+                &tx,
+                job_id,
+                &session,
+                7,
+                &batch_results(7, "again"),
+                &session.progress,
+            )
+            .await
+            .expect("repeat");
+            assert_eq!(repeat, BatchDone::Repeated);
+        }
+        tx.commit().await.expect("commit");
+    }
+
+    let tx = client.transaction().await.expect("tx");
+    let stored = session_batches::load(&tx, job_id).await.expect("load");
+    assert_eq!(stored.len(), BATCHES);
+    for (n, batch) in stored.iter().enumerate() {
+        assert_eq!(batch.batch, n as i32);
+        assert_eq!(batch.side, BatchSide::Exchange);
+        assert_eq!(batch.decisions, batches[n].decisions, "batch {n}");
+        let first = batch_results(n, "first");
+        assert_eq!(
+            batch.results.as_ref(),
+            Some(&first),
+            "batch {n} keeps its first results"
+        );
+    }
+    sessions::finish(&tx, job_id, SessionState::Succeeded, &Progress::default())
+        .await
+        .expect("finish");
+    let left = session_batches::load(&tx, job_id).await.expect("load");
+    assert!(left.is_empty(), "a finished session keeps no batch rows");
+    tx.commit().await.expect("commit");
+    drop(client);
+    db.drop_database().await.expect("drop");
+}
+
+#[tokio::test]
+async fn a_session_that_began_writing_before_v12_keeps_its_decisions_and_results_on_its_row() {
+    let db = database_with_users_at(Some(11), 1).await;
+    let job_id = started(
+        trigger::start(&db.pool, "u0", Trigger::Manual, Utc::now())
+            .await
+            .expect("start"),
+    );
+    let whole = json!({"exchange": [], "salesforce": [], "links": [], "errors": [],
+                       "guard": {"state": "clear"}, "fallbacks": []});
+    let client = db.pool.get().await.expect("client");
+    // As the reconciler before V12 stored it: everything on the session row.
+    client
+        .execute(
+            "UPDATE sync_sessions SET state = 'writing', pending_batches = 2, decisions = $2,
+                    results = '[]'::jsonb, cursors = '{}'::jsonb
+             WHERE job_id = $1",
+            &[&job_id, &whole],
+        )
+        .await
+        .expect("old writing session");
+    drop(client);
+    store::migrate(&db.pool).await.expect("upgrade");
+
+    let session = lock_writing(&db, job_id).await;
+    assert_eq!(
+        session.decisions,
+        StoredDecisions::Whole {
+            decisions: whole.clone(),
+            results: json!([])
+        }
+    );
+    let mut client = db.pool.get().await.expect("client");
+    let tx = client.transaction().await.expect("tx");
+    let done = sessions::batch_done(
+        &tx,
+        job_id,
+        &session,
+        0,
+        &json!([{"n": 0}]),
+        &session.progress,
+    )
+    .await
+    .expect("batch done");
+    assert_eq!(done, BatchDone::Counted { remaining: 1 });
+    tx.commit().await.expect("commit");
+    drop(client);
+    let session = lock_writing(&db, job_id).await;
+    assert_eq!(
+        session.decisions,
+        StoredDecisions::Whole {
+            decisions: whole,
+            results: json!([{"n": 0}])
+        }
+    );
     db.drop_database().await.expect("drop");
 }
