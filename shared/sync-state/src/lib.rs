@@ -49,9 +49,9 @@ pub enum StateError {
 }
 
 impl StateError {
-    /// What to do next: connection trouble, serialization failures and deadlocks go away on a
-    /// retry; a missing row is that one item's problem; a bad value or stored JSON that does not
-    /// decode is a bug an operator must look at.
+    /// What to do next: connection trouble, serialization failures, deadlocks and lock waits
+    /// that timed out go away on a retry; a missing row is that one item's problem; a bad value
+    /// or stored JSON that does not decode is a bug an operator must look at.
     pub fn disposition(&self) -> Disposition {
         match self {
             StateError::Pool(_) => Disposition::Retry { after: None },
@@ -60,6 +60,7 @@ impl StateError {
                     || e.code().is_some_and(|c| {
                         c == &tokio_postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
                             || c == &tokio_postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+                            || c == &tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE
                     }) =>
             {
                 Disposition::Retry { after: None }

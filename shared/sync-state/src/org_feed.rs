@@ -68,9 +68,17 @@ pub async fn state(
         .map(|r| FeedState::from_row(&r)))
 }
 
+/// How long a session waits for another fetcher's read of the org before it gives up (and its
+/// delivery is retried): a read stuck on a Salesforce outage does not hold the org's sessions
+/// for longer.
+pub const LOCK_WAIT_SECS: u32 = 60;
+
 /// Locks the org's feed row for this transaction (creating it), waiting while another fetcher
-/// reads the org; returns its state as that reader left it.
+/// reads the org (at most [`LOCK_WAIT_SECS`]: then a transient error); returns its state as that
+/// reader left it.
 pub async fn lock(tx: &Transaction<'_>, org_id: &str) -> Result<FeedState, StateError> {
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT_SECS}s'"))
+        .await?;
     tx.execute(
         "INSERT INTO org_feeds (org_id) VALUES ($1) ON CONFLICT (org_id) DO NOTHING",
         &[&org_id],
