@@ -166,19 +166,25 @@ pub async fn status(
 /// (`item_errors`, C7), when the next periodic session is due, and the org's Salesforce API
 /// budget (`salesforce_api`: `{used, limit, reported_at, budget_share, periodic_stretched,
 /// periodic_interval_factor}`, `null` before Salesforce reported any usage; issue 11 §4).
+///
+/// Read from one snapshot, so that what a session commits at once (held deletions and the
+/// guard's error, a finished session and its summary) is never seen half.
 pub async fn status_of(ctx: &Ctx, user_id: &str) -> Result<serde_json::Value, ApiError> {
-    let client = ctx.pool.get().await.map_err(StateError::from)?;
-    let user = users::get_user(&**client, user_id).await?;
-    let budget = api_budget::usage(&**client, &user.org_id)
+    let mut client = ctx.pool.get().await.map_err(StateError::from)?;
+    let tx = sync_state::snapshot(&mut client).await?;
+    let db = &*tx;
+    let user = users::get_user(db, user_id).await?;
+    let budget = api_budget::usage(db, &user.org_id)
         .await?
         .map(|usage| ApiBudget::of(usage, ctx.settings.api_budget_share, Utc::now()));
-    let settings = users::get_settings(&**client, user_id).await?;
-    let running = session_rows::running(&**client, user_id).await?;
-    let last = session_rows::last_finished(&**client, user_id).await?;
-    let state = schedule::user_sync_state(&**client, user_id).await?;
+    let settings = users::get_settings(db, user_id).await?;
+    let running = session_rows::running(db, user_id).await?;
+    let last = session_rows::last_finished(db, user_id).await?;
+    let state = schedule::user_sync_state(db, user_id).await?;
     let held = state.as_ref().and_then(|s| s.held_deletions()).cloned();
-    let item_errors = item_errors::current(&**client, user_id).await?;
-    let deletions = deletions::view(&**client, user_id).await?;
+    let item_errors = item_errors::current(db, user_id).await?;
+    let deletions = deletions::view(db, user_id).await?;
+    tx.commit().await.map_err(StateError::from)?;
     Ok(json!({
         "user": UserView::from(user),
         "settings": SettingsView::from(&settings),

@@ -32,21 +32,26 @@ pub struct StatusData {
     pub failing: Vec<CurrentItemError>,
 }
 
+/// Read from one snapshot (see [`sync_state::snapshot`]).
 pub async fn load(ctx: &Ctx, user_id: &str) -> Result<StatusData, ApiError> {
-    let client = ctx.pool.get().await.map_err(StateError::from)?;
-    users::get_user(&**client, user_id).await?;
-    let settings = users::get_settings(&**client, user_id).await?;
-    let state = schedule::user_sync_state(&**client, user_id).await?;
-    Ok(StatusData {
+    let mut client = ctx.pool.get().await.map_err(StateError::from)?;
+    let tx = sync_state::snapshot(&mut client).await?;
+    let db = &*tx;
+    users::get_user(db, user_id).await?;
+    let settings = users::get_settings(db, user_id).await?;
+    let state = schedule::user_sync_state(db, user_id).await?;
+    let data = StatusData {
         settings,
-        in_sync: overview::in_sync(&**client, user_id).await?,
-        last: session_rows::last_finished(&**client, user_id).await?,
-        running: session_rows::running(&**client, user_id).await?.is_some(),
+        in_sync: overview::in_sync(db, user_id).await?,
+        last: session_rows::last_finished(db, user_id).await?,
+        running: session_rows::running(db, user_id).await?.is_some(),
         next_sync_at: state.as_ref().map(|s| s.next_sync_at),
-        notifications_until: overview::notifications_until(&**client, user_id, Utc::now()).await?,
-        deletions: sync_state::deletions::view(&**client, user_id).await?,
-        failing: item_errors::current(&**client, user_id).await?,
-    })
+        notifications_until: overview::notifications_until(db, user_id, Utc::now()).await?,
+        deletions: sync_state::deletions::view(db, user_id).await?,
+        failing: item_errors::current(db, user_id).await?,
+    };
+    tx.commit().await.map_err(StateError::from)?;
+    Ok(data)
 }
 
 /// `1234567` → `1,234,567`.

@@ -33,6 +33,20 @@ pub mod users;
 
 pub use sync_core::Disposition;
 
+/// A read-only transaction on one snapshot (`REPEATABLE READ`): a page or a status assembled
+/// from several queries sees each session's commit whole or not at all (held deletions with the
+/// guard's error, a finished session with its summary).
+pub async fn snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, StateError> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
 /// What can go wrong reading or writing the sync state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
