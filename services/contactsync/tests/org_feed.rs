@@ -366,3 +366,45 @@ async fn a_user_who_turns_sync_back_on_gets_what_changed_while_it_was_off() {
     assert_eq!(mirrors(&stack, &user).await, ["Before", "WhileOff"]);
     stack.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_in_both_the_recycle_bin_and_the_delete_log_is_routed_once() {
+    let stack = Stack::start().await.expect("stack");
+    let user = stack.add_user("deleter", json!({})).await.expect("user");
+    let doomed = stack
+        .create_in_salesforce(&user, json!({"LastName": "Doomed"}))
+        .await
+        .expect("contact");
+    stack
+        .create_in_salesforce(&user, json!({"LastName": "Kept"}))
+        .await
+        .expect("contact");
+    stack.sync(&user).await.expect("first session");
+    control(
+        &stack,
+        Method::DELETE,
+        &format!("/sobjects/Contact/{doomed}"),
+        None,
+    )
+    .await;
+    // Minutes later: the next read finds the row in the Recycle Bin (`queryAll`) and in the
+    // delete log (Get Deleted) alike.
+    control(
+        &stack,
+        Method::POST,
+        "/clock",
+        Some(json!({"advance_seconds": 150})),
+    )
+    .await;
+    stack.reset_counters().await.expect("reset");
+    let summary = stack.sync(&user).await.expect("session");
+    assert_eq!(summary["state"], "succeeded", "{summary}");
+    assert_eq!(summary["writes"]["exchange"]["deleted"], 1, "{summary}");
+    let (_, salesforce) = stack.counters().await.expect("counters");
+    assert!(
+        salesforce["by_route"].to_string().contains("/deleted"),
+        "the delete log was asked: {salesforce}"
+    );
+    assert_eq!(mirrors(&stack, &user).await, ["Kept"]);
+    stack.stop().await.expect("stop");
+}

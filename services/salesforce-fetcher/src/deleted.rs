@@ -7,12 +7,11 @@
 //!   the server's clock, truncated to the minute.
 //! - Less than a minute since the start: nothing can be asked yet (Salesforce refuses such a
 //!   window); the start stays where it is. Deletions after the covered minute are read from the
-//!   Recycle Bin meanwhile (`read.rs`), so one session is still enough (C6).
+//!   Recycle Bin meanwhile (the feed's `queryAll` returns them with `IsDeleted`), so one read is
+//!   still enough (C6).
 //! - A start further back than the log keeps (15 days), an `earliestDateAvailable` after the
 //!   start (the log was purged past it), or Salesforce's `INVALID_REPLICATION_DATE`: deletes may
 //!   have been lost, so the session re-lists the scope and looks up every linked Contact.
-
-use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use salesforce_client::{DELETED_MAX_AGE_DAYS, DeletedRecords, SalesforceError};
@@ -83,19 +82,6 @@ pub fn outcome(
         Err(e) if e.error_code() == Some("INVALID_REPLICATION_DATE") => Ok(Outcome::Relist),
         Err(e) => Err(e),
     }
-}
-
-/// Drops deletions that a later change undid: a Contact read live (or out of scope) with a
-/// `SystemModstamp` after its `deletedDate` was undeleted since.
-pub fn without_undeleted(
-    deleted: Vec<(String, DateTime<Utc>)>,
-    seen: &HashMap<String, DateTime<Utc>>,
-) -> Vec<String> {
-    deleted
-        .into_iter()
-        .filter(|(id, at)| seen.get(id).is_none_or(|stamp| stamp <= at))
-        .map(|(id, _)| id)
-        .collect()
 }
 
 #[cfg(test)]
@@ -210,19 +196,5 @@ mod tests {
             disposition: Disposition::Retry { after: None },
         });
         assert!(outcome(start, Err(outage)).is_err());
-    }
-
-    #[test]
-    fn a_contact_changed_after_its_deletion_was_undeleted() {
-        let deleted = vec![
-            ("003A".to_owned(), t("2024-05-06T10:02:00Z")),
-            ("003B".to_owned(), t("2024-05-06T10:03:00Z")),
-            ("003C".to_owned(), t("2024-05-06T10:04:00Z")),
-        ];
-        let seen = HashMap::from([
-            ("003A".to_owned(), t("2024-05-06T10:05:00Z")),
-            ("003B".to_owned(), t("2024-05-06T10:01:00Z")),
-        ]);
-        assert_eq!(without_undeleted(deleted, &seen), vec!["003B", "003C"]);
     }
 }

@@ -284,11 +284,28 @@ async fn route_read(
         }
     }
 
-    let mut records: Vec<Record> = Vec::with_capacity(live.len() + deleted.len());
+    // One record per Contact, its newest state: a deletion both still in the Recycle Bin and in
+    // the delete log, or a Contact deleted and then undeleted, is routed once, as it is now.
+    let mut newest: HashMap<SalesforceId, (DateTime<Utc>, bool, Record)> = HashMap::new();
+    let mut keep = |stamp: DateTime<Utc>, live: bool, record: Record| {
+        let id = match &record {
+            Record::Changed(c) => c.id.clone(),
+            Record::Deleted { id, .. } => id.clone(),
+        };
+        match newest.get(&id) {
+            // Later wins; at the same instant a live row wins over a deletion.
+            Some((t, l, _)) if (*t, *l) >= (stamp, live) => {}
+            _ => {
+                newest.insert(id, (stamp, live, record));
+            }
+        }
+    };
     for c in live {
         let raw = c.id.clone();
+        // A Contact of a renamed Account did not change itself: older than any change of it.
+        let stamp = c.system_modstamp.unwrap_or(DateTime::<Utc>::MIN_UTC);
         match SalesforceContact::try_from(c) {
-            Ok(contact) => records.push(Record::Changed(contact)),
+            Ok(contact) => keep(stamp, true, Record::Changed(contact)),
             Err(e) => tracing::warn!(record = %raw, error = %e,
                 "Salesforce returned a Contact with a malformed id; it is routed to nobody."),
         }
@@ -296,9 +313,10 @@ async fn route_read(
     for (id, at, owner) in deleted {
         if let Some(id) = canonical_quiet(&id) {
             let owner = owner.as_deref().and_then(canonical_quiet);
-            records.push(Record::Deleted { id, at, owner });
+            keep(at, false, Record::Deleted { id, at, owner });
         }
     }
+    let records: Vec<Record> = newest.into_values().map(|(_, _, r)| r).collect();
     if records.is_empty() {
         return Ok(0);
     }
