@@ -321,7 +321,7 @@ async fn route_read(
         return Ok(0);
     }
 
-    let recipients = org_feed::recipients(tx, org_id).await?;
+    let mut recipients = org_feed::recipients(tx, org_id).await?;
     let changed: Vec<SalesforceId> = records
         .iter()
         .filter_map(|r| match r {
@@ -330,6 +330,7 @@ async fn route_read(
         })
         .collect();
     let mut views = HashMap::new();
+    let mut broken = HashSet::new();
     if !changed.is_empty() {
         for view in followed_views(&recipients) {
             match view_members(sf, &view, &changed).await {
@@ -353,10 +354,14 @@ async fn route_read(
                         )
                         .await?;
                     }
+                    broken.insert(view);
                 }
             }
         }
     }
+    // Their listing covers this read: nothing is routed to them now (a link to a Contact the
+    // view could not be asked about is no scope exit).
+    recipients.retain(|r| !matches!(&r.scope, Scope::ListView(v) if broken.contains(v)));
     let ids: Vec<&str> = records
         .iter()
         .map(|r| match r {
