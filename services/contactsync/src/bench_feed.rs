@@ -16,9 +16,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use contactsync::harness::{Options, Stack};
+use contactsync::harness::{ORG, Options, Stack};
 use reqwest::Method;
 use serde_json::{Value, json};
+use sync_state::links::{self, CursorSide};
+use sync_state::{org_feed, simulate};
 use tokio::sync::Semaphore;
 
 /// Contacts other owners change in the busy-org scenario.
@@ -84,22 +86,10 @@ async fn seed_contacts(
     Ok(())
 }
 
-/// Makes the user's periodic session due now (as if the last were an hour old).
+/// Makes the users' periodic sessions due now (as if the last were an hour old).
 async fn make_due(stack: &Stack, users: &[String]) -> anyhow::Result<()> {
     let client = stack.pool.get().await?;
-    client
-        .execute(
-            "UPDATE sync_sessions SET created_at = created_at - interval '1 hour'
-             WHERE user_id = ANY($1)",
-            &[&users],
-        )
-        .await?;
-    client
-        .execute(
-            "UPDATE user_sync_state SET next_sync_at = now() WHERE user_id = ANY($1)",
-            &[&users],
-        )
-        .await?;
+    simulate::make_periodic_due(&**client, users).await?;
     Ok(())
 }
 
@@ -113,17 +103,10 @@ async fn wait_periodic(
     let started = Instant::now();
     let mut last = 0;
     loop {
-        let client = stack.pool.get().await?;
-        let done: i64 = client
-            .query_one(
-                "SELECT count(DISTINCT user_id) FROM sync_sessions
-                 WHERE user_id = ANY($1) AND trigger = 'schedule' AND created_at >= $2
-                   AND state NOT IN ('fetching', 'writing')",
-                &[&users, &since],
-            )
-            .await?
-            .get(0);
-        let done = usize::try_from(done).unwrap_or(0);
+        let done = {
+            let client = stack.pool.get().await?;
+            simulate::periodic_sessions_finished_since(&**client, users, since).await?
+        };
         if done >= users.len() {
             return Ok(());
         }
@@ -141,25 +124,16 @@ async fn wait_periodic(
 /// Pushes the org feed's last read an hour back: the next session that wants it reads the org.
 async fn age_feed(stack: &Stack) -> anyhow::Result<()> {
     let client = stack.pool.get().await?;
-    client
-        .execute(
-            "UPDATE org_feeds SET read_started_at = read_started_at - interval '1 hour'",
-            &[],
-        )
-        .await?;
+    simulate::age_org_feeds(&**client, chrono::Duration::hours(1)).await?;
     Ok(())
 }
 
 /// The folders each user's mailbox read follows (the keys of its stored delta links).
 async fn followed_folders(stack: &Stack, user_id: &str) -> anyhow::Result<Vec<String>> {
     let client = stack.pool.get().await?;
-    let cursor: Value = client
-        .query_one(
-            "SELECT cursor FROM sync_cursors WHERE user_id = $1 AND side = 'exchange'",
-            &[&user_id],
-        )
+    let cursor = links::load_cursor(&**client, user_id, CursorSide::Exchange)
         .await?
-        .get(0);
+        .context("an exchange cursor")?;
     Ok(cursor["delta_links"]
         .as_object()
         .context("an exchange cursor with delta links")?
@@ -331,12 +305,10 @@ async fn measure_sweep() -> anyhow::Result<Sweep> {
     age_feed(&stack).await?;
     make_due(&stack, &ids).await?;
     wait_periodic(&stack, &ids, since, "catch-up").await?;
-    let client = stack.pool.get().await?;
-    let links: i64 = client
-        .query_one("SELECT count(*) FROM contact_links", &[])
-        .await?
-        .get(0);
-    drop(client);
+    let links = {
+        let client = stack.pool.get().await?;
+        simulate::count_links(&**client).await?
+    };
     if links != (users * contacts) as i64 {
         bail!(
             "the catch-up mirrored {links} of {} Contacts",
@@ -393,11 +365,12 @@ async fn measure_sweep() -> anyhow::Result<Sweep> {
 /// The org-level reads a sweep needs: the changed Contacts and Accounts (one page each when
 /// nothing changed), and the delete log when a whole minute has passed since it was last asked.
 async fn least_org_reads(stack: &Stack) -> anyhow::Result<f64> {
-    let client = stack.pool.get().await?;
-    let from: Option<chrono::DateTime<chrono::Utc>> = client
-        .query_one("SELECT deleted_from FROM org_feeds LIMIT 1", &[])
-        .await?
-        .get(0);
+    let from = {
+        let client = stack.pool.get().await?;
+        org_feed::state(&**client, ORG)
+            .await?
+            .and_then(|feed| feed.deleted_from)
+    };
     let clock = control(
         stack,
         &stack.salesforce_url,

@@ -6,6 +6,7 @@
 use contactsync::harness::{Options, Processes, Stack, TestUser};
 use reqwest::Method;
 use serde_json::{Value, json};
+use sync_state::{sessions, simulate};
 use test_support::eventually;
 
 const BIN: &str = env!("CARGO_BIN_EXE_contactsync");
@@ -69,48 +70,14 @@ fn salesforce_requests(counters: &Value) -> u64 {
 /// old) and waits for it to finish; returns its state.
 async fn periodic_session(stack: &Stack, user: &TestUser) -> String {
     let client = stack.pool.get().await.expect("db");
-    let before: i64 = client
-        .query_one(
-            "SELECT count(*) FROM sync_sessions WHERE user_id = $1",
-            &[&user.id],
-        )
-        .await
-        .expect("count")
-        .get(0);
-    client
-        .execute(
-            "UPDATE sync_sessions SET created_at = created_at - interval '1 hour' WHERE user_id = $1",
-            &[&user.id],
-        )
-        .await
-        .expect("age the sessions");
-    client
-        .execute(
-            "UPDATE user_sync_state SET next_sync_at = now() WHERE user_id = $1",
-            &[&user.id],
-        )
+    let since = chrono::Utc::now();
+    simulate::make_periodic_due(&**client, std::slice::from_ref(&user.id))
         .await
         .expect("make due");
     eventually(60, "the periodic session finishes", || async {
-        let row = client
-            .query_one(
-                "SELECT count(*), (SELECT state FROM sync_sessions WHERE user_id = $1
-                                   ORDER BY created_at DESC LIMIT 1),
-                        (SELECT trigger FROM sync_sessions WHERE user_id = $1
-                                   ORDER BY created_at DESC LIMIT 1)
-                 FROM sync_sessions WHERE user_id = $1",
-                &[&user.id],
-            )
-            .await
-            .ok()?;
-        let count: i64 = row.get(0);
-        let state: Option<String> = row.get(1);
-        let trigger: Option<String> = row.get(2);
-        let state = state?;
-        (count > before
-            && trigger.as_deref() == Some("schedule")
-            && !matches!(state.as_str(), "fetching" | "writing"))
-        .then_some(state)
+        let last = sessions::last_finished(&**client, &user.id).await.ok()??;
+        (last.trigger.as_str() == "schedule" && last.created_at >= since)
+            .then(|| last.state.as_str().to_owned())
     })
     .await
 }

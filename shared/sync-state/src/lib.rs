@@ -27,6 +27,8 @@ pub mod secrets;
 pub mod session_batches;
 pub mod sessions;
 pub mod settings_links;
+#[cfg(feature = "testing")]
+pub mod simulate;
 pub mod subscriptions;
 pub mod trigger;
 pub mod users;

@@ -127,7 +127,31 @@ async fn one_reader_holds_the_org_feed_and_the_next_sees_what_it_stored() {
         tx.commit().await.expect("commit");
         state
     });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Until the second reader is seen waiting for the row lock (a deadline, not a fixed wait).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting_locks: i64 = db
+            .pool
+            .get()
+            .await
+            .expect("client")
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .expect("pg_stat_activity")
+            .get(0);
+        if waiting_locks > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second reader never waited for the lock"
+        );
+        tokio::task::yield_now().await;
+    }
     assert!(
         !waiting.is_finished(),
         "the second reader waits on the row lock"
