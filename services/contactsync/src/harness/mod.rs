@@ -1,7 +1,8 @@
-//! The whole stack in one process for the end-to-end suite and the bench: both emulators, every
+//! The whole stack in one process for the end-to-end suite and the bench: the emulators, every
 //! service (through [`crate::compose`], as `contactsync dev` starts them), a fresh database and
 //! queue prefix of its own; and the acts of an operator and of users through the admin API and
-//! the emulators' real APIs ([`TestUser`]).
+//! the emulators' real APIs ([`TestUser`]), the mailbox ones the same for Exchange and Gmail users
+//! (`mailbox`, G1) so one suite runs for both ([`both_providers!`](crate::both_providers)).
 
 use std::net::SocketAddr;
 
@@ -17,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 use crate::compose::{Composition, Tasks};
 use crate::emulators;
 
+mod gmail;
+mod mailbox;
 pub mod processes;
 mod users;
 
@@ -29,6 +32,56 @@ pub const ADMIN_TOKEN: &str = "e2e-admin-token";
 const ENCRYPTION_KEY: &str = "ZTJlLWtleS1kby1ub3QtdXNlLWluLXByb2R1Y3Rpb24=";
 /// The org every test user joins.
 pub const ORG: &str = "dev";
+
+/// Where a user's mailbox lives (SPEC G1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// Exchange Online through Microsoft Graph.
+    Exchange,
+    /// Gmail (Google Workspace) through the Google People API.
+    Gmail,
+}
+
+impl Provider {
+    /// The admin API's spelling (`POST /api/v1/users` `provider`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Exchange => "exchange",
+            Provider::Gmail => "gmail",
+        }
+    }
+}
+
+/// One rule test for both mailbox providers (G1): each `async fn name(provider: Provider) {…}`
+/// becomes a module `name` with the tests `exchange` and `gmail`, each running the body with its
+/// provider on a multi-threaded runtime, as the suites' other tests run.
+#[macro_export]
+macro_rules! both_providers {
+    ($(
+        $(#[$meta:meta])*
+        async fn $name:ident($provider:ident : $ty:ty) $body:block
+    )*) => {
+        $(
+            $(#[$meta])*
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn run($provider: $ty) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn exchange() {
+                    run($crate::harness::Provider::Exchange).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn gmail() {
+                    run($crate::harness::Provider::Gmail).await
+                }
+            }
+        )*
+    };
+}
 
 /// Adjusts the Graph emulator's configuration before it starts.
 pub type GraphConfigFn = Box<dyn FnOnce(&mut graph_emulator::Config) + Send>;
@@ -62,6 +115,8 @@ pub struct Options {
 /// A running stack.
 pub struct Stack {
     pub graph_url: String,
+    /// The Gmail emulator's base URL (token at `{gmail_url}/token`, the People API under `/v1/`).
+    pub gmail_url: String,
     pub salesforce_url: String,
     pub gateway_url: String,
     pub http: reqwest::Client,
@@ -180,6 +235,7 @@ impl Stack {
         let pool = database.pool.clone();
         let stack = Stack {
             graph_url,
+            gmail_url: String::new(),
             salesforce_url,
             gateway_url,
             http,
@@ -281,9 +337,9 @@ impl Stack {
         Ok(answer)
     }
 
-    /// Zeroes both emulators' traffic counters.
+    /// Zeroes the emulators' traffic counters.
     pub async fn reset_counters(&self) -> anyhow::Result<()> {
-        for base in [&self.graph_url, &self.salesforce_url] {
+        for base in [&self.graph_url, &self.salesforce_url, &self.gmail_url] {
             self.call(
                 reqwest::Method::DELETE,
                 &format!("{base}/_emulator/requests"),
@@ -314,6 +370,12 @@ impl Stack {
             )
             .await?;
         Ok((graph, salesforce))
+    }
+
+    /// The Gmail emulator's traffic since the last reset.
+    pub async fn gmail_counters(&self) -> anyhow::Result<Value> {
+        self.emulator_control(&self.gmail_url, reqwest::Method::GET, "/requests", None)
+            .await
     }
 
     /// Stops everything and drops the database and queues.

@@ -1,29 +1,44 @@
-//! A test user: a mailbox in the Graph emulator, a Salesforce user, registered and enabled through
-//! the admin API; and the edits a person makes in Outlook or in Salesforce, through the real APIs.
+//! A test user: a mailbox (Exchange in the Graph emulator or Gmail in the Gmail emulator, G1), a
+//! Salesforce user, registered and enabled through the admin API; their sessions; and the edits a
+//! person makes in Salesforce, through its real API. The mailbox side is [`super::mailbox`].
 
 use anyhow::{Context as _, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::Stack;
+use super::{Provider, Stack};
 
 const API: &str = "/services/data/v60.0";
 
 /// A registered user with contact sync enabled.
 pub struct TestUser {
     pub id: String,
+    /// The mailbox's address (Graph's `userPrincipalName`, the Gmail user's email).
     pub mailbox: String,
+    /// Where the mailbox lives (G1).
+    pub provider: Provider,
     pub salesforce_user_id: String,
     pub salesforce_username: String,
-    graph_token: String,
+    /// The bearer token of the user's mailbox API (Graph or People API).
+    pub(super) mailbox_token: String,
     salesforce_token: String,
 }
 
 impl Stack {
-    /// A user with a mailbox and a Salesforce user, registered, with contact sync enabled and
-    /// `settings` merged over the defaults (SPEC §4).
+    /// An Exchange user with a mailbox and a Salesforce user, registered, with contact sync
+    /// enabled and `settings` merged over the defaults (SPEC §4).
     pub async fn add_user(&self, id: &str, settings: Value) -> anyhow::Result<TestUser> {
-        self.add_user_registered_as(id, settings, str::to_owned)
+        self.add_user_on(Provider::Exchange, id, settings).await
+    }
+
+    /// [`Stack::add_user`] with the mailbox on `provider` (G1).
+    pub async fn add_user_on(
+        &self,
+        provider: Provider,
+        id: &str,
+        settings: Value,
+    ) -> anyhow::Result<TestUser> {
+        self.add_user_on_registered_as(provider, id, settings, str::to_owned)
             .await
     }
 
@@ -36,18 +51,20 @@ impl Stack {
         settings: Value,
         registered: impl FnOnce(&str) -> String,
     ) -> anyhow::Result<TestUser> {
+        self.add_user_on_registered_as(Provider::Exchange, id, settings, registered)
+            .await
+    }
+
+    /// [`Stack::add_user_registered_as`] with the mailbox on `provider` (G1).
+    pub async fn add_user_on_registered_as(
+        &self,
+        provider: Provider,
+        id: &str,
+        settings: Value,
+        registered: impl FnOnce(&str) -> String,
+    ) -> anyhow::Result<TestUser> {
         let mailbox = format!("{id}@contoso.test");
-        let (status, body) = self
-            .call(
-                Method::POST,
-                &format!("{}/_emulator/mailboxes", self.graph_url),
-                None,
-                Some(json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": mailbox})),
-            )
-            .await?;
-        if status >= 300 {
-            bail!("creating the mailbox: {status} {body}");
-        }
+        let mailbox_token = self.create_mailbox(provider, &mailbox).await?;
         let username = format!("{id}@acme.test");
         let (status, body) = self
             .call(
@@ -69,7 +86,7 @@ impl Stack {
             .admin(
                 Method::POST,
                 "/api/v1/users",
-                Some(json!({"id": id, "mailbox": mailbox,
+                Some(json!({"id": id, "mailbox": mailbox, "provider": provider.as_str(),
                             "salesforce_user_id": registered(&salesforce_user_id)})),
             )
             .await?;
@@ -96,18 +113,6 @@ impl Stack {
         let (_, token) = self
             .call(
                 Method::POST,
-                &format!("{}/_emulator/tokens", self.graph_url),
-                None,
-                Some(json!({})),
-            )
-            .await?;
-        let graph_token = token["access_token"]
-            .as_str()
-            .context("graph token")?
-            .to_owned();
-        let (_, token) = self
-            .call(
-                Method::POST,
                 &format!("{}/_emulator/tokens", self.salesforce_url),
                 None,
                 Some(json!({"username": username})),
@@ -120,9 +125,10 @@ impl Stack {
         let user = TestUser {
             id: id.to_owned(),
             mailbox,
+            provider,
             salesforce_user_id,
             salesforce_username: username,
-            graph_token,
+            mailbox_token,
             salesforce_token,
         };
         self.settle(&user).await?;
@@ -196,11 +202,19 @@ impl Stack {
             }
         }
         let (graph, salesforce) = self.counters().await?;
-        for (name, counters) in [("graph", &graph), ("salesforce", &salesforce)] {
+        let gmail = self.gmail_counters().await?;
+        for (name, counters) in [
+            ("graph", &graph),
+            ("salesforce", &salesforce),
+            ("gmail", &gmail),
+        ] {
             if let Some(routes) = counters["by_route"].as_object() {
                 for (route, n) in routes {
+                    // Logins and Graph's `$batch` (which may carry reads only; the summary
+                    // counts its writes) are not writes.
                     let writing = !(route.starts_with("GET ")
                         || route.contains("/oauth2/")
+                        || route.ends_with(" /token")
                         || route.contains("/$batch"));
                     if writing && n.as_u64().unwrap_or(0) > 0 {
                         bail!("the follow-up session called {name} {route} {n} times: {counters}");
@@ -212,109 +226,6 @@ impl Stack {
             bail!("the follow-up session did not succeed: {summary}");
         }
         Ok(())
-    }
-
-    // ----- the mailbox, as the user sees it -----
-
-    /// Every live contact of the mailbox, from the emulator's control API (folder names,
-    /// categories, extended properties). Graph's DELETE moves a contact to Deleted Items; for
-    /// the user (and these tests) it is gone, so that folder is left out.
-    pub async fn mailbox_contacts(&self, user: &TestUser) -> anyhow::Result<Vec<Value>> {
-        let (status, body) = self
-            .call(
-                Method::GET,
-                &format!(
-                    "{}/_emulator/mailboxes/{}/contacts",
-                    self.graph_url, user.mailbox
-                ),
-                None,
-                None,
-            )
-            .await?;
-        if status != 200 {
-            bail!("reading the mailbox: {status} {body}");
-        }
-        Ok(list(body)
-            .into_iter()
-            .filter(|c| c["folderWellKnownName"] != "deleteditems")
-            .collect())
-    }
-
-    /// A Graph API call as the user's Outlook would make it.
-    pub async fn graph(
-        &self,
-        user: &TestUser,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let (status, value) = self
-            .call(
-                method,
-                &format!("{}/v1.0/users/{}{path}", self.graph_url, user.mailbox),
-                Some(&user.graph_token),
-                body,
-            )
-            .await?;
-        if status >= 300 {
-            bail!("graph {path}: {status} {value}");
-        }
-        Ok(value)
-    }
-
-    /// The id of a contact folder by name (the sync folder once B1 made it).
-    pub async fn folder_id(&self, user: &TestUser, name: &str) -> anyhow::Result<String> {
-        let folders = self
-            .graph(user, Method::GET, "/contactFolders", None)
-            .await?;
-        list(folders)
-            .into_iter()
-            .find(|f| f["displayName"] == name)
-            .and_then(|f| f["id"].as_str().map(str::to_owned))
-            .with_context(|| format!("no folder {name}"))
-    }
-
-    /// Creates a contact folder as the user, top-level or under `parent`; returns its id.
-    pub async fn create_folder(
-        &self,
-        user: &TestUser,
-        parent: Option<&str>,
-        name: &str,
-    ) -> anyhow::Result<String> {
-        let path = match parent {
-            Some(p) => format!("/contactFolders/{p}/childFolders"),
-            None => "/contactFolders".to_owned(),
-        };
-        let created = self
-            .graph(
-                user,
-                Method::POST,
-                &path,
-                Some(json!({"displayName": name})),
-            )
-            .await?;
-        Ok(created["id"]
-            .as_str()
-            .context("created folder id")?
-            .to_owned())
-    }
-
-    /// Creates a contact in a folder (`None`: the default folder) as the user; returns its id.
-    pub async fn create_in_mailbox(
-        &self,
-        user: &TestUser,
-        folder: Option<&str>,
-        contact: Value,
-    ) -> anyhow::Result<String> {
-        let path = match folder {
-            Some(f) => format!("/contactFolders/{f}/contacts"),
-            None => "/contacts".to_owned(),
-        };
-        let created = self.graph(user, Method::POST, &path, Some(contact)).await?;
-        Ok(created["id"]
-            .as_str()
-            .context("created contact id")?
-            .to_owned())
     }
 
     // ----- Salesforce, as the user sees it -----
@@ -406,7 +317,7 @@ impl Stack {
 }
 
 /// A JSON list, whether bare or under `value` / `records`.
-fn list(body: Value) -> Vec<Value> {
+pub(super) fn list(body: Value) -> Vec<Value> {
     match body {
         Value::Array(items) => items,
         Value::Object(mut map) => ["value", "records", "contacts"]
