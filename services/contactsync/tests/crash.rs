@@ -1,10 +1,12 @@
 //! C4 under crashes: a service killed (SIGKILL) in the middle of a session — after some of the
 //! session's writes reached the mailbox and before everything was acknowledged — is restarted; the
-//! session must finish with nothing duplicated and nothing lost.
+//! session must finish with nothing duplicated and nothing lost; for Exchange and Gmail users
+//! alike (G1).
 
 use std::process::Stdio;
 
-use contactsync::harness::{Options, Stack};
+use contactsync::both_providers;
+use contactsync::harness::{Options, Provider, Stack};
 use reqwest::Method;
 use serde_json::{Value, json};
 use test_support::eventually;
@@ -33,7 +35,7 @@ fn mirrors(contacts: &[Value]) -> Vec<String> {
 /// Runs a first sync of `N` Contacts with `killed` as a child process, SIGKILLs it once some
 /// mirrors exist, restarts it, and checks every Contact is mirrored exactly once and that the
 /// next session has nothing left to do (C3).
-async fn killed_mid_session_and_restarted(killed: &'static str, user_id: &str) {
+async fn killed_mid_session_and_restarted(provider: Provider, killed: &'static str, user_id: &str) {
     const N: usize = 60;
     let stack = Stack::start_with(Options {
         skip: vec![killed],
@@ -44,7 +46,10 @@ async fn killed_mid_session_and_restarted(killed: &'static str, user_id: &str) {
     .await
     .expect("stack");
     let mut first = service(&stack, killed);
-    let user = stack.add_user(user_id, json!({})).await.expect("user");
+    let user = stack
+        .add_user_on(provider, user_id, json!({}))
+        .await
+        .expect("user");
     for i in 0..N {
         stack
             .create_in_salesforce(&user, json!({"LastName": format!("Crash{i:02}")}))
@@ -95,13 +100,12 @@ async fn killed_mid_session_and_restarted(killed: &'static str, user_id: &str) {
     stack.stop().await.expect("stop");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn c4_the_exchange_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_loses_nothing()
- {
-    killed_mid_session_and_restarted("exchange-writer", "crash-writer").await;
-}
+both_providers! {
+    async fn c4_the_mailbox_writer_killed_mid_batch_and_restarted_leaves_no_duplicate_and_loses_nothing(provider: Provider) {
+        killed_mid_session_and_restarted(provider, "exchange-writer", "crash-writer").await;
+    }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn c4_the_reconciler_killed_mid_session_and_restarted_finishes_it_without_duplicates() {
-    killed_mid_session_and_restarted("reconciler", "crash-reconciler").await;
+    async fn c4_the_reconciler_killed_mid_session_and_restarted_finishes_it_without_duplicates(provider: Provider) {
+        killed_mid_session_and_restarted(provider, "reconciler", "crash-reconciler").await;
+    }
 }

@@ -145,7 +145,10 @@ impl Stack {
                 Some(json!({"resourceNamesToAdd": add, "resourceNamesToRemove": remove})),
             )
             .await?;
-        for refused in ["notFoundResourceNames", "canNotRemoveLastContactGroupResourceNames"] {
+        for refused in [
+            "notFoundResourceNames",
+            "canNotRemoveLastContactGroupResourceNames",
+        ] {
             if answer[refused].as_array().is_some_and(|a| !a.is_empty()) {
                 bail!("members:modify of {group}: {answer}");
             }
@@ -169,9 +172,8 @@ impl Stack {
         let mut contacts = Vec::new();
         let mut page: Option<String> = None;
         loop {
-            let mut path = format!(
-                "people/me/connections?personFields={PERSON_FIELDS}&pageSize={PAGE_SIZE}"
-            );
+            let mut path =
+                format!("people/me/connections?personFields={PERSON_FIELDS}&pageSize={PAGE_SIZE}");
             if let Some(token) = &page {
                 path.push_str(&format!("&pageToken={token}"));
             }
@@ -419,7 +421,11 @@ fn to_graph(person: &Value, groups: &HashMap<String, String>) -> Value {
         .filter_map(|m| m["contactGroupMembership"]["contactGroupResourceName"].as_str())
         .filter_map(|g| groups.get(g).map(String::as_str))
         .collect();
-    let categories: Vec<&str> = member_of.iter().copied().filter(|g| *g == CATEGORY).collect();
+    let categories: Vec<&str> = member_of
+        .iter()
+        .copied()
+        .filter(|g| *g == CATEGORY)
+        .collect();
     out.insert("categories".into(), json!(categories));
     // The folder: the sync group first, else another group of the user's, else the default.
     let folder = if member_of.contains(&SYNC_FOLDER) {
@@ -441,7 +447,13 @@ fn to_graph(person: &Value, groups: &HashMap<String, String>) -> Value {
 fn is_system_name(name: &str) -> bool {
     matches!(
         name,
-        "myContacts" | "starred" | "friends" | "family" | "coworkers" | "chatBuddies" | "all"
+        "myContacts"
+            | "starred"
+            | "friends"
+            | "family"
+            | "coworkers"
+            | "chatBuddies"
+            | "all"
             | "blocked"
     )
 }
@@ -616,7 +628,8 @@ mod tests {
 
     #[test]
     fn cleared_fields_become_empty_lists_so_an_update_clears_them() {
-        let person = to_person(&json!({"surname": "Batty", "businessPhones": [], "jobTitle": null}));
+        let person =
+            to_person(&json!({"surname": "Batty", "businessPhones": [], "jobTitle": null}));
         assert_eq!(person["phoneNumbers"], json!([]));
         assert_eq!(person["organizations"], json!([]));
         assert_eq!(person["names"], json!([{"familyName": "Batty"}]));
@@ -624,7 +637,13 @@ mod tests {
 
     #[test]
     fn every_graph_field_the_suites_write_has_a_person_field() {
-        for key in ["givenName", "jobTitle", "emailAddresses", "businessPhones", "department"] {
+        for key in [
+            "givenName",
+            "jobTitle",
+            "emailAddresses",
+            "businessPhones",
+            "department",
+        ] {
             assert!(person_field(key).is_some(), "{key}");
         }
         assert_eq!(person_field("categories"), None);

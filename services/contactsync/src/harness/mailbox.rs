@@ -99,7 +99,11 @@ impl Stack {
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
         if user.provider != Provider::Exchange {
-            bail!("graph {path}: {} has a {:?} mailbox", user.id, user.provider);
+            bail!(
+                "graph {path}: {} has a {:?} mailbox",
+                user.id,
+                user.provider
+            );
         }
         let (status, value) = self
             .call(
@@ -353,6 +357,45 @@ impl Stack {
                 Ok(id.to_owned())
             }
         }
+    }
+
+    /// Makes the next read of the user's mailbox contacts (the sync folder's delta; Gmail's
+    /// connections) answer 503 with `Retry-After: retry_after` seconds, once.
+    pub async fn fail_next_mailbox_read(
+        &self,
+        user: &TestUser,
+        retry_after: u64,
+    ) -> anyhow::Result<()> {
+        let (base, fault) = match user.provider {
+            Provider::Exchange => (
+                &self.graph_url,
+                json!({"status": 503, "count": 1, "retry_after": retry_after,
+                       "mailbox": user.mailbox,
+                       "route": "GET /v1.0/users/{id}/contactFolders/{id}/contacts/delta"}),
+            ),
+            Provider::Gmail => (
+                &self.gmail_url,
+                json!({"status": 503, "count": 1, "retry_after": retry_after,
+                       "email": user.mailbox, "route": "GET /v1/people/me/connections"}),
+            ),
+        };
+        self.emulator_control(base, Method::POST, "/faults", Some(fault))
+            .await
+            .context("injecting the fault")?;
+        Ok(())
+    }
+
+    /// Whether every fault injected on the user's mailbox emulator has been served (a fault
+    /// leaves the emulator's list once it has been injected).
+    pub async fn mailbox_faults_served(&self, user: &TestUser) -> anyhow::Result<bool> {
+        let base = match user.provider {
+            Provider::Exchange => &self.graph_url,
+            Provider::Gmail => &self.gmail_url,
+        };
+        let faults = self
+            .emulator_control(base, Method::GET, "/faults", None)
+            .await?;
+        Ok(faults["faults"].as_array().is_some_and(Vec::is_empty))
     }
 
     /// Drags a contact to another folder in Outlook (the control API: Graph has no move for

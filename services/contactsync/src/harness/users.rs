@@ -86,8 +86,10 @@ impl Stack {
             .admin(
                 Method::POST,
                 "/api/v1/users",
-                Some(json!({"id": id, "mailbox": mailbox, "provider": provider.as_str(),
-                            "salesforce_user_id": registered(&salesforce_user_id)})),
+                Some(
+                    json!({"id": id, "mailbox": mailbox, "provider": provider.as_str(),
+                            "salesforce_user_id": registered(&salesforce_user_id)}),
+                ),
             )
             .await?;
         if status >= 300 {
