@@ -13,3 +13,8 @@ ALTER TABLE orgs ADD CONSTRAINT orgs_google_all_or_none CHECK (
     (google_client_email IS NULL) = (google_private_key IS NULL)
     AND (google_client_email IS NULL) = (google_token_uri IS NULL)
     AND (google_client_email IS NULL) = (google_api_url IS NULL));
+
+-- A Gmail user's "Salesforce" contact group (the category of B9–B11), as the fetcher found or
+-- created it; the writer puts contacts in it. (Its "Salesforce Contacts" group is the sync
+-- folder, in `graph_folder_id` like an Exchange user's folder.)
+ALTER TABLE user_sync_state ADD COLUMN category_group text;
