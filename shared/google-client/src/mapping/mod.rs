@@ -510,3 +510,6 @@ fn apply_notes(notes: Option<String>, person: &mut Person) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
