@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use http_layer::jwt::{Header, JwtError, RsaSigner};
-use http_layer::oauth::request_token;
+use http_layer::oauth::{CachedToken, TokenSlot, request_token};
 use http_layer::{Api, HttpLayer, Response, RetryPolicy};
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -44,20 +44,13 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-struct CachedToken {
-    value: SecretString,
-    refresh_at: Instant,
-}
-
-/// One user's token; its lock is held across a login, so that concurrent callers for one user
-/// share one token request while other users are not held up.
-type TokenSlot = Arc<tokio::sync::Mutex<Option<CachedToken>>>;
-
 struct Inner {
     layer: HttpLayer,
     config: GoogleConfig,
     signer: RsaSigner,
-    tokens: Mutex<HashMap<String, TokenSlot>>,
+    /// One token per user; a slot's lock is held across its login, so that concurrent callers
+    /// for one user share one token request while other users are not held up.
+    tokens: Mutex<HashMap<String, Arc<TokenSlot>>>,
     /// One lock per user around every mutating call: Google asks for one user's mutations to
     /// be sent sequentially, so concurrent workers for a user queue here instead of failing.
     mutations: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -198,19 +191,16 @@ impl GoogleClient {
             request_token(self.inner.layer.http(), config.token_uri.clone(), &form)
                 .await
                 .map_err(|e| GoogleError::from_token(user, e))?;
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3599));
-        // Refresh well before expiry (half the lifetime, at most five minutes early) so a call
-        // never starts with a token that dies in flight.
-        let margin = (lifetime / 2).min(Duration::from_secs(300));
         debug!(
             user,
-            expires_in = lifetime.as_secs(),
+            expires_in = parsed.expires_in,
             "Fetched a Google token"
         );
-        Ok(CachedToken {
-            value: SecretString::from(parsed.access_token),
-            refresh_at: issued + (lifetime - margin),
-        })
+        Ok(CachedToken::new(
+            SecretString::from(parsed.access_token),
+            parsed.expires_in,
+            issued,
+        ))
     }
 
     /// Sends one call as `user`, with retries (transport, 429/5xx with backoff) and one re-login
@@ -258,6 +248,21 @@ impl GoogleClient {
         let _turn = self.mutation_turn(user).await;
         self.send(user, method, url, body, idempotent).await
     }
+
+    /// A mutating POST of `body` to `{api_base}/v1/{path}`, its answer decoded as `T`.
+    pub(crate) async fn post<T: DeserializeOwned>(
+        &self,
+        user: &str,
+        path: &str,
+        body: &serde_json::Value,
+        idempotent: bool,
+        what: &'static str,
+    ) -> Result<T, GoogleError> {
+        let url = self.url(path, &[])?;
+        self.mutate(user, Method::POST, url, Some(body), idempotent)
+            .await?
+            .json(what)
+    }
 }
 
 /// The client, for one user, as the HTTP layer sees it. Private, so that the token methods stay
@@ -274,29 +279,16 @@ impl Api for Auth<'_> {
 
     /// The user's token from the cache while it has time left, else from the token endpoint.
     async fn credential(&self) -> Result<SecretString, GoogleError> {
-        let slot = entry(&self.client.inner.tokens, self.user);
-        let mut guard = slot.lock().await;
-        if let Some(cached) = guard.as_ref()
-            && Instant::now() < cached.refresh_at
-        {
-            return Ok(cached.value.clone());
-        }
-        let fresh = self.client.fetch_token(self.user).await?;
-        let value = fresh.value.clone();
-        *guard = Some(fresh);
-        Ok(value)
+        entry(&self.client.inner.tokens, self.user)
+            .get_or_fetch(|| self.client.fetch_token(self.user))
+            .await
     }
 
     /// Drops the user's cached token if it is still the one that was refused.
     async fn invalidate(&self, refused: &SecretString) {
-        let slot = entry(&self.client.inner.tokens, self.user);
-        let mut guard = slot.lock().await;
-        if guard
-            .as_ref()
-            .is_some_and(|c| c.value.expose_secret() == refused.expose_secret())
-        {
-            *guard = None;
-        }
+        entry(&self.client.inner.tokens, self.user)
+            .invalidate(refused)
+            .await;
     }
 
     fn disposition(error: &GoogleError) -> Disposition {

@@ -236,13 +236,15 @@ impl GoogleClient {
                 .map(|p| json!({ "contactPerson": creatable(p) }))
                 .collect();
             let body = json!({ "contacts": contacts, "readMask": PERSON_FIELDS });
-            let reply: Result<BatchCreateReply, GoogleError> = async {
-                let url = self.url("people:batchCreateContacts", &[])?;
-                self.mutate(user, Method::POST, url, Some(&body), false)
-                    .await?
-                    .json("batch create")
-            }
-            .await;
+            let reply: Result<BatchCreateReply, GoogleError> = self
+                .post(
+                    user,
+                    "people:batchCreateContacts",
+                    &body,
+                    false,
+                    "batch create",
+                )
+                .await;
             match reply {
                 Ok(reply) => {
                     let mut created = reply.created_people.into_iter();
@@ -308,13 +310,15 @@ impl GoogleClient {
                 "updateMask": update_mask,
                 "readMask": PERSON_FIELDS,
             });
-            let reply: Result<BatchUpdateReply, GoogleError> = async {
-                let url = self.url("people:batchUpdateContacts", &[])?;
-                self.mutate(user, Method::POST, url, Some(&body), true)
-                    .await?
-                    .json("batch update")
-            }
-            .await;
+            let reply: Result<BatchUpdateReply, GoogleError> = self
+                .post(
+                    user,
+                    "people:batchUpdateContacts",
+                    &body,
+                    true,
+                    "batch update",
+                )
+                .await;
             match reply {
                 Ok(mut reply) => {
                     for (name, _) in chunk {
@@ -357,13 +361,15 @@ impl GoogleClient {
                 continue;
             }
             let body = json!({ "resourceNames": valid });
-            let reply: Result<Value, GoogleError> = async {
-                let url = self.url("people:batchDeleteContacts", &[])?;
-                self.mutate(user, Method::POST, url, Some(&body), true)
-                    .await?
-                    .json("batch delete")
-            }
-            .await;
+            let reply: Result<Value, GoogleError> = self
+                .post(
+                    user,
+                    "people:batchDeleteContacts",
+                    &body,
+                    true,
+                    "batch delete",
+                )
+                .await;
             match reply {
                 Ok(_) => results.extend(checked.into_iter().map(|c| c.map(|_| ()))),
                 Err(e) => results.extend(fail_all(checked, e)),

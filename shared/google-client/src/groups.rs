@@ -71,11 +71,9 @@ impl GoogleClient {
         if name.trim().is_empty() {
             return Err(GoogleError::Invalid("a contact group needs a name".into()));
         }
-        let url = self.url("contactGroups", &[])?;
         let body = json!({ "contactGroup": { "name": name } });
-        self.mutate(user, Method::POST, url, Some(&body), false)
-            .await?
-            .json("created contact group")
+        self.post(user, "contactGroups", &body, false, "created contact group")
+            .await
     }
 
     /// One group with up to `max_members` of its members' resource names.
@@ -126,11 +124,10 @@ impl GoogleClient {
                 "resourceNamesToAdd": names(true),
                 "resourceNamesToRemove": names(false),
             });
-            let url = self.url(&format!("{group}/members:modify"), &[])?;
+            let path = format!("{group}/members:modify");
             let part: ModifyOutcome = self
-                .mutate(user, Method::POST, url, Some(&body), true)
-                .await?
-                .json("members modify")?;
+                .post(user, &path, &body, true, "members modify")
+                .await?;
             outcome
                 .not_found_resource_names
                 .extend(part.not_found_resource_names);
