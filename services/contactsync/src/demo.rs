@@ -43,6 +43,7 @@ pub async fn ensure_dev_org(stack: &DevStack) -> anyhow::Result<()> {
         salesforce_username: salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME.into(),
         salesforce_org_id: salesforce_emulator::config::DEFAULT_ORG_ID.into(),
         salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
+        google: None,
     };
     let client = stack.pool.get().await?;
     sync_state::orgs::put_org(&**client, &cipher, &org).await?;

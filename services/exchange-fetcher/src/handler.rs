@@ -37,6 +37,7 @@ impl ReadError {
     pub fn disposition(&self) -> Disposition {
         match self {
             ReadError::Graph(e) => e.disposition(),
+            ReadError::Google(e) => e.disposition(),
             ReadError::State(e) => e.disposition(),
             ReadError::Stamp { error, .. } => error.disposition(),
             // As before typed errors: even a database blip while loading the org's clients

@@ -1,9 +1,12 @@
-//! The exchange-fetcher service: consumes sync jobs and reads each user's contact changes from Microsoft Graph.
+//! The exchange-fetcher service: consumes sync jobs and reads the mailbox side of each session —
+//! an Exchange user's contact changes from Microsoft Graph (`read`), a Gmail user's from the
+//! Google People API (`gmail`, G1) — in the one mailbox shape the sync core takes.
 //!
 //! Wiring only (the shared `pipeline::App`): `App::build` connects the infrastructure,
 //! `run_until_stopped` runs the ops server and the consumer loop(s) until shutdown. What the
 //! service does lives in `handler`.
 
+pub mod gmail;
 pub mod handler;
 pub mod read;
 mod settings;

@@ -34,6 +34,8 @@ pub enum ReadError {
     #[error(transparent)]
     Graph(#[from] GraphError),
     #[error(transparent)]
+    Google(#[from] google_client::GoogleError),
+    #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
     Clients(#[from] pipeline::ClientError),
@@ -74,28 +76,45 @@ pub enum CheckReason {
     Due,
 }
 
+/// What [`plan`] reads of a provider's cursor.
+pub trait MailboxCursor {
+    /// The sync folder (Exchange) or group (Gmail) the cursor was read for.
+    fn folder_id(&self) -> &str;
+    /// The last full check of the mailbox, if the cursor recorded one.
+    fn checked_at(&self) -> Option<DateTime<Utc>>;
+}
+
+impl MailboxCursor for ExchangeCursor {
+    fn folder_id(&self) -> &str {
+        &self.folder_id
+    }
+    fn checked_at(&self) -> Option<DateTime<Utc>> {
+        self.checked_at
+    }
+}
+
 /// What a session does about the folder tree and the category, decided from its cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MailboxPlan<'a> {
+pub enum MailboxPlan<'a, C = ExchangeCursor> {
     /// List the folders and check the category first.
     Check(CheckReason),
     /// Follow the cursor's folders as they are; `checked_at` is carried forward.
     Trust {
-        cursor: &'a ExchangeCursor,
+        cursor: &'a C,
         checked_at: DateTime<Utc>,
     },
 }
 
 /// Decides whether the session checks the mailbox (pure: the clock is passed in).
-pub fn plan<'a>(
-    stored: Option<&'a ExchangeCursor>,
+pub fn plan<'a, C: MailboxCursor>(
+    stored: Option<&'a C>,
     known_folder: Option<&str>,
     trigger: Trigger,
     now: DateTime<Utc>,
     check_every: Duration,
-) -> MailboxPlan<'a> {
-    let trusted = stored.filter(|c| known_folder == Some(c.folder_id.as_str()));
-    let (Some(cursor), Some(checked_at)) = (trusted, trusted.and_then(|c| c.checked_at)) else {
+) -> MailboxPlan<'a, C> {
+    let trusted = stored.filter(|c| known_folder == Some(c.folder_id()));
+    let (Some(cursor), Some(checked_at)) = (trusted, trusted.and_then(|c| c.checked_at())) else {
         return MailboxPlan::Check(CheckReason::Unknown);
     };
     if trigger.is_on_demand() {
@@ -173,6 +192,10 @@ pub async fn read_mailbox(
 ) -> Result<(ExchangeChanges, serde_json::Value), ReadError> {
     let client = ctx.pool.get().await.map_err(StateError::from)?;
     let user = users::get_user(&**client, &job.header.user_id).await?;
+    if user.provider == users::Provider::Gmail {
+        drop(client);
+        return crate::gmail::read_mailbox(ctx, job, &user).await;
+    }
     let known_folder = sync_state::mailbox::sync_folder(&**client, &user.id).await?;
     let stored: Option<ExchangeCursor> =
         links::load_cursor(&**client, &user.id, CursorSide::Exchange)

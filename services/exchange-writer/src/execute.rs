@@ -3,7 +3,6 @@
 //! redelivered, timed-out or 5xx-answered create from making a second contact (C4): such a create
 //! is sent again only once its stamp shows it did not happen.
 
-use contracts::{Failure, FailureCode};
 use graph_client::{ContactWrite, GraphClient, GraphError, SYNC_KEY_PROPERTY_ID};
 use sync_core::{ExchangeCommand, SyncKey, WriteResult};
 
@@ -236,28 +235,13 @@ async fn delete_originals(target: &Target<'_>, slots: &mut [Slot]) {
 
 /// The batch's report from the settled slots.
 fn finish(slots: Vec<Slot>) -> Executed {
-    let mut results = Vec::with_capacity(slots.len());
-    let mut unavailable: Vec<String> = Vec::new();
-    for slot in slots {
-        match slot {
-            Slot::Settled(Verdict::Done(result)) => results.push(result),
-            Slot::Settled(Verdict::Unavailable(reason)) => unavailable.push(reason),
-            Slot::Pending | Slot::Copied { .. } => {
-                unavailable.push("the command was not carried out".to_owned());
-            }
-        }
-    }
-    let failure = (!unavailable.is_empty()).then(|| {
-        // The service could not be reached for these commands after the retries.
-        let message = format!(
-            "Graph could not carry out {} of {} writes: {}",
-            unavailable.len(),
-            results.len() + unavailable.len(),
-            unavailable[0]
-        );
-        Failure::new(FailureCode::Unavailable, message)
-    });
-    Executed { results, failure }
+    mapping::report(
+        "Graph",
+        slots.into_iter().map(|slot| match slot {
+            Slot::Settled(verdict) => Some(verdict),
+            Slot::Pending | Slot::Copied { .. } => None,
+        }),
+    )
 }
 
 /// Finds the item carrying `key` in the sync folder. `Err` when Graph could not answer.

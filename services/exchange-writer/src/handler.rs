@@ -1,6 +1,6 @@
 //! The exchange writer as a `pipeline::Writer`: finds the user's mailbox and sync folder and
-//! carries a batch's commands out through Graph; the shared skeleton publishes one
-//! `WriteResults` for the batch.
+//! carries a batch's commands out through Graph, or for a Gmail user through the People API
+//! (`gmail`, G1); the shared skeleton publishes one `WriteResults` for the batch.
 
 use contracts::{Commands, Header};
 use messaging::{Delivery, HandlerError};
@@ -9,6 +9,7 @@ use sync_core::ExchangeCommand;
 use sync_state::{StateError, users};
 
 use crate::execute::{self, Target};
+use crate::gmail;
 use crate::{Ctx, ExchangeWriter};
 
 /// Handles one delivery; `Ok` means the batch's results were published with confirm.
@@ -50,6 +51,9 @@ impl pipeline::Writer for ExchangeWriter {
         let folder_id = sync_folder(ctx, &user.id)
             .await
             .map_err(|e| Unavailable::state("the user cannot be loaded", e))?;
+        if user.provider == users::Provider::Gmail {
+            return write_gmail(ctx, user, folder_id.as_deref(), commands, attempt).await;
+        }
         let graph = ctx
             .clients
             .graph(&user.org_id)
@@ -62,6 +66,39 @@ impl pipeline::Writer for ExchangeWriter {
         };
         Ok(execute::execute(&target, commands, attempt.redelivered).await)
     }
+}
+
+/// [`pipeline::Writer::write`] for a Gmail user (G1): the folder is a contact group, and so is
+/// the category.
+async fn write_gmail(
+    ctx: &Ctx,
+    user: &users::User,
+    folder_group: Option<&str>,
+    commands: &[ExchangeCommand],
+    attempt: Attempt,
+) -> Result<Executed, Unavailable> {
+    let category_group = {
+        let client = ctx
+            .pool
+            .get()
+            .await
+            .map_err(|e| Unavailable::state("the user cannot be loaded", StateError::from(e)))?;
+        sync_state::mailbox::category_group(&**client, &user.id)
+            .await
+            .map_err(|e| Unavailable::state("the user cannot be loaded", e))?
+    };
+    let google = ctx
+        .clients
+        .google(&user.org_id)
+        .await
+        .map_err(|e| Unavailable::client("Google", e))?;
+    let target = gmail::Target {
+        google: &google,
+        mailbox: &user.mailbox,
+        folder_group,
+        category_group: category_group.as_deref(),
+    };
+    Ok(gmail::execute(&target, commands, attempt.redelivered).await)
 }
 
 /// Records that this writer is about to carry out `message_id`; false when it was seen before.

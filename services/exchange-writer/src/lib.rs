@@ -1,10 +1,11 @@
-//! The exchange-writer service: executes write commands against the mailbox through Microsoft Graph and reports the results.
+//! The exchange-writer service: executes write commands against the mailbox — through Microsoft Graph, or for a Gmail user through the Google People API (`gmail`, G1) — and reports the results.
 //!
 //! Wiring only (the shared `pipeline::App`): `App::build` connects the infrastructure,
 //! `run_until_stopped` runs the ops server and the consumer loop(s) until shutdown. What the
 //! service does lives in `handler`.
 
 pub mod execute;
+pub mod gmail;
 pub mod handler;
 pub mod mapping;
 

@@ -5,6 +5,8 @@ use graph_client::{
     ContactCopy, ContactPatch, ContactWrite, Disposition, GraphContact, GraphError, ItemError,
     NewContact, WriteOutcome,
 };
+use contracts::{Failure, FailureCode};
+use pipeline::Executed;
 use serde_json::{Map, Value};
 use sync_core::{
     ExchangeCommand, GraphItemId, SALESFORCE_CATEGORY, Stamp, SyncKey, WriteFailure, WriteResult,
@@ -175,6 +177,32 @@ pub fn failed(sync_key: &SyncKey, error: &ItemError) -> Verdict {
     } else {
         Verdict::Unavailable(error.to_string())
     }
+}
+
+/// The batch's report from each command's verdict (`None`: not carried out), for the API named
+/// `service`: the results, and a failure (the session then fails and runs again) when any
+/// command could not be carried out.
+pub fn report(service: &str, verdicts: impl IntoIterator<Item = Option<Verdict>>) -> Executed {
+    let mut results = Vec::new();
+    let mut unavailable: Vec<String> = Vec::new();
+    for verdict in verdicts {
+        match verdict {
+            Some(Verdict::Done(result)) => results.push(result),
+            Some(Verdict::Unavailable(reason)) => unavailable.push(reason),
+            None => unavailable.push("the command was not carried out".to_owned()),
+        }
+    }
+    let failure = (!unavailable.is_empty()).then(|| {
+        // The service could not be reached for these commands after the retries.
+        let message = format!(
+            "{service} could not carry out {} of {} writes: {}",
+            unavailable.len(),
+            results.len() + unavailable.len(),
+            unavailable[0]
+        );
+        Failure::new(FailureCode::Unavailable, message)
+    });
+    Executed { results, failure }
 }
 
 /// The failure reported when the original of a move is gone and no copy carries its key.

@@ -104,6 +104,7 @@ impl Stack {
                 salesforce_username: "unused@contoso.example".into(),
                 salesforce_org_id: "00D000000000001AAA".into(),
                 salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
+                google: None,
             },
         )
         .await
@@ -115,6 +116,7 @@ impl Stack {
             "org-1",
             MAILBOX,
             &"005000000000001AAA".parse().expect("a Salesforce id"),
+            sync_state::users::Provider::Exchange,
         )
         .await
         .unwrap();

@@ -22,8 +22,7 @@ use sync_state::users;
 use crate::Ctx;
 use crate::auth::Operator;
 use crate::error::ApiError;
-use crate::users::{SettingsUpdate, needs_session};
-use crate::validate;
+use crate::users::{Registration, SettingsUpdate, needs_session, register};
 
 /// Rows one call takes at most; `contactsync users import` splits larger files.
 pub const MAX_ROWS: usize = 10_000;
@@ -325,46 +324,20 @@ pub async fn import(
 /// Validates and applies one row in one transaction: the user (created, or an identical one
 /// kept) and the settings given; a user whose sync is now on is made due, for the scheduler.
 async fn import_one(ctx: &Ctx, user: ImportRow) -> Result<RowStatus, ApiError> {
-    validate::id("id", &user.id)?;
-    validate::mailbox("mailbox", &user.mailbox)?;
-    let salesforce_user_id =
-        validate::salesforce_id("salesforce_user_id", &user.salesforce_user_id, "005")?;
-    match user.provider.as_deref().map(str::trim) {
-        None | Some("") | Some("exchange") => {}
-        Some("gmail") => {
-            return Err(ApiError::bad(
-                "provider: gmail mailboxes are not supported by this deployment yet",
-            ));
-        }
-        Some(other) => {
-            return Err(ApiError::bad(format!(
-                "provider: must be exchange or gmail (got {other:?})"
-            )));
-        }
-    }
-    let org = user
-        .org
-        .clone()
-        .unwrap_or_else(|| ctx.settings.default_org.clone());
-    validate::id("org", &org)?;
-
     let mut client = ctx.pool.get().await.map_err(StateError::from)?;
     let tx = client.transaction().await?;
-    if !users::org_exists(&tx, &org).await? {
-        return Err(ApiError::not_found(format!("org {org}")));
-    }
-    let created = users::create_user(&tx, &user.id, &org, &user.mailbox, &salesforce_user_id)
-        .await
-        .map_err(|e| match e {
-            StateError::Invalid(_) => ApiError::Conflict {
-                code: "user_exists",
-                message: format!(
-                    "user {} already exists with another mailbox, Salesforce user or org",
-                    user.id
-                ),
-            },
-            other => other.into(),
-        })?;
+    let created = register(
+        ctx,
+        &tx,
+        Registration {
+            id: &user.id,
+            mailbox: &user.mailbox,
+            salesforce_user_id: &user.salesforce_user_id,
+            provider: user.provider.as_deref(),
+            org: user.org.as_deref(),
+        },
+    )
+    .await?;
     let status = if users::created_in(&tx, &created).await? {
         RowStatus::Created
     } else {

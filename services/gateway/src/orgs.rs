@@ -34,6 +34,9 @@ pub struct NewOrg {
     name: String,
     graph: GraphCredentials,
     salesforce: SalesforceCredentials,
+    /// The Google Workspace of the org's Gmail users (G1); absent for Exchange only.
+    #[serde(default)]
+    google: Option<GoogleCredentials>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +61,112 @@ struct SalesforceCredentials {
     jwt_audience: Option<String>,
 }
 
+/// A service account with domain-wide delegation for the contacts scope: either its key file as
+/// Google's console downloads it (`service_account_key`), or its fields one by one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GoogleCredentials {
+    #[serde(default)]
+    service_account_key: Option<ServiceAccountKey>,
+    #[serde(default)]
+    client_email: Option<String>,
+    #[serde(default)]
+    private_key_pem: Option<String>,
+    /// Default `https://oauth2.googleapis.com/token`, or the key file's `token_uri`.
+    #[serde(default)]
+    token_uri: Option<String>,
+    /// Default `https://people.googleapis.com`.
+    #[serde(default)]
+    api_url: Option<String>,
+}
+
+/// The fields of a Google key file this service uses; the others are ignored.
+#[derive(Deserialize)]
+struct ServiceAccountKey {
+    #[serde(rename = "type")]
+    kind: String,
+    client_email: String,
+    private_key: String,
+    #[serde(default)]
+    token_uri: Option<String>,
+}
+
+impl std::fmt::Debug for GoogleCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleCredentials")
+            .field("client_email", &self.client_email)
+            .field("token_uri", &self.token_uri)
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GoogleCredentials {
+    /// The stored form, every field checked.
+    fn resolve(&self) -> Result<orgs::GoogleCredentials, ApiError> {
+        let (client_email, private_key_pem, key_token_uri) = match &self.service_account_key {
+            Some(key) => {
+                if self.client_email.is_some() || self.private_key_pem.is_some() {
+                    return Err(ApiError::bad(
+                        "google: give either service_account_key or client_email and \
+                         private_key_pem, not both",
+                    ));
+                }
+                if key.kind != "service_account" {
+                    return Err(ApiError::bad(format!(
+                        "google.service_account_key: type must be \"service_account\", not {:?}",
+                        key.kind
+                    )));
+                }
+                (
+                    key.client_email.clone(),
+                    key.private_key.clone(),
+                    key.token_uri.clone(),
+                )
+            }
+            None => (
+                self.client_email.clone().ok_or_else(|| {
+                    ApiError::bad("google.client_email: missing (or give service_account_key)")
+                })?,
+                self.private_key_pem.clone().ok_or_else(|| {
+                    ApiError::bad("google.private_key_pem: missing (or give service_account_key)")
+                })?,
+                None,
+            ),
+        };
+        validate::text("google.client_email", &client_email)?;
+        if !client_email.contains('@') {
+            return Err(ApiError::bad(format!(
+                "google.client_email: {client_email:?} is not a service account's email"
+            )));
+        }
+        validate::private_key_pem("google.private_key_pem", &private_key_pem)?;
+        let pem = secrecy::SecretString::from(private_key_pem.clone());
+        salesforce_client::JwtSigner::from_pem(&pem).map_err(|e| {
+            ApiError::bad(format!(
+                "google.private_key_pem: not a usable RSA private key ({e})"
+            ))
+        })?;
+        let token_uri = self
+            .token_uri
+            .clone()
+            .or(key_token_uri)
+            .unwrap_or_else(|| orgs::GOOGLE_TOKEN_URI.to_owned());
+        validate::http_url("google.token_uri", &token_uri)?;
+        let api_url = self
+            .api_url
+            .clone()
+            .unwrap_or_else(|| orgs::GOOGLE_API_URL.to_owned());
+        validate::http_url("google.api_url", &api_url)?;
+        Ok(orgs::GoogleCredentials {
+            client_email: client_email.trim().to_owned(),
+            private_key_pem,
+            token_uri: token_uri.trim().trim_end_matches('/').to_owned(),
+            api_url: api_url.trim().trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
 // Hand-written so a secret can never reach a log line through `{:?}`.
 impl std::fmt::Debug for GraphCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,8 +189,9 @@ impl std::fmt::Debug for SalesforceCredentials {
 }
 
 impl NewOrg {
-    /// Checks every field; returns the Salesforce org id in its 18-character form (B15).
-    fn validate(&self) -> Result<SalesforceId, ApiError> {
+    /// Checks every field; returns the Salesforce org id in its 18-character form (B15) and
+    /// the Google credentials in their stored form.
+    fn validate(&self) -> Result<(SalesforceId, Option<orgs::GoogleCredentials>), ApiError> {
         validate::id("id", &self.id)?;
         validate::text("name", &self.name)?;
         validate::text("graph.tenant_id", &self.graph.tenant_id)?;
@@ -105,10 +215,19 @@ impl NewOrg {
         if let Some(audience) = &self.salesforce.jwt_audience {
             validate::http_url("salesforce.jwt_audience", audience)?;
         }
-        Ok(id)
+        let google = self
+            .google
+            .as_ref()
+            .map(GoogleCredentials::resolve)
+            .transpose()?;
+        Ok((id, google))
     }
 
-    fn into_org(self, salesforce_org_id: &SalesforceId) -> Org {
+    fn into_org(
+        self,
+        salesforce_org_id: &SalesforceId,
+        google: Option<orgs::GoogleCredentials>,
+    ) -> Org {
         Org {
             id: self.id,
             name: self.name.trim().to_owned(),
@@ -125,6 +244,7 @@ impl NewOrg {
                 .jwt_audience
                 .map(|a| a.trim().trim_end_matches('/').to_owned())
                 .unwrap_or_else(|| DEFAULT_JWT_AUDIENCE.to_owned()),
+            google,
         }
     }
 }
@@ -161,8 +281,8 @@ pub async fn put_org(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let new: NewOrg = parse_json(&body?)?;
-    let salesforce_org_id = new.validate()?;
-    let org = new.into_org(&salesforce_org_id);
+    let (salesforce_org_id, google) = new.validate()?;
+    let org = new.into_org(&salesforce_org_id, google);
     let problems = org_check::check(&ctx.clients, &org).await;
     if !problems.is_empty() {
         return Err(check_failed(&org.id, &problems));

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sync_core::{ConflictWinner, SalesforceId, SalesforceUserId, Scope};
 use sync_state::StateError;
 use sync_state::sessions::StartOutcome;
-use sync_state::users::{self, ContactSettings, User};
+use sync_state::users::{self, ContactSettings, Provider, User};
 
 use crate::Ctx;
 use crate::auth::Operator;
@@ -30,6 +30,9 @@ struct NewUser {
     salesforce_user_id: String,
     #[serde(default)]
     org: Option<String>,
+    /// `exchange` (default) or `gmail` (G1).
+    #[serde(default)]
+    provider: Option<String>,
 }
 
 /// A user as the admin API shows it.
@@ -40,6 +43,8 @@ pub struct UserView {
     pub mailbox: String,
     /// Always the 18-character form (B15), whichever form was registered.
     pub salesforce_user_id: SalesforceUserId,
+    /// `exchange` or `gmail` (G1).
+    pub provider: Provider,
     pub created_at: DateTime<Utc>,
 }
 
@@ -50,6 +55,7 @@ impl From<User> for UserView {
             org: u.org_id,
             mailbox: u.mailbox,
             salesforce_user_id: u.salesforce_user_id,
+            provider: u.provider,
             created_at: u.created_at,
         }
     }
@@ -63,32 +69,20 @@ pub async fn create_user(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let new: NewUser = parse_json(&body?)?;
-    validate::id("id", &new.id)?;
-    validate::mailbox("mailbox", &new.mailbox)?;
-    let salesforce_user_id =
-        validate::salesforce_id("salesforce_user_id", &new.salesforce_user_id, "005")?;
-    let org = new.org.unwrap_or_else(|| ctx.settings.default_org.clone());
-    validate::id("org", &org)?;
-
     let mut client = ctx.pool.get().await.map_err(StateError::from)?;
     let tx = client.transaction().await?;
-    if !users::org_exists(&tx, &org).await? {
-        return Err(ApiError::not_found(format!("org {org}")));
-    }
-    let user = match users::create_user(&tx, &new.id, &org, &new.mailbox, &salesforce_user_id).await
-    {
-        Ok(user) => user,
-        Err(StateError::Invalid(_)) => {
-            return Err(ApiError::Conflict {
-                code: "user_exists",
-                message: format!(
-                    "user {} already exists with another mailbox, Salesforce user or org",
-                    new.id
-                ),
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let user = register(
+        &ctx,
+        &tx,
+        Registration {
+            id: &new.id,
+            mailbox: &new.mailbox,
+            salesforce_user_id: &new.salesforce_user_id,
+            provider: new.provider.as_deref(),
+            org: new.org.as_deref(),
+        },
+    )
+    .await?;
     let created = users::created_in(&tx, &user).await?;
     tx.commit().await?;
     if created {
@@ -100,6 +94,58 @@ pub async fn create_user(
         StatusCode::OK
     };
     Ok((status, Json(UserView::from(user))).into_response())
+}
+
+/// A user to register, as the API or an import row gives it.
+pub(crate) struct Registration<'a> {
+    pub id: &'a str,
+    pub mailbox: &'a str,
+    pub salesforce_user_id: &'a str,
+    pub provider: Option<&'a str>,
+    pub org: Option<&'a str>,
+}
+
+/// Checks a registration and registers the user in `tx`: the user as stored (an identical
+/// repeat keeps the existing one; a different one is 409 `user_exists`). A Gmail user needs an
+/// org with a Google Workspace service account (G1).
+pub(crate) async fn register(
+    ctx: &Ctx,
+    tx: &tokio_postgres::Transaction<'_>,
+    new: Registration<'_>,
+) -> Result<User, ApiError> {
+    validate::id("id", new.id)?;
+    validate::mailbox("mailbox", new.mailbox)?;
+    let salesforce_user_id =
+        validate::salesforce_id("salesforce_user_id", new.salesforce_user_id, "005")?;
+    let provider: Provider = match new.provider.map(str::trim) {
+        None | Some("") => Provider::Exchange,
+        Some(p) => p
+            .parse()
+            .map_err(|e| ApiError::bad(format!("provider: {e}")))?,
+    };
+    let org = new.org.unwrap_or(&ctx.settings.default_org);
+    validate::id("org", org)?;
+    let Some(org_view) = sync_state::orgs::view(tx, org).await? else {
+        return Err(ApiError::not_found(format!("org {org}")));
+    };
+    if provider == Provider::Gmail && org_view.google.is_none() {
+        return Err(ApiError::bad(format!(
+            "provider: org {org} has no Google Workspace service account; register it under \
+             `google` in PUT /api/v1/orgs/{org} before adding Gmail users"
+        )));
+    }
+    users::create_user(tx, new.id, org, new.mailbox, &salesforce_user_id, provider)
+        .await
+        .map_err(|e| match e {
+            StateError::Invalid(_) => ApiError::Conflict {
+                code: "user_exists",
+                message: format!(
+                    "user {} already exists with another mailbox, Salesforce user, provider or org",
+                    new.id
+                ),
+            },
+            other => other.into(),
+        })
 }
 
 /// `GET /api/v1/users/{id}`.

@@ -281,3 +281,98 @@ async fn an_app_without_admin_consent_for_contacts_is_refused_with_the_permissio
     assert!(fix.contains("admin consent"), "{fix}");
     stack.finish().await;
 }
+
+/// G1: an org registers its Google Workspace service account (its key file as Google's console
+/// gives it), never echoed back; Gmail users need such an org, and a bad provider or key is named.
+#[tokio::test]
+async fn gmail_users_need_an_org_with_a_google_service_account() {
+    let emu = emulators(|_| {}, |_| {}).await;
+    let stack = gateway_for(&emu.graph_url).await;
+    let exchange_only = org_body("exchange-only", SF_ORG_ID, &emu.salesforce_url);
+    assert_eq!(stack.register_org(exchange_only).await.status, 201);
+    let gmail_user = |id: &str, org: &str| {
+        json!({"id": id, "mailbox": format!("{id}@example.com"), "salesforce_user_id": ALICE_SF,
+               "org": org, "provider": "gmail"})
+    };
+    let refused = stack
+        .admin(
+            Method::POST,
+            "/api/v1/users",
+            Some(gmail_user("gil", "exchange-only")),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        refused.error_message().contains("Google Workspace"),
+        "{refused:?}"
+    );
+
+    // A real key (any RSA key will do for storing it) in Google's key file shape.
+    let key_file = json!({"type": "service_account", "project_id": "acme",
+        "private_key_id": "k1", "private_key": salesforce_emulator::DEV_PRIVATE_KEY_PEM,
+        "client_email": "contactsync@acme.iam.gserviceaccount.com", "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token"});
+    let mut with_google = org_body("acme", SF_ORG_ID, &emu.salesforce_url);
+    with_google["google"] = json!({"service_account_key": key_file.clone()});
+    let stored = stack.register_org(with_google.clone()).await;
+    assert_eq!(stored.status, 201, "{stored:?}");
+    assert_eq!(
+        stored.json["google"],
+        json!({"client_email": "contactsync@acme.iam.gserviceaccount.com",
+               "token_uri": "https://oauth2.googleapis.com/token",
+               "api_url": "https://people.googleapis.com"}),
+        "the key is never echoed: {stored:?}"
+    );
+    assert!(!stored.json.to_string().contains("PRIVATE KEY"));
+
+    let created = stack
+        .admin(
+            Method::POST,
+            "/api/v1/users",
+            Some(gmail_user("gil", "acme")),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(created.json["provider"], "gmail");
+    let exchange = stack
+        .admin(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"id": "eve", "mailbox": "eve@example.com",
+                        "salesforce_user_id": ALICE_SF, "org": "acme"})),
+        )
+        .await;
+    assert_eq!(exchange.json["provider"], "exchange", "the default");
+    let mut moved = gmail_user("gil", "acme");
+    moved["provider"] = json!("exchange");
+    let conflict = stack
+        .admin(Method::POST, "/api/v1/users", Some(moved))
+        .await;
+    assert_eq!(
+        (conflict.status, conflict.error_code()),
+        (409, "user_exists")
+    );
+
+    let mut unknown = gmail_user("hal", "acme");
+    unknown["provider"] = json!("outlook");
+    let bad = stack
+        .admin(Method::POST, "/api/v1/users", Some(unknown))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.error_message().starts_with("provider:"), "{bad:?}");
+
+    let mut bad_key = with_google.clone();
+    bad_key["google"]["service_account_key"]["private_key"] = json!("not a key");
+    let resp = stack.register_org(bad_key).await;
+    assert_eq!(resp.status, 400, "{resp:?}");
+    assert!(
+        resp.error_message().starts_with("google.private_key_pem"),
+        "{resp:?}"
+    );
+    let mut not_a_service_account = with_google;
+    not_a_service_account["google"]["service_account_key"]["type"] = json!("authorized_user");
+    let resp = stack.register_org(not_a_service_account).await;
+    assert_eq!(resp.status, 400, "{resp:?}");
+    stack.finish().await;
+    drop(emu);
+}

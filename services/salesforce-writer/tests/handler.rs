@@ -97,14 +97,22 @@ impl Stack {
                 salesforce_username: INTEGRATION.into(),
                 salesforce_org_id: "00D000000000001AAA".into(),
                 salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
+                google: None,
             },
         )
         .await
         .unwrap();
         let tx = client.transaction().await.unwrap();
-        users::create_user(&tx, "user-1", "org-1", OWNER, &owner_id.parse().unwrap())
-            .await
-            .unwrap();
+        users::create_user(
+            &tx,
+            "user-1",
+            "org-1",
+            OWNER,
+            &owner_id.parse().unwrap(),
+            users::Provider::Exchange,
+        )
+        .await
+        .unwrap();
         tx.commit().await.unwrap();
 
         let (sender, results) = mpsc::unbounded_channel();

@@ -68,13 +68,18 @@ pub async fn tick(ctx: &Ctx, now: DateTime<Utc>) -> Result<TickReport, TickError
         // Idempotency records only need to outlive redeliveries and outbox repeats (minutes);
         // a week is ample and keeps the table small.
         sessions::forget_processed_before(&tx, now - chrono::Duration::days(7)).await?;
-        let interval = chrono::Duration::from_std(ctx.settings.sync_interval)
-            .unwrap_or(chrono::Duration::minutes(30));
+        let minutes = |d: std::time::Duration, default: i64| {
+            chrono::Duration::from_std(d).unwrap_or(chrono::Duration::minutes(default))
+        };
+        let intervals = schedule::Intervals {
+            exchange: minutes(ctx.settings.sync_interval, 30),
+            gmail: minutes(ctx.settings.gmail_sync_interval, 5),
+        };
         loop {
             let due = schedule::claim_due_users(
                 &tx,
                 now,
-                interval,
+                intervals,
                 ctx.settings.api_budget_share,
                 CLAIM_BATCH,
             )

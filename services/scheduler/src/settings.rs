@@ -13,6 +13,10 @@ pub struct Settings {
     pub tick_interval: Duration,
     /// `SYNC_INTERVAL_SECS`: time between a user's periodic sessions (default 1800: B3's 30 minutes).
     pub sync_interval: Duration,
+    /// `GMAIL_SYNC_INTERVAL_SECS`: the same for Gmail users (default 300). The People API has
+    /// no change notifications for contacts, so this interval is how near to real time a Gmail
+    /// user is; an idle session costs one incremental People API read and no Salesforce call.
+    pub gmail_sync_interval: Duration,
     /// `SESSION_TIMEOUT_SECS`: a session still running after this long is failed, so a lost
     /// message cannot block a user forever (default 900).
     pub session_timeout: Duration,
@@ -47,6 +51,9 @@ impl pipeline::ServiceSettings for Settings {
             credential_key: CredentialKey::from_source(env)?,
             tick_interval: Duration::from_millis(env.parse_or("SCHEDULER_TICK_MS", 1000u64)?),
             sync_interval: Duration::from_secs(env.parse_or("SYNC_INTERVAL_SECS", 1800u64)?),
+            gmail_sync_interval: Duration::from_secs(
+                env.parse_or("GMAIL_SYNC_INTERVAL_SECS", 300u64)?,
+            ),
             session_timeout: Duration::from_secs(env.parse_or("SESSION_TIMEOUT_SECS", 900u64)?),
             subscription_renew_before: Duration::from_secs(
                 env.parse_or("SUBSCRIPTION_RENEW_BEFORE_SECS", 86_400u64)?,

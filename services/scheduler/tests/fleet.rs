@@ -46,6 +46,7 @@ async fn the_fleet_gauges_show_users_held_deletions_queues_and_renewals() {
             "o",
             &format!("{id}@example.com"),
             &"005000000000001AAA".parse().expect("a Salesforce id"),
+            sync_state::users::Provider::Exchange,
         )
         .await
         .expect("user");

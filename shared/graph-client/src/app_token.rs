@@ -24,7 +24,7 @@ impl GraphClient {
     /// for Graph; a token we cannot read is not proof of a missing permission).
     pub async fn app_token_roles(&self) -> Result<Option<Vec<String>>, GraphError> {
         let token = self.fetch_token().await?;
-        Ok(roles(token.value.expose_secret()))
+        Ok(roles(token.value().expose_secret()))
     }
 }
 

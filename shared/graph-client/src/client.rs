@@ -2,9 +2,9 @@
 //! `send`, which adds Graph's headers and reads its errors.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use http_layer::oauth::request_token;
+use http_layer::oauth::{CachedToken, TokenSlot, request_token};
 use http_layer::{Api, Backoff, HttpLayer, Response, RetryPolicy};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
@@ -76,17 +76,12 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-pub(crate) struct CachedToken {
-    pub(crate) value: SecretString,
-    refresh_at: Instant,
-}
-
 struct Inner {
     /// The connection pool and the retry policy.
     layer: HttpLayer,
     config: GraphConfig,
     /// Held across the token request so that concurrent callers wait for one login.
-    token: tokio::sync::Mutex<Option<CachedToken>>,
+    token: TokenSlot,
 }
 
 /// A Microsoft Graph client for one app registration (tenant + client credentials).
@@ -129,7 +124,7 @@ impl GraphClient {
             inner: Arc::new(Inner {
                 layer,
                 config,
-                token: tokio::sync::Mutex::new(None),
+                token: TokenSlot::default(),
             }),
         })
     }
@@ -177,15 +172,12 @@ impl GraphClient {
         ];
         let issued = Instant::now();
         let parsed: TokenResponse = request_token(self.inner.layer.http(), url, &form).await?;
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3599));
-        // Refresh well before expiry (half the lifetime, at most five minutes early) so a call
-        // never starts with a token that dies in flight.
-        let margin = (lifetime / 2).min(Duration::from_secs(300));
-        debug!(expires_in = lifetime.as_secs(), "Fetched a Graph app token");
-        Ok(CachedToken {
-            value: SecretString::from(parsed.access_token),
-            refresh_at: issued + (lifetime - margin),
-        })
+        debug!(expires_in = parsed.expires_in, "Fetched a Graph app token");
+        Ok(CachedToken::new(
+            SecretString::from(parsed.access_token),
+            parsed.expires_in,
+            issued,
+        ))
     }
 
     /// A fresh backoff for rounds of retries outside [`Self::send`] (a batch's throttled items).
@@ -276,27 +268,16 @@ impl Api for Auth<'_> {
     /// The app token, from the cache while it has time left, else from the token endpoint; the
     /// lock is held across the request so that concurrent callers wait for one login.
     async fn credential(&self) -> Result<SecretString, GraphError> {
-        let mut guard = self.0.inner.token.lock().await;
-        if let Some(cached) = guard.as_ref()
-            && Instant::now() < cached.refresh_at
-        {
-            return Ok(cached.value.clone());
-        }
-        let fresh = self.0.fetch_token().await?;
-        let value = fresh.value.clone();
-        *guard = Some(fresh);
-        Ok(value)
+        self.0
+            .inner
+            .token
+            .get_or_fetch(|| self.0.fetch_token())
+            .await
     }
 
     /// Drops the cached token if it is still the one that was refused.
     async fn invalidate(&self, refused: &SecretString) {
-        let mut guard = self.0.inner.token.lock().await;
-        if guard
-            .as_ref()
-            .is_some_and(|c| c.value.expose_secret() == refused.expose_secret())
-        {
-            *guard = None;
-        }
+        self.0.inner.token.invalidate(refused).await;
     }
 
     fn disposition(error: &GraphError) -> Disposition {

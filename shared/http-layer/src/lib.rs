@@ -18,6 +18,8 @@
 //!
 //! - **Login.** [`oauth::request_token`] is the OAuth 2.0 token endpoint's form POST, with the
 //!   standard error body of a refusal read into [`oauth::TokenError`].
+//! - **Signed assertions.** [`jwt::RsaSigner`] signs the RS256 JWT of the JWT bearer grant
+//!   (Salesforce's connected app, Google's service account) from a PEM RSA key.
 //!
 //! A client implements [`Api`] for a private type (how to get and drop its credential, how to
 //! read its API's errors) and calls [`HttpLayer::send`] with a closure that builds the request
@@ -32,6 +34,7 @@
 //! The emulators never use this crate: they share nothing with the clients that call them, so a
 //! misreading of an API cannot hide on both sides at once.
 
+pub mod jwt;
 mod layer;
 pub mod oauth;
 mod policy;

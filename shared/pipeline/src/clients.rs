@@ -1,4 +1,4 @@
-//! Graph and Salesforce clients per org, built from the org's sealed credentials on first use and
+//! Graph, Salesforce and (for orgs with Gmail users) Google clients per org, built from the org's sealed credentials on first use and
 //! kept, so tokens are cached across sessions; and each org's Salesforce API usage as those
 //! clients last saw it: exported for `/metrics`, and recorded in PostgreSQL (small changes at
 //! most every [`USAGE_RECORD_EVERY`] per org and process) for the scheduler's API budget (issue
@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use google_client::{GoogleClient, GoogleConfig};
 use graph_client::{GraphClient, GraphConfig};
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
@@ -62,6 +63,8 @@ impl ClientError {
 struct Entry {
     graph: Arc<GraphClient>,
     salesforce: Arc<SalesforceClient>,
+    /// `None` for an org without a Google Workspace service account.
+    google: Option<Arc<GoogleClient>>,
 }
 
 type Cache = Arc<Mutex<HashMap<String, Arc<Entry>>>>;
@@ -217,9 +220,26 @@ impl OrgClients {
         let graph = GraphClient::new(graph_config).map_err(|e| config_error(e.to_string()))?;
         let salesforce =
             SalesforceClient::new(salesforce_config).map_err(|e| config_error(e.to_string()))?;
+        let google = match &org.google {
+            Some(credentials) => {
+                let mut config = GoogleConfig::new(
+                    credentials.client_email.clone(),
+                    SecretString::from(credentials.private_key_pem.clone()),
+                );
+                config.token_uri = url::Url::parse(&credentials.token_uri)
+                    .map_err(|e| config_error(format!("google token uri: {e}")))?;
+                config.api_base = url::Url::parse(&credentials.api_url)
+                    .map_err(|e| config_error(format!("google api url: {e}")))?;
+                let client = GoogleClient::new(config)
+                    .map_err(|e| config_error(format!("google: {e}")))?;
+                Some(Arc::new(client))
+            }
+            None => None,
+        };
         Ok(Entry {
             graph: Arc::new(graph),
             salesforce: Arc::new(salesforce),
+            google,
         })
     }
 
@@ -243,6 +263,20 @@ impl OrgClients {
     /// The org's Graph client.
     pub async fn graph(&self, org_id: &str) -> Result<Arc<GraphClient>, ClientError> {
         Ok(Arc::clone(&self.entry(org_id).await?.graph))
+    }
+
+    /// The org's Google client (its service account, G1); a configuration error for an org
+    /// without one.
+    pub async fn google(&self, org_id: &str) -> Result<Arc<GoogleClient>, ClientError> {
+        self.entry(org_id)
+            .await?
+            .google
+            .clone()
+            .ok_or_else(|| ClientError::Config {
+                org: org_id.to_owned(),
+                reason: "no Google Workspace service account is registered for its Gmail users"
+                    .to_owned(),
+            })
     }
 
     /// The org's Salesforce client (as its integration user).

@@ -386,6 +386,7 @@ mod tests {
             salesforce_username: "integration@acme.example".into(),
             salesforce_org_id: "00D000000000001AAA".into(),
             salesforce_jwt_audience: "https://login.salesforce.com".into(),
+            google: None,
         }
     }
 

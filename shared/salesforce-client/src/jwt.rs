@@ -1,15 +1,11 @@
-//! The RS256 JWT assertion of the OAuth 2.0 JWT bearer flow, signed with aws-lc-rs.
+//! The RS256 JWT assertion of Salesforce's OAuth 2.0 JWT bearer flow: its claims and lifetime
+//! cap; the key parsing and signing are the shared `http_layer::jwt`.
 
 use std::time::Duration;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use rustls_pki_types::PrivateKeyDer;
-use rustls_pki_types::pem::PemObject;
-use secrecy::{ExposeSecret, SecretString};
+use http_layer::jwt::{Header, JwtError, RsaSigner};
+use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::error::SalesforceError;
@@ -24,35 +20,34 @@ pub struct Claims<'a> {
 }
 
 /// Holds the parsed connected-app key; parsing once also rejects a bad key at start-up.
+#[derive(Debug)]
 pub struct JwtSigner {
-    key: RsaKeyPair,
-    rng: SystemRandom,
+    signer: RsaSigner,
 }
 
-impl std::fmt::Debug for JwtSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JwtSigner { .. }")
+impl From<JwtError> for SalesforceError {
+    fn from(e: JwtError) -> Self {
+        match e {
+            JwtError::Key(reason) => SalesforceError::Key(reason),
+            JwtError::Sign => SalesforceError::Key("signing failed".into()),
+            JwtError::Claims(source) => SalesforceError::Decode {
+                what: "jwt claims",
+                source,
+            },
+        }
     }
 }
 
 impl JwtSigner {
     /// Parses a PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`) RSA key.
     pub fn from_pem(pem: &SecretString) -> Result<Self, SalesforceError> {
-        let der = PrivateKeyDer::from_pem_slice(pem.expose_secret().as_bytes())
-            .map_err(|e| SalesforceError::Key(format!("not a PEM private key: {e}")))?;
-        let key = match &der {
-            PrivateKeyDer::Pkcs8(k) => RsaKeyPair::from_pkcs8(k.secret_pkcs8_der()),
-            PrivateKeyDer::Pkcs1(k) => RsaKeyPair::from_der(k.secret_pkcs1_der()),
-            _ => return Err(SalesforceError::Key("not an RSA key".into())),
-        }
-        .map_err(|e| SalesforceError::Key(format!("rejected: {e}")))?;
         Ok(Self {
-            key,
-            rng: SystemRandom::new(),
+            signer: RsaSigner::from_pem(pem)?,
         })
     }
 
-    /// `base64url(header).base64url(claims).base64url(RS256 signature)`.
+    /// `base64url({"alg":"RS256"}).base64url(claims).base64url(RS256 signature)`, expiring
+    /// `lifetime` from `now` but never more than three minutes out (Salesforce's limit).
     pub fn assertion(
         &self,
         consumer_key: &str,
@@ -68,25 +63,7 @@ impl JwtSigner {
             aud: audience,
             exp: now.timestamp() + lifetime,
         };
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#);
-        let payload = serde_json::to_vec(&claims).map_err(|source| SalesforceError::Decode {
-            what: "jwt claims",
-            source,
-        })?;
-        let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
-        let mut signature = vec![0u8; self.key.public_modulus_len()];
-        self.key
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &self.rng,
-                signing_input.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| SalesforceError::Key("signing failed".into()))?;
-        Ok(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature)
-        ))
+        Ok(self.signer.sign(&Header::default(), &claims)?)
     }
 }
 
@@ -95,6 +72,8 @@ impl JwtSigner {
 mod tests {
     use super::*;
     use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     const KEY: &str = include_str!("../tests/fixtures/test_rsa_key.pem");
     const KEY_PKCS1: &str = include_str!("../tests/fixtures/test_rsa_key_pkcs1.pem");

@@ -24,6 +24,36 @@ pub struct Org {
     /// The JWT bearer `aud` the org expects ([`DEFAULT_JWT_AUDIENCE`] for production,
     /// `https://test.salesforce.com` for a sandbox, or its My Domain URL).
     pub salesforce_jwt_audience: String,
+    /// The Google Workspace service account its Gmail users are reached through (G1); `None`
+    /// for an org without Gmail users.
+    pub google: Option<GoogleCredentials>,
+}
+
+/// A Google service account with domain-wide delegation for the contacts scope.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GoogleCredentials {
+    pub client_email: String,
+    /// The key file's `private_key` (PEM).
+    pub private_key_pem: String,
+    /// The key file's `token_uri` ([`GOOGLE_TOKEN_URI`] for Google itself).
+    pub token_uri: String,
+    /// The People API's base URL ([`GOOGLE_API_URL`] for Google itself).
+    pub api_url: String,
+}
+
+/// Google's OAuth 2.0 token endpoint.
+pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+/// The People API's base URL.
+pub const GOOGLE_API_URL: &str = "https://people.googleapis.com";
+
+impl std::fmt::Debug for GoogleCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoogleCredentials")
+            .field("client_email", &self.client_email)
+            .field("token_uri", &self.token_uri)
+            .field("api_url", &self.api_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The JWT audience of a production org.
@@ -38,6 +68,7 @@ impl std::fmt::Debug for Org {
             .field("salesforce_login_url", &self.salesforce_login_url)
             .field("salesforce_username", &self.salesforce_username)
             .field("salesforce_jwt_audience", &self.salesforce_jwt_audience)
+            .field("google", &self.google)
             .finish_non_exhaustive()
     }
 }
@@ -54,13 +85,21 @@ pub async fn put_org(
     let key = cipher
         .seal(org.salesforce_private_key_pem.as_bytes())
         .map_err(|e| StateError::Invalid(e.to_string()))?;
+    let google_key = org
+        .google
+        .as_ref()
+        .map(|g| cipher.seal(g.private_key_pem.as_bytes()))
+        .transpose()
+        .map_err(|e| StateError::Invalid(e.to_string()))?;
+    let google = org.google.as_ref();
     client
         .execute(
             "INSERT INTO orgs (id, name, graph_tenant_id, graph_client_id, graph_client_secret,
                                salesforce_login_url, salesforce_consumer_key,
                                salesforce_private_key, salesforce_username, salesforce_org_id,
-                               salesforce_jwt_audience)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                               salesforce_jwt_audience, google_client_email,
+                               google_private_key, google_token_uri, google_api_url)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT (id) DO UPDATE SET
                  name = EXCLUDED.name,
                  graph_tenant_id = EXCLUDED.graph_tenant_id,
@@ -71,7 +110,11 @@ pub async fn put_org(
                  salesforce_private_key = EXCLUDED.salesforce_private_key,
                  salesforce_username = EXCLUDED.salesforce_username,
                  salesforce_org_id = EXCLUDED.salesforce_org_id,
-                 salesforce_jwt_audience = EXCLUDED.salesforce_jwt_audience",
+                 salesforce_jwt_audience = EXCLUDED.salesforce_jwt_audience,
+                 google_client_email = EXCLUDED.google_client_email,
+                 google_private_key = EXCLUDED.google_private_key,
+                 google_token_uri = EXCLUDED.google_token_uri,
+                 google_api_url = EXCLUDED.google_api_url",
             &[
                 &org.id,
                 &org.name,
@@ -84,6 +127,10 @@ pub async fn put_org(
                 &org.salesforce_username,
                 &org.salesforce_org_id,
                 &org.salesforce_jwt_audience,
+                &google.map(|g| g.client_email.as_str()),
+                &google_key,
+                &google.map(|g| g.token_uri.as_str()),
+                &google.map(|g| g.api_url.as_str()),
             ],
         )
         .await?;
@@ -91,13 +138,22 @@ pub async fn put_org(
 }
 
 fn open_org(cipher: &Cipher, row: &Row) -> Result<(Org, DateTime<Utc>), StateError> {
-    let open = |column: &str| -> Result<String, StateError> {
-        let sealed: Vec<u8> = row.get(column);
+    let open_sealed = |column: &str, sealed: Vec<u8>| -> Result<String, StateError> {
         let plain = cipher
             .open(&sealed)
             .map_err(|e| StateError::Invalid(format!("org secret {column}: {e}")))?;
         String::from_utf8(plain)
             .map_err(|_| StateError::Invalid(format!("org secret {column} is not UTF-8")))
+    };
+    let open = |column: &str| open_sealed(column, row.get(column));
+    let google = match row.get::<_, Option<String>>("google_client_email") {
+        Some(client_email) => Some(GoogleCredentials {
+            client_email,
+            private_key_pem: open("google_private_key")?,
+            token_uri: row.get("google_token_uri"),
+            api_url: row.get("google_api_url"),
+        }),
+        None => None,
     };
     Ok((
         Org {
@@ -112,6 +168,7 @@ fn open_org(cipher: &Cipher, row: &Row) -> Result<(Org, DateTime<Utc>), StateErr
             salesforce_username: row.get("salesforce_username"),
             salesforce_org_id: row.get("salesforce_org_id"),
             salesforce_jwt_audience: row.get("salesforce_jwt_audience"),
+            google,
         },
         row.get("created_at"),
     ))
@@ -137,6 +194,8 @@ pub struct OrgView {
     pub name: String,
     pub graph: GraphView,
     pub salesforce: SalesforceView,
+    /// `None` for an org without a Google Workspace.
+    pub google: Option<GoogleView>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -155,9 +214,16 @@ pub struct SalesforceView {
     pub jwt_audience: String,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct GoogleView {
+    pub client_email: String,
+    pub token_uri: String,
+    pub api_url: String,
+}
+
 const VIEW_COLUMNS: &str = "id, name, graph_tenant_id, graph_client_id, salesforce_login_url,
      salesforce_consumer_key, salesforce_username, salesforce_org_id, salesforce_jwt_audience,
-     created_at";
+     google_client_email, google_token_uri, google_api_url, created_at";
 
 fn view_from_row(r: &Row) -> OrgView {
     OrgView {
@@ -174,6 +240,13 @@ fn view_from_row(r: &Row) -> OrgView {
             org_id: r.get("salesforce_org_id"),
             jwt_audience: r.get("salesforce_jwt_audience"),
         },
+        google: r
+            .get::<_, Option<String>>("google_client_email")
+            .map(|client_email| GoogleView {
+                client_email,
+                token_uri: r.get("google_token_uri"),
+                api_url: r.get("google_api_url"),
+            }),
         created_at: r.get("created_at"),
     }
 }

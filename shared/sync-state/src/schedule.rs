@@ -7,7 +7,33 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::{GenericClient, Transaction};
 use uuid::Uuid;
 
+use crate::users::Provider;
 use crate::{StateError, api_budget};
+
+/// How often each kind of mailbox gets a periodic session (B3). Gmail has no change
+/// notifications for contacts (People API: no watch), so its users are polled more often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intervals {
+    pub exchange: Duration,
+    pub gmail: Duration,
+}
+
+impl Intervals {
+    /// The same interval for every provider.
+    pub fn uniform(interval: Duration) -> Self {
+        Intervals {
+            exchange: interval,
+            gmail: interval,
+        }
+    }
+
+    pub fn of(&self, provider: Provider) -> Duration {
+        match provider {
+            Provider::Exchange => self.exchange,
+            Provider::Gmail => self.gmail,
+        }
+    }
+}
 
 /// What stopped the user's last session, as the status shows it (`last_error`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,7 +101,8 @@ pub async fn user_sync_state(
 }
 
 /// Claims up to `limit` enabled users whose periodic session is due, or who have a remembered
-/// trigger and no session in flight, and pushes their next periodic run `interval` ahead.
+/// trigger and no session in flight, and pushes their next periodic run their provider's
+/// interval (`intervals`) ahead.
 /// Users of an org whose last check failed are left alone: they are due as soon as it passes.
 /// A periodic session is due `interval` after the user's last session of any kind (a user whose
 /// changes arrive by notification is not also synced on the clock). A user whose org is past
@@ -86,7 +113,7 @@ pub async fn user_sync_state(
 pub async fn claim_due_users(
     tx: &Transaction<'_>,
     now: DateTime<Utc>,
-    interval: Duration,
+    intervals: Intervals,
     budget_share: f64,
     limit: i64,
 ) -> Result<Vec<(String, Trigger)>, StateError> {
@@ -95,7 +122,7 @@ pub async fn claim_due_users(
             "SELECT s.user_id, s.next_sync_at <= $1 AS periodic,
                     (SELECT max(x.created_at) FROM sync_sessions x WHERE x.user_id = s.user_id)
                         AS last_started,
-                    s.pending_trigger, o.api_used, o.api_limit, o.api_usage_at
+                    s.pending_trigger, o.api_used, o.api_limit, o.api_usage_at, owner.provider
              FROM user_sync_state s
              JOIN contact_settings c ON c.user_id = s.user_id AND c.enabled
              JOIN users owner ON owner.id = s.user_id
@@ -118,6 +145,11 @@ pub async fn claim_due_users(
         let periodic: bool = row.get(1);
         let last_started: Option<DateTime<Utc>> = row.get(2);
         let pending: bool = row.get(3);
+        let provider: String = row.get(7);
+        let provider: Provider = provider
+            .parse()
+            .map_err(|e| StateError::Invalid(format!("stored provider: {e}")))?;
+        let interval = intervals.of(provider);
         let stretched = api_budget::from_columns(row.get(4), row.get(5), row.get(6))
             .is_some_and(|usage| usage.past_budget(budget_share, now));
         let due_after = if stretched {

@@ -7,28 +7,76 @@ use tokio_postgres::{GenericClient, Row, Transaction};
 
 use crate::StateError;
 
+/// Whose API a user's mailbox is reached through (G1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// Exchange Online / Office 365, through Microsoft Graph.
+    #[default]
+    Exchange,
+    /// Gmail (Google Workspace), through the Google People API.
+    Gmail,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Exchange => "exchange",
+            Provider::Gmail => "gmail",
+        }
+    }
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Provider {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "exchange" => Ok(Provider::Exchange),
+            "gmail" => Ok(Provider::Gmail),
+            other => Err(format!(
+                "provider must be \"exchange\" or \"gmail\", not {other:?}"
+            )),
+        }
+    }
+}
+
 /// A user as the admin API registers them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: String,
     pub org_id: String,
+    /// The mailbox's address: the Exchange user principal name or the Gmail address.
     pub mailbox: String,
     /// Stored in the 18-character form (B15), so it equals the `OwnerId`s Salesforce returns.
     pub salesforce_user_id: SalesforceUserId,
+    #[serde(default)]
+    pub provider: Provider,
     pub created_at: DateTime<Utc>,
 }
 
 impl User {
     fn from_row(row: &Row) -> Result<Self, StateError> {
+        let provider: String = row.get("provider");
         Ok(User {
             id: row.get("id"),
             org_id: row.get("org_id"),
             mailbox: row.get("mailbox"),
             salesforce_user_id: stored_id(row, "salesforce_user_id")?,
+            provider: provider
+                .parse()
+                .map_err(|e| StateError::Invalid(format!("stored provider: {e}")))?,
             created_at: row.get("created_at"),
         })
     }
 }
+
+const USER_COLUMNS: &str = "id, org_id, mailbox, salesforce_user_id, provider, created_at";
 
 /// A Salesforce id column: written only through [`SalesforceId`] (and converted by migration V3),
 /// so a value that does not parse is a damaged row, reported rather than compared.
@@ -81,13 +129,23 @@ pub async fn create_user(
     org_id: &str,
     mailbox: &str,
     salesforce_user_id: &SalesforceUserId,
+    provider: Provider,
 ) -> Result<User, StateError> {
     let row = tx
         .query_opt(
-            "INSERT INTO users (id, org_id, mailbox, salesforce_user_id) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO NOTHING
-             RETURNING id, org_id, mailbox, salesforce_user_id, created_at",
-            &[&id, &org_id, &mailbox, &salesforce_user_id.as_str()],
+            &format!(
+                "INSERT INTO users (id, org_id, mailbox, salesforce_user_id, provider)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING {USER_COLUMNS}"
+            ),
+            &[
+                &id,
+                &org_id,
+                &mailbox,
+                &salesforce_user_id.as_str(),
+                &provider.as_str(),
+            ],
         )
         .await?;
     let user = match row {
@@ -97,6 +155,7 @@ pub async fn create_user(
             if existing.org_id != org_id
                 || existing.mailbox != mailbox
                 || existing.salesforce_user_id != *salesforce_user_id
+                || existing.provider != provider
             {
                 return Err(StateError::Invalid(format!(
                     "user {id} already exists with other values"
@@ -115,7 +174,7 @@ pub async fn create_user(
 
 async fn get_user_tx(tx: &Transaction<'_>, id: &str) -> Result<User, StateError> {
     tx.query_opt(
-        "SELECT id, org_id, mailbox, salesforce_user_id, created_at FROM users WHERE id = $1",
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
         &[&id],
     )
     .await?
@@ -127,7 +186,7 @@ async fn get_user_tx(tx: &Transaction<'_>, id: &str) -> Result<User, StateError>
 pub async fn get_user(client: &(impl GenericClient + Sync), id: &str) -> Result<User, StateError> {
     client
         .query_opt(
-            "SELECT id, org_id, mailbox, salesforce_user_id, created_at FROM users WHERE id = $1",
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
             &[&id],
         )
         .await?

@@ -30,6 +30,7 @@ async fn two_orgs() -> store::testing::TestDatabase {
             org,
             &format!("{user}@example.com"),
             &"005000000000001AAA".parse().expect("a Salesforce id"),
+            users::Provider::Exchange,
         )
         .await
         .expect("user");
@@ -50,9 +51,15 @@ async fn two_orgs() -> store::testing::TestDatabase {
 async fn tick(db: &store::testing::TestDatabase, at: DateTime<Utc>) -> Vec<(String, Trigger)> {
     let mut client = db.pool.get().await.expect("client");
     let tx = client.transaction().await.expect("tx");
-    let due = schedule::claim_due_users(&tx, at, Duration::minutes(30), SHARE, 10)
-        .await
-        .expect("claim");
+    let due = schedule::claim_due_users(
+        &tx,
+        at,
+        schedule::Intervals::uniform(Duration::minutes(30)),
+        SHARE,
+        10,
+    )
+    .await
+    .expect("claim");
     for (user, why) in &due {
         trigger::start_in(&tx, user, *why, at).await.expect("start");
     }

@@ -32,6 +32,7 @@ async fn database_with_users(n: usize) -> store::testing::TestDatabase {
             "o",
             &format!("{id}@example.com"),
             &"005000000000001AAA".parse().expect("a Salesforce id"),
+            users::Provider::Exchange,
         )
         .await
         .expect("user");

@@ -33,6 +33,7 @@ async fn user(
         org,
         &format!("{id}@example.com"),
         &"005000000000001AAA".parse().expect("a Salesforce id"),
+        users::Provider::Exchange,
     )
     .await
     .expect("user");

@@ -28,6 +28,7 @@ async fn database_with_user() -> store::testing::TestDatabase {
         "o",
         "u@example.com",
         &"005000000000001AAA".parse().expect("a Salesforce id"),
+        users::Provider::Exchange,
     )
     .await
     .expect("user");

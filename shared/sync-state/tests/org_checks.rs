@@ -29,6 +29,7 @@ async fn database_with_user() -> store::testing::TestDatabase {
         "o",
         "u0@example.com",
         &"005000000000001AAA".parse().expect("a Salesforce id"),
+        users::Provider::Exchange,
     )
     .await
     .expect("user");
@@ -100,7 +101,7 @@ async fn a_failing_org_defers_its_users_sessions_until_a_check_passes() {
         let due = schedule::claim_due_users(
             &tx,
             now + Duration::hours(2),
-            Duration::minutes(30),
+            schedule::Intervals::uniform(Duration::minutes(30)),
             1.0,
             10,
         )
@@ -116,9 +117,15 @@ async fn a_failing_org_defers_its_users_sessions_until_a_check_passes() {
         .expect("recorded");
     let mut c = db.pool.get().await.expect("client");
     let tx = c.transaction().await.expect("tx");
-    let due = schedule::claim_due_users(&tx, now, Duration::minutes(30), 1.0, 10)
-        .await
-        .expect("claim");
+    let due = schedule::claim_due_users(
+        &tx,
+        now,
+        schedule::Intervals::uniform(Duration::minutes(30)),
+        1.0,
+        10,
+    )
+    .await
+    .expect("claim");
     assert_eq!(due, vec![("u0".to_owned(), contracts::Trigger::Pending)]);
     tx.commit().await.expect("commit");
 }

@@ -29,6 +29,7 @@ async fn database_with_users() -> store::testing::TestDatabase {
             "o",
             &format!("{user}@example.com"),
             &owner.parse().expect("a Salesforce id"),
+            users::Provider::Exchange,
         )
         .await
         .expect("user");

@@ -34,15 +34,30 @@ async fn database_with_users_at(version: Option<i32>, n: usize) -> store::testin
     let tx = client.transaction().await.expect("tx");
     for i in 0..n {
         let id = format!("u{i}");
-        users::create_user(
-            &tx,
-            &id,
-            "o",
-            &format!("{id}@example.com"),
-            &"005000000000001AAA".parse().expect("a Salesforce id"),
-        )
-        .await
-        .expect("user");
+        if version.is_some_and(|v| v < 13) {
+            // Users as registered before V13 (no provider column yet).
+            tx.execute(
+                "INSERT INTO users (id, org_id, mailbox, salesforce_user_id)
+                 VALUES ($1, 'o', $1 || '@example.com', '005000000000001AAA')",
+                &[&id],
+            )
+            .await
+            .expect("user");
+            tx.execute("INSERT INTO user_sync_state (user_id) VALUES ($1)", &[&id])
+                .await
+                .expect("user state");
+        } else {
+            users::create_user(
+                &tx,
+                &id,
+                "o",
+                &format!("{id}@example.com"),
+                &"005000000000001AAA".parse().expect("a Salesforce id"),
+                users::Provider::Exchange,
+            )
+            .await
+            .expect("user");
+        }
         let settings = users::ContactSettings {
             enabled: true,
             ..users::ContactSettings::default()
@@ -98,12 +113,14 @@ async fn due_users_are_claimed_by_one_replica_only_and_not_again_within_the_inte
     let mut b = db.pool.get().await.expect("client b");
     let tx_a = a.transaction().await.expect("tx a");
     let tx_b = b.transaction().await.expect("tx b");
-    let claimed_a = schedule::claim_due_users(&tx_a, now, interval, 1.0, 10)
-        .await
-        .expect("claim a");
-    let claimed_b = schedule::claim_due_users(&tx_b, now, interval, 1.0, 10)
-        .await
-        .expect("claim b");
+    let claimed_a =
+        schedule::claim_due_users(&tx_a, now, schedule::Intervals::uniform(interval), 1.0, 10)
+            .await
+            .expect("claim a");
+    let claimed_b =
+        schedule::claim_due_users(&tx_b, now, schedule::Intervals::uniform(interval), 1.0, 10)
+            .await
+            .expect("claim b");
     assert_eq!(claimed_a.len(), 3, "{claimed_a:?}");
     assert!(
         claimed_b.is_empty(),
@@ -112,19 +129,92 @@ async fn due_users_are_claimed_by_one_replica_only_and_not_again_within_the_inte
     tx_a.commit().await.expect("commit");
     tx_b.commit().await.expect("commit");
     let tx = a.transaction().await.expect("tx");
-    let again = schedule::claim_due_users(&tx, now, interval, 1.0, 10)
-        .await
-        .expect("claim");
+    let again =
+        schedule::claim_due_users(&tx, now, schedule::Intervals::uniform(interval), 1.0, 10)
+            .await
+            .expect("claim");
     assert!(
         again.is_empty(),
         "the next periodic run is an interval away: {again:?}"
     );
-    let later = schedule::claim_due_users(&tx, now + interval, interval, 1.0, 10)
-        .await
-        .expect("claim");
+    let later = schedule::claim_due_users(
+        &tx,
+        now + interval,
+        schedule::Intervals::uniform(interval),
+        1.0,
+        10,
+    )
+    .await
+    .expect("claim");
     assert_eq!(later.len(), 3, "{later:?}");
     tx.commit().await.expect("commit");
     drop((a, b));
+    db.drop_database().await.expect("drop");
+}
+
+/// G1/B3: Gmail has no change notifications for contacts, so its users come round on their own
+/// (shorter) interval while Exchange users keep theirs.
+#[tokio::test]
+async fn gmail_users_are_due_on_their_own_interval() {
+    let db = database_with_users(1).await;
+    {
+        let mut client = db.pool.get().await.expect("client");
+        let tx = client.transaction().await.expect("tx");
+        users::create_user(
+            &tx,
+            "gina",
+            "o",
+            "gina@example.com",
+            &"005000000000001AAA".parse().expect("a Salesforce id"),
+            users::Provider::Gmail,
+        )
+        .await
+        .expect("gmail user");
+        let settings = users::ContactSettings {
+            enabled: true,
+            ..users::ContactSettings::default()
+        };
+        users::put_settings(&tx, "gina", &settings)
+            .await
+            .expect("settings");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            users::get_user(&**client, "gina")
+                .await
+                .expect("read")
+                .provider,
+            users::Provider::Gmail
+        );
+    }
+    let intervals = schedule::Intervals {
+        exchange: Duration::minutes(30),
+        gmail: Duration::minutes(5),
+    };
+    let now = Utc::now() + Duration::seconds(1);
+    let mut client = db.pool.get().await.expect("client");
+    let claim = async |client: &mut deadpool_postgres::Object, at| {
+        let tx = client.transaction().await.expect("tx");
+        let mut due: Vec<String> = schedule::claim_due_users(&tx, at, intervals, 1.0, 10)
+            .await
+            .expect("claim")
+            .into_iter()
+            .map(|(user, _)| user)
+            .collect();
+        tx.commit().await.expect("commit");
+        due.sort();
+        due
+    };
+    assert_eq!(claim(&mut client, now).await, ["gina", "u0"]);
+    assert_eq!(
+        claim(&mut client, now + Duration::minutes(5)).await,
+        ["gina"],
+        "five minutes on, only the Gmail user is due again"
+    );
+    assert_eq!(
+        claim(&mut client, now + Duration::minutes(30)).await,
+        ["gina", "u0"]
+    );
+    drop(client);
     db.drop_database().await.expect("drop");
 }
 

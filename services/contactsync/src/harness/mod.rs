@@ -266,6 +266,7 @@ impl Stack {
             salesforce_username: salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME.into(),
             salesforce_org_id: salesforce_emulator::config::DEFAULT_ORG_ID.into(),
             salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
+            google: None,
         };
         // The integration user the JWT bearer flow logs in as.
         let _ = self

@@ -220,6 +220,7 @@ impl Stack {
             salesforce_username: "integration@contactsync.dev".into(),
             salesforce_org_id: salesforce_org_id.to_owned(),
             salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
+            google: None,
         };
         let client = self.db.pool.get().await.expect("db");
         sync_state::orgs::put_org(&**client, &cipher, &org)

@@ -47,6 +47,7 @@ async fn user_with_a_session(app: &TestApp<Reconciler>) -> Uuid {
             salesforce_username: "unused@contoso.example".into(),
             salesforce_org_id: "00D000000000001AAA".into(),
             salesforce_jwt_audience: orgs::DEFAULT_JWT_AUDIENCE.into(),
+            google: None,
         },
     )
     .await
@@ -58,6 +59,7 @@ async fn user_with_a_session(app: &TestApp<Reconciler>) -> Uuid {
         "org-1",
         "alice@contoso.example",
         &"005000000000001".parse().unwrap(),
+        sync_state::users::Provider::Exchange,
     )
     .await
     .unwrap();
