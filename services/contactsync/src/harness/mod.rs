@@ -33,24 +33,8 @@ const ENCRYPTION_KEY: &str = "ZTJlLWtleS1kby1ub3QtdXNlLWluLXByb2R1Y3Rpb24=";
 /// The org every test user joins.
 pub const ORG: &str = "dev";
 
-/// Where a user's mailbox lives (SPEC G1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Provider {
-    /// Exchange Online through Microsoft Graph.
-    Exchange,
-    /// Gmail (Google Workspace) through the Google People API.
-    Gmail,
-}
-
-impl Provider {
-    /// The admin API's spelling (`POST /api/v1/users` `provider`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Exchange => "exchange",
-            Provider::Gmail => "gmail",
-        }
-    }
-}
+/// Where a user's mailbox lives (SPEC G1): the harness speaks the stored type.
+pub use sync_state::users::Provider;
 
 /// One rule test for both mailbox providers (G1): each `async fn name(provider: Provider) {…}`
 /// becomes a module `name` with the tests `exchange` and `gmail`, each running the body with its
