@@ -1,8 +1,9 @@
 //! The mailbox side recovers from what users and Graph do to it: a stamp that cannot be read, a
 //! contact in a nested folder, a deleted sync folder or category, a lost subscription, a create
-//! that took effect although Graph answered 5xx. Each test is named after the rule it proves.
+//! that took effect although Graph answered 5xx; for Gmail users (G1) a deleted "Salesforce" or
+//! "Salesforce Contacts" group. Each test is named after the rule it proves.
 
-use contactsync_e2e::{Options, Stack, TestUser, eventually};
+use contactsync_e2e::{Options, Provider, Stack, TestUser, both_providers, eventually};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -171,6 +172,19 @@ async fn b9_a_categorized_contact_in_a_nested_folder_moves_into_the_folder_and_r
     stack.stop().await.expect("stop");
 }
 
+/// The mirrors' surnames (for Gmail, the members of the "Salesforce Contacts" group), sorted.
+async fn mirror_surnames(stack: &Stack, user: &TestUser) -> Vec<String> {
+    let mut names: Vec<String> = stack
+        .mailbox_mirrors(user)
+        .await
+        .expect("mailbox")
+        .iter()
+        .filter_map(|c| c["surname"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names
+}
+
 /// Two Contacts owned by the user, mirrored by a first session.
 async fn two_mirrored(stack: &Stack, user: &TestUser) {
     for last in ["Keep", "Safe"] {
@@ -286,47 +300,73 @@ async fn b1_b12_a_deleted_sync_folder_comes_back_with_its_mirrors() {
     stack.stop().await.expect("stop");
 }
 
+both_providers! {
+    async fn b1_a_deleted_salesforce_category_is_created_again(provider: Provider) {
+        let stack = Stack::start().await.expect("stack");
+        let user = stack
+            .add_user_on(provider, "cato", json!({}))
+            .await
+            .expect("user");
+        two_mirrored(&stack, &user).await;
+        // Outlook's master category, or Gmail's "Salesforce" group (its contacts kept).
+        stack
+            .delete_category(&user, "Salesforce")
+            .await
+            .expect("delete the category");
+
+        let summary = stack.sync(&user).await.expect("session");
+        assert_eq!(summary["state"], "succeeded", "{summary}");
+        let categories = stack.category_names(&user).await.expect("categories");
+        let named = categories.iter().filter(|c| *c == "Salesforce").count();
+        assert_eq!(named, 1, "the category is back, once: {categories:?}");
+        assert_eq!(mirror_surnames(&stack, &user).await, ["Keep", "Safe"]);
+        let mirrors = stack.mailbox_mirrors(&user).await.expect("mailbox");
+        assert!(
+            mirrors.iter().all(|m| m["categories"] == json!(["Salesforce"])),
+            "B10: the mirrors have it again: {mirrors:?}"
+        );
+        assert_eq!(stack.live_salesforce_contacts().await.expect("sf").len(), 2);
+        stack.assert_quiet_session(&user).await.expect("quiet");
+        stack.stop().await.expect("stop");
+    }
+}
+
+/// G1's counterpart of the deleted sync folder: the user deletes the "Salesforce Contacts" group
+/// in Google Contacts, keeping its contacts (they leave the group). The next session makes the
+/// group again, once, with the mirrors in it; nothing is deleted in Salesforce.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn b1_a_deleted_salesforce_category_is_created_again() {
+async fn b1_b12_a_deleted_sync_group_comes_back_with_its_mirrors_gmail() {
     let stack = Stack::start().await.expect("stack");
-    let user = stack.add_user("cato", json!({})).await.expect("user");
+    let user = stack
+        .add_user_on(Provider::Gmail, "grace", json!({}))
+        .await
+        .expect("user");
     two_mirrored(&stack, &user).await;
-    let categories = stack
-        .graph(&user, Method::GET, "/outlook/masterCategories", None)
+    let old = stack
+        .folder_id(&user, "Salesforce Contacts")
         .await
-        .expect("categories");
-    let ours = categories["value"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .find(|c| c["displayName"] == "Salesforce")
-        .and_then(|c| c["id"].as_str())
-        .expect("the category")
-        .to_owned();
+        .expect("the sync group");
     stack
-        .graph(
-            &user,
-            Method::DELETE,
-            &format!("/outlook/masterCategories/{ours}"),
-            None,
-        )
+        .delete_folder(&user, &old)
         .await
-        .expect("delete the category");
+        .expect("delete the group");
+    assert!(mirror_surnames(&stack, &user).await.is_empty());
 
     let summary = stack.sync(&user).await.expect("session");
     assert_eq!(summary["state"], "succeeded", "{summary}");
-    let categories = stack
-        .graph(&user, Method::GET, "/outlook/masterCategories", None)
-        .await
-        .expect("categories");
-    let named: Vec<&Value> = categories["value"]
-        .as_array()
-        .expect("list")
+    assert_eq!(summary["writes"]["salesforce"]["deleted"], 0, "{summary}");
+    let folders = stack.folder_names(&user).await.expect("groups");
+    let named = folders
         .iter()
-        .filter(|c| c["displayName"] == "Salesforce")
-        .collect();
-    assert_eq!(named.len(), 1, "the category is back, once: {categories}");
-    assert_eq!(in_sync_folder(&stack, &user).await, ["Keep", "Safe"]);
+        .filter(|f| *f == "Salesforce Contacts")
+        .count();
+    assert_eq!(named, 1, "one group again: {folders:?}");
+    let new = stack
+        .folder_id(&user, "Salesforce Contacts")
+        .await
+        .expect("the group is back");
+    assert_ne!(new, old, "a new group");
+    assert_eq!(mirror_surnames(&stack, &user).await, ["Keep", "Safe"]);
     assert_eq!(stack.live_salesforce_contacts().await.expect("sf").len(), 2);
     stack.assert_quiet_session(&user).await.expect("quiet");
     stack.stop().await.expect("stop");

@@ -21,7 +21,7 @@ fn in_folder(contacts: &[Value]) -> Vec<&Value> {
 async fn start(provider: Provider, settle_secs: u64) -> Stack {
     let env = match provider {
         Provider::Exchange => Vec::new(),
-        Provider::Gmail => vec![("SYNC_INTERVAL_SECS".to_owned(), "2".to_owned())],
+        Provider::Gmail => vec![("GMAIL_SYNC_INTERVAL_SECS".to_owned(), "2".to_owned())],
     };
     Stack::start_with(Options {
         notifications: true,

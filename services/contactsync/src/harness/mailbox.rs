@@ -376,7 +376,7 @@ impl Stack {
             Provider::Gmail => (
                 &self.gmail_url,
                 json!({"status": 503, "count": 1, "retry_after": retry_after,
-                       "email": user.mailbox, "route": "GET /v1/people/me/connections"}),
+                       "mailbox": user.mailbox, "route": "GET /v1/people/me/connections"}),
             ),
         };
         self.emulator_control(base, Method::POST, "/faults", Some(fault))
