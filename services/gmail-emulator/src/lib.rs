@@ -127,25 +127,34 @@ pub fn dev_key_file(emulator_base_url: &str) -> serde_json::Value {
     auth::key_file(DEV_CLIENT_EMAIL, DEV_CLIENT_ID, &key, &token_uri)
 }
 
-/// Signs a delegation assertion (RS256) as Google's client libraries do: `iss` the service
-/// account, `sub` the user, `scope` the contacts scope, `aud` the token URL, valid for
-/// `lifetime_secs` from `issued_at` (Unix seconds).
-pub fn sign_assertion(
-    private_key_pem: &str,
-    key_id: &str,
-    client_email: &str,
-    subject: Option<&str>,
-    audience: &str,
-    issued_at: i64,
-    lifetime_secs: i64,
-) -> Result<String, KeyError> {
-    let claims = auth::Claims {
-        iss: client_email.to_owned(),
-        sub: subject.map(str::to_owned),
-        scope: CONTACTS_SCOPE.to_owned(),
-        aud: audience.to_owned(),
-        iat: issued_at,
-        exp: issued_at + lifetime_secs,
-    };
-    auth::sign(&claims, private_key_pem, key_id)
+/// A delegation assertion's claims, as Google's client libraries build them.
+#[derive(Debug, Clone)]
+pub struct Assertion<'a> {
+    /// `iss`: the service account's client email.
+    pub client_email: &'a str,
+    /// `sub`: the user to impersonate (None: the service account itself).
+    pub subject: Option<&'a str>,
+    /// `scope`: space-separated scopes, usually [`CONTACTS_SCOPE`].
+    pub scope: &'a str,
+    /// `aud`: [`GOOGLE_TOKEN_URL`] or the emulator's own `/token` URL.
+    pub audience: &'a str,
+    /// `iat`, Unix seconds.
+    pub issued_at: i64,
+    /// `exp` - `iat`, seconds (Google accepts at most 3600).
+    pub lifetime_secs: i64,
+}
+
+impl Assertion<'_> {
+    /// The RS256-signed JWT, `kid` = `key_id` in its header.
+    pub fn sign(&self, private_key_pem: &str, key_id: &str) -> Result<String, KeyError> {
+        let claims = auth::Claims {
+            iss: self.client_email.to_owned(),
+            sub: self.subject.map(str::to_owned),
+            scope: self.scope.to_owned(),
+            aud: self.audience.to_owned(),
+            iat: self.issued_at,
+            exp: self.issued_at + self.lifetime_secs,
+        };
+        auth::sign(&claims, private_key_pem, key_id)
+    }
 }
