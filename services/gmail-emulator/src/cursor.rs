@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::Knobs;
 use crate::errors::ApiError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,4 +86,24 @@ pub fn fingerprint(mailbox: &str, params: &[(&str, &str)]) -> String {
         hasher.update(v.as_bytes());
     }
     hex::encode(&hasher.finalize()[..12])
+}
+
+/// Checks a presented sync token: bound to this call, not expired by age (knob) or by the
+/// control API. Returns the sequence number it was issued at.
+pub fn check_sync_token(
+    raw: &str,
+    kind: Kind,
+    epoch: u64,
+    bound: &str,
+    mailbox_sync_epoch: u64,
+    knobs: &Knobs,
+) -> Result<u64, ApiError> {
+    let cursor = Cursor::decode(raw, kind, epoch, bound, "syncToken")?;
+    let age = chrono::Utc::now().timestamp() - cursor.issued;
+    if cursor.sync_epoch != mailbox_sync_epoch || age > knobs.sync_token_max_age_secs as i64 {
+        return Err(ApiError::expired_sync_token(
+            knobs.expired_sync_token_status,
+        ));
+    }
+    Ok(cursor.after)
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value, json};
 
-use crate::cursor::{Cursor, Kind, fingerprint};
+use crate::cursor::{Cursor, Kind, check_sync_token, fingerprint};
 use crate::errors::ApiError;
 use crate::model::{self, Group, Mailbox, SYSTEM_GROUPS, resource_name};
 use crate::people::page_size;
@@ -80,21 +80,20 @@ pub fn list(call: &Call<'_>, mailbox: &Mailbox) -> Result<Value, ApiError> {
         .filter(|t| !t.is_empty())
         .map(|t| Cursor::decode(t, Kind::GroupPage, call.epoch, &page_bound, "pageToken"))
         .transpose()?;
-    let since = match call.param("syncToken").filter(|t| !t.is_empty()) {
-        Some(token) => {
-            let cursor =
-                Cursor::decode(token, Kind::GroupSync, call.epoch, &sync_bound, "syncToken")?;
-            let age = chrono::Utc::now().timestamp() - cursor.issued;
-            if cursor.sync_epoch != mailbox.sync_epoch || age > knobs.sync_token_max_age_secs as i64
-            {
-                return Err(ApiError::expired_sync_token(
-                    knobs.expired_sync_token_status,
-                ));
-            }
-            Some(cursor.after)
-        }
-        None => None,
-    };
+    let since = call
+        .param("syncToken")
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            check_sync_token(
+                t,
+                Kind::GroupSync,
+                call.epoch,
+                &sync_bound,
+                mailbox.sync_epoch,
+                knobs,
+            )
+        })
+        .transpose()?;
     let upto = page.as_ref().map_or(mailbox.seq, |p| p.upto);
     let counts = mailbox.member_counts();
     let mut all: Vec<Value> = Vec::new();

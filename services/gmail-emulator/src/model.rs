@@ -49,33 +49,22 @@ pub const PERSON_FIELDS: &[&str] = &[
     "userDefined",
 ];
 
-/// The fields a contact write may set (`updatePersonFields` paths).
-pub const WRITABLE_FIELDS: &[&str] = &[
-    "addresses",
-    "biographies",
-    "birthdays",
-    "calendarUrls",
-    "clientData",
-    "emailAddresses",
-    "events",
-    "externalIds",
-    "genders",
-    "imClients",
-    "interests",
-    "locales",
-    "locations",
-    "memberships",
-    "miscKeywords",
-    "names",
-    "nicknames",
-    "occupations",
-    "organizations",
-    "phoneNumbers",
-    "relations",
-    "sipAddresses",
-    "urls",
-    "userDefined",
-];
+/// `personFields` paths that are output only (not `updatePersonFields` paths).
+const READ_ONLY_FIELDS: &[&str] = &["ageRanges", "coverPhotos", "metadata", "photos", "skills"];
+
+/// Whether a contact write may set `field`.
+pub fn is_writable(field: &str) -> bool {
+    PERSON_FIELDS.contains(&field) && !READ_ONLY_FIELDS.contains(&field)
+}
+
+/// The `updatePersonFields` paths.
+pub fn writable_fields() -> Vec<&'static str> {
+    PERSON_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| is_writable(f))
+        .collect()
+}
 
 /// Fields with at most one value per source.
 const SINGLETONS: &[&str] = &["names", "birthdays", "biographies", "genders"];
@@ -326,8 +315,8 @@ pub fn parse_person(body: &Value) -> Result<PersonInput, ApiError> {
                         .map(str::to_owned);
                 }
             }
-            "photos" | "coverPhotos" | "ageRanges" | "skills" | "ageRange" => {}
-            field if WRITABLE_FIELDS.contains(&field) => {
+            field if READ_ONLY_FIELDS.contains(&field) => {}
+            field if is_writable(field) => {
                 let Value::Array(items) = value else {
                     return Err(ApiError::invalid_argument(format!(
                         "Invalid value at 'person.{field}', expected a list."

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::cursor::{Cursor, Kind, fingerprint};
+use crate::cursor::{Cursor, Kind, check_sync_token, fingerprint};
 use crate::errors::ApiError;
 use crate::model::{
-    self, Mailbox, PERSON_FIELDS, WRITABLE_FIELDS, all_person_fields, parse_person, required_mask,
+    self, Mailbox, PERSON_FIELDS, all_person_fields, parse_person, required_mask, writable_fields,
 };
 use crate::server::Call;
 
@@ -116,20 +116,10 @@ pub fn connections(call: &Call<'_>, mailbox: &Mailbox) -> Result<Value, ApiError
         .filter(|t| !t.is_empty())
         .map(|t| Cursor::decode(t, Kind::Page, epoch, &page_bound, "pageToken"))
         .transpose()?;
-    let since = match sync_token.filter(|t| !t.is_empty()) {
-        Some(token) => {
-            let cursor = Cursor::decode(token, Kind::Sync, epoch, &sync_bound, "syncToken")?;
-            let age = chrono::Utc::now().timestamp() - cursor.issued;
-            if cursor.sync_epoch != mailbox.sync_epoch || age > knobs.sync_token_max_age_secs as i64
-            {
-                return Err(ApiError::expired_sync_token(
-                    knobs.expired_sync_token_status,
-                ));
-            }
-            Some(cursor.after)
-        }
-        None => None,
-    };
+    let since = sync_token
+        .filter(|t| !t.is_empty())
+        .map(|t| check_sync_token(t, Kind::Sync, epoch, &sync_bound, mailbox.sync_epoch, knobs))
+        .transpose()?;
     let contacts_requested = sources.is_empty() || sources.contains("READ_SOURCE_TYPE_CONTACT");
     let cap = Some(knobs.list_item_cap);
     let mut people = Vec::new();
@@ -302,7 +292,7 @@ pub fn create(call: &Call<'_>, mailbox: &mut Mailbox) -> Result<Value, ApiError>
 }
 
 fn update_mask(raw: Option<&str>, param: &str) -> Result<BTreeSet<String>, ApiError> {
-    required_mask(raw, param, WRITABLE_FIELDS)
+    required_mask(raw, param, &writable_fields())
 }
 
 /// `PATCH /v1/people/{id}:updateContact`.

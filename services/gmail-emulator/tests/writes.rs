@@ -183,20 +183,24 @@ async fn bad_bodies_get_invalid_argument() {
     assert_eq!(r.status, 400, "deprecated system group");
 }
 
+/// `people:batchCreateContacts` of `n` named contacts, names read back.
+async fn batch_create(emu: &Emu, token: &str, n: usize) -> Resp {
+    let contacts: Vec<Value> = (0..n)
+        .map(|i| json!({"contactPerson": {"names": [{"givenName": format!("B{i}")}]}}))
+        .collect();
+    emu.post(
+        token,
+        "/v1/people:batchCreateContacts",
+        json!({"contacts": contacts, "readMask": "names"}),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn batch_create_update_delete_and_get() {
     let emu = Emu::start().await;
     let token = emu.user("u@example.com").await;
-    let contacts: Vec<Value> = (0..200)
-        .map(|i| json!({"contactPerson": {"names": [{"givenName": format!("B{i}")}]}}))
-        .collect();
-    let r = emu
-        .post(
-            &token,
-            "/v1/people:batchCreateContacts",
-            json!({"contacts": contacts, "readMask": "names"}),
-        )
-        .await;
+    let r = batch_create(&emu, &token, 200).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let created = r.body["createdPeople"]
         .as_array()
@@ -301,16 +305,7 @@ async fn batch_create_update_delete_and_get() {
 async fn batch_limits_answer_400() {
     let emu = Emu::start().await;
     let token = emu.user("u@example.com").await;
-    let contacts: Vec<Value> = (0..201)
-        .map(|i| json!({"contactPerson": {"names": [{"givenName": format!("B{i}")}]}}))
-        .collect();
-    let r = emu
-        .post(
-            &token,
-            "/v1/people:batchCreateContacts",
-            json!({"contacts": contacts, "readMask": "names"}),
-        )
-        .await;
+    let r = batch_create(&emu, &token, 201).await;
     assert_eq!(r.status, 400);
     assert_eq!(r.status_name(), "INVALID_ARGUMENT");
     let names: Vec<String> = (0..501).map(|i| format!("people/c{i}")).collect();

@@ -44,9 +44,10 @@ impl Resp {
 }
 
 pub fn test_config() -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config
+    Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        ..Config::default()
+    }
 }
 
 impl Emu {
