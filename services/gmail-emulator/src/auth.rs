@@ -3,7 +3,10 @@
 //! key files as Google's console issues them.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -17,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::errors::{ApiError, OAuthError};
+use crate::model::Clock;
 
 /// Google's token endpoint, the audience real clients sign for.
 pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
@@ -256,28 +260,39 @@ fn verify(assertion: &str, accounts: &ServiceAccounts) -> Result<Claims, OAuthEr
 #[derive(Clone)]
 struct Grant {
     mailbox: String,
-    expires: Instant,
+    expires: DateTime<Utc>,
 }
 
-/// Issued access tokens.
+/// Issued access tokens; they expire on the emulator's clock.
 #[derive(Default)]
 pub struct Tokens {
     grants: Mutex<HashMap<String, Grant>>,
+    clock: Arc<Clock>,
 }
 
 impl Tokens {
+    pub fn new(clock: Arc<Clock>) -> Tokens {
+        Tokens {
+            grants: Mutex::default(),
+            clock,
+        }
+    }
+
     pub fn issue(&self, mailbox: &str, lifetime: Duration) -> String {
         let mut raw = [0u8; 32];
         let _ = SystemRandom::new().fill(&mut raw);
         let token = format!("ya29.emu-{}", URL_SAFE_NO_PAD.encode(raw));
         let mut grants = self.grants.lock();
-        let now = Instant::now();
+        let now = self.clock.now();
         grants.retain(|_, g| g.expires > now);
+        let lifetime = chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::MAX);
         grants.insert(
             token.clone(),
             Grant {
                 mailbox: mailbox.to_ascii_lowercase(),
-                expires: now + lifetime,
+                expires: now
+                    .checked_add_signed(lifetime)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
             },
         );
         token
@@ -293,7 +308,7 @@ impl Tokens {
             .ok_or_else(ApiError::unauthenticated)?;
         let grants = self.grants.lock();
         match grants.get(token) {
-            Some(g) if g.expires > Instant::now() => Ok(g.mailbox.clone()),
+            Some(g) if g.expires > self.clock.now() => Ok(g.mailbox.clone()),
             _ => Err(ApiError::unauthenticated()),
         }
     }
@@ -330,7 +345,8 @@ pub fn token_endpoint(body: &[u8], ctx: &TokenContext<'_>) -> Result<Value, OAut
         .get("assertion")
         .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: assertion"))?;
     let claims = verify(assertion, ctx.accounts)?;
-    let now = chrono::Utc::now().timestamp();
+    // Wall time, not the emulator's clock: clients sign with their own (real) clocks.
+    let now = Utc::now().timestamp();
     if claims.exp - claims.iat > MAX_ASSERTION_SECS
         || claims.exp <= claims.iat
         || claims.iat > now + SKEW_SECS
@@ -375,7 +391,7 @@ mod tests {
                 &key.private_key_pem,
             )
             .expect("registers");
-        let now = chrono::Utc::now().timestamp();
+        let now = Utc::now().timestamp();
         let claims = Claims {
             iss: "a@p.iam.gserviceaccount.com".into(),
             sub: None,

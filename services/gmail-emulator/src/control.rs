@@ -77,6 +77,22 @@ struct Seed {
     contacts: Vec<Value>,
 }
 
+/// `POST /_emulator/clock` body, as the Salesforce emulator's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveClock {
+    #[serde(default)]
+    advance_seconds: Option<f64>,
+    /// RFC 3339.
+    #[serde(default)]
+    now: Option<String>,
+}
+
+fn clock(shared: &Shared) -> Response {
+    let now = model::timestamp(shared.registry.clock.now());
+    reply(StatusCode::OK, json!({ "now": now }))
+}
+
 fn valid_email(email: &str) -> Result<String, ControlError> {
     let email = email.trim();
     match email.split_once('@') {
@@ -140,6 +156,7 @@ fn route(
             shared.faults.clear();
             shared.counters.clear();
             shared.quota.clear();
+            shared.registry.clock.reset();
             shared.epoch.store(rand::random(), Ordering::Relaxed);
             *shared.knobs.write() = shared.config.knobs.clone();
             reply(StatusCode::OK, json!({"reset": true}))
@@ -318,6 +335,24 @@ fn route(
                 m.state.lock().sync_epoch += 1;
             }
             reply(StatusCode::OK, json!({"expired": targets.len()}))
+        }
+        (Method::GET, ["clock"]) => clock(shared),
+        (Method::POST, ["clock"]) => {
+            let moved: MoveClock = parse(body)?;
+            if let Some(secs) = moved.advance_seconds {
+                let by = chrono::Duration::milliseconds((secs * 1000.0) as i64);
+                shared.registry.clock.advance(by);
+            }
+            if let Some(now) = moved.now {
+                let to = chrono::DateTime::parse_from_rfc3339(&now).map_err(|e| {
+                    error(
+                        StatusCode::BAD_REQUEST,
+                        format!("unparseable datetime {now}: {e}"),
+                    )
+                })?;
+                shared.registry.clock.set(to.with_timezone(&chrono::Utc));
+            }
+            clock(shared)
         }
         (Method::GET, ["config"]) => reply(StatusCode::OK, json!(shared.knobs())),
         (Method::POST, ["config"]) => {

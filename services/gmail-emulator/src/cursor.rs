@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Knobs;
 use crate::errors::ApiError;
+use crate::model::Mailbox;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
@@ -95,12 +96,12 @@ pub fn check_sync_token(
     kind: Kind,
     epoch: u64,
     bound: &str,
-    mailbox_sync_epoch: u64,
+    mailbox: &Mailbox,
     knobs: &Knobs,
 ) -> Result<u64, ApiError> {
     let cursor = Cursor::decode(raw, kind, epoch, bound, "syncToken")?;
-    let age = chrono::Utc::now().timestamp() - cursor.issued;
-    if cursor.sync_epoch != mailbox_sync_epoch || age > knobs.sync_token_max_age_secs as i64 {
+    let age = mailbox.now().timestamp() - cursor.issued;
+    if cursor.sync_epoch != mailbox.sync_epoch || age > knobs.sync_token_max_age_secs as i64 {
         return Err(ApiError::expired_sync_token(
             knobs.expired_sync_token_status,
         ));

@@ -83,16 +83,7 @@ pub fn list(call: &Call<'_>, mailbox: &Mailbox) -> Result<Value, ApiError> {
     let since = call
         .param("syncToken")
         .filter(|t| !t.is_empty())
-        .map(|t| {
-            check_sync_token(
-                t,
-                Kind::GroupSync,
-                call.epoch,
-                &sync_bound,
-                mailbox.sync_epoch,
-                knobs,
-            )
-        })
+        .map(|t| check_sync_token(t, Kind::GroupSync, call.epoch, &sync_bound, mailbox, knobs))
         .transpose()?;
     let upto = page.as_ref().map_or(mailbox.seq, |p| p.upto);
     let counts = mailbox.member_counts();
@@ -124,7 +115,7 @@ pub fn list(call: &Call<'_>, mailbox: &Mailbox) -> Result<Value, ApiError> {
         upto,
         offset,
         sync_epoch: mailbox.sync_epoch,
-        issued: chrono::Utc::now().timestamp(),
+        issued: mailbox.now().timestamp(),
     };
     let mut out = Map::new();
     if !groups.is_empty() {

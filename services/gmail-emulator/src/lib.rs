@@ -88,8 +88,11 @@
 //! the Graph emulator's; `route` is a `by_route` key such as `"GET /v1/people/me/connections"`)
 //! · `GET|DELETE requests` (`{"http_requests","operations","by_route","concurrent_mutations"}`;
 //! `operations` counts batch items) · `POST sync-tokens/expire {"email"?}` (outstanding sync
-//! tokens answer the expired error) · `GET|POST config` (read or change knobs at run time).
-//! There is no clock control (the Graph emulator has none either).
+//! tokens answer the expired error) · `GET|POST clock` (`{"advance_seconds"?,"now"?}` →
+//! `{"now"}`, as the Salesforce emulator's: moves the time of the data, sync-token ages, sync
+//! lag and access-token expiry; JWT assertions are checked against the real time, as clients sign
+//! with theirs) · `GET|POST config` (read or change knobs at run time; reset restores them and
+//! the clock).
 
 mod app;
 mod auth;

@@ -97,8 +97,30 @@ pub const SYSTEM_GROUPS: &[(&str, &str)] = &[
 pub const ADDABLE_SYSTEM_GROUPS: &[&str] = &["myContacts", "starred"];
 pub const MY_CONTACTS: &str = "myContacts";
 
-pub fn now() -> DateTime<Utc> {
-    Utc::now()
+/// The emulator's clock: wall time plus an offset tests move (`POST /_emulator/clock`), so
+/// sync-token ages, sync lag and access-token lifetimes can be exercised without waiting.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset: Mutex<chrono::Duration>,
+}
+
+impl Clock {
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *self.offset.lock()
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.offset.lock() += by;
+    }
+
+    /// Moves the clock so that `now()` returns about `to` (backwards too: tests own it).
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.offset.lock() = to - Utc::now();
+    }
+
+    pub fn reset(&self) {
+        *self.offset.lock() = chrono::Duration::zero();
+    }
 }
 
 pub fn timestamp(t: DateTime<Utc>) -> String {
@@ -413,11 +435,13 @@ pub struct Mailbox {
     pub seq: u64,
     /// Bumped to expire every outstanding sync token (control API).
     pub sync_epoch: u64,
+    clock: Arc<Clock>,
 }
 
 impl Mailbox {
-    pub fn new(email: &str) -> Mailbox {
+    pub fn new(email: &str, clock: Arc<Clock>) -> Mailbox {
         Mailbox {
+            clock,
             email: email.to_ascii_lowercase(),
             contacts: HashMap::new(),
             by_seq: BTreeMap::new(),
@@ -425,6 +449,10 @@ impl Mailbox {
             seq: 0,
             sync_epoch: 0,
         }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -470,10 +498,11 @@ impl Mailbox {
     /// Marks a contact changed: new sequence, etag and update time.
     pub fn touch(&mut self, id: u64) {
         let seq = self.next_seq();
+        let now = self.now();
         if let Some(contact) = self.contacts.get_mut(&id) {
             self.by_seq.remove(&contact.seq);
             contact.seq = seq;
-            contact.updated = now();
+            contact.updated = now;
             contact.etag = etag_of("%Eg", &contact.source_id(), seq);
             self.by_seq.insert(seq, id);
         }
@@ -504,7 +533,7 @@ impl Mailbox {
                 fields: input.fields,
                 groups,
                 etag: String::new(),
-                updated: now(),
+                updated: self.now(),
                 seq: 0,
                 deleted: false,
             },
@@ -581,7 +610,7 @@ impl Mailbox {
         if lag_secs == 0 {
             return self.seq;
         }
-        let cutoff = now() - chrono::Duration::seconds(lag_secs as i64);
+        let cutoff = self.now() - chrono::Duration::seconds(lag_secs as i64);
         let mut visible = self.seq;
         for (seq, id) in self.by_seq.iter().rev() {
             match self.contacts.get(id) {
@@ -633,7 +662,7 @@ impl Mailbox {
                 id: id.clone(),
                 name,
                 client_data,
-                updated: now(),
+                updated: self.now(),
                 seq,
                 deleted: false,
             },
@@ -643,9 +672,10 @@ impl Mailbox {
 
     pub fn touch_group(&mut self, id: &str) {
         let seq = self.next_seq();
+        let now = self.now();
         if let Some(group) = self.groups.get_mut(id) {
             group.seq = seq;
-            group.updated = now();
+            group.updated = now;
             group.etag = etag_of("#", id, seq);
         }
     }
@@ -659,10 +689,11 @@ impl Mailbox {
     }
 }
 
-/// Every mailbox, by lower-cased email.
+/// Every mailbox, by lower-cased email, on one clock.
 #[derive(Default)]
 pub struct Registry {
     mailboxes: RwLock<HashMap<String, MailboxRef>>,
+    pub clock: Arc<Clock>,
 }
 
 /// A mailbox and its count of mutations in flight.
@@ -684,7 +715,7 @@ impl Registry {
             return (m.clone(), false);
         }
         let m = MailboxRef {
-            state: Arc::new(Mutex::new(Mailbox::new(&key))),
+            state: Arc::new(Mutex::new(Mailbox::new(&key, self.clock.clone()))),
             mutations_in_flight: Arc::new(AtomicUsize::new(0)),
         };
         all.insert(key, m.clone());
@@ -715,7 +746,7 @@ mod tests {
 
     #[test]
     fn resource_names_are_the_decimal_of_the_hex_source_id() {
-        let mut mailbox = Mailbox::new("u@example.com");
+        let mut mailbox = Mailbox::new("u@example.com", Arc::default());
         let id = mailbox
             .create(parse_person(&json!({"names": [{"givenName": "A"}]})).expect("valid"))
             .expect("created");

@@ -118,7 +118,7 @@ pub fn connections(call: &Call<'_>, mailbox: &Mailbox) -> Result<Value, ApiError
         .transpose()?;
     let since = sync_token
         .filter(|t| !t.is_empty())
-        .map(|t| check_sync_token(t, Kind::Sync, epoch, &sync_bound, mailbox.sync_epoch, knobs))
+        .map(|t| check_sync_token(t, Kind::Sync, epoch, &sync_bound, mailbox, knobs))
         .transpose()?;
     let contacts_requested = sources.is_empty() || sources.contains("READ_SOURCE_TYPE_CONTACT");
     let cap = Some(knobs.list_item_cap);
@@ -134,7 +134,7 @@ pub fn connections(call: &Call<'_>, mailbox: &Mailbox) -> Result<Value, ApiError
         upto,
         offset,
         sync_epoch: mailbox.sync_epoch,
-        issued: chrono::Utc::now().timestamp(),
+        issued: mailbox.now().timestamp(),
     };
     let by_modified = sort == "LAST_MODIFIED_ASCENDING" || request_sync || since.is_some();
     if by_modified {

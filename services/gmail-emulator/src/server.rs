@@ -37,12 +37,13 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config) -> Self {
+        let registry = Registry::default();
         let shared = Shared {
             knobs: RwLock::new(config.knobs.clone()),
             config,
-            registry: Registry::default(),
+            tokens: Tokens::new(registry.clock.clone()),
+            registry,
             accounts: ServiceAccounts::default(),
-            tokens: Tokens::default(),
             counters: Counters::default(),
             faults: Faults::default(),
             quota: Quota::default(),

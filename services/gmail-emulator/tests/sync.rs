@@ -357,3 +357,54 @@ async fn a_contact_changed_while_paging_comes_with_the_next_sync() {
         vec![moved["resourceName"].as_str().expect("n").to_owned()]
     );
 }
+
+#[tokio::test]
+async fn moving_the_clock_ages_sync_tokens_and_access_tokens() {
+    let emu = Emu::start().await;
+    let token = emu.user("u@example.com").await;
+    emu.create(&token, "A").await;
+    let full = format!("{LIST}&requestSyncToken=true");
+    let (_, sync, _) = list_all(&emu, &token, &full).await;
+    let sync = sync.expect("token");
+    let before = emu.control(Method::GET, "clock", Value::Null).await;
+    let r = emu
+        .control(
+            Method::POST,
+            "clock",
+            json!({"advance_seconds": 6.0 * 86_400.0}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_ne!(r.body["now"], before.body["now"]);
+    // Six days on, the access token has long expired; the sync token has not.
+    let r = emu.get(&token, &format!("{full}&syncToken={sync}")).await;
+    assert_eq!(r.status, 401);
+    let token = emu.user("u@example.com").await;
+    let r = emu.get(&token, &format!("{full}&syncToken={sync}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Eight days after the full sync: expired.
+    emu.control(
+        Method::POST,
+        "clock",
+        json!({"advance_seconds": 2.0 * 86_400.0}),
+    )
+    .await;
+    let token = emu.user("u@example.com").await;
+    let r = emu.get(&token, &format!("{full}&syncToken={sync}")).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.body["error"]["details"][0]["reason"],
+        "EXPIRED_SYNC_TOKEN"
+    );
+    // Data written now carries the emulator's time.
+    let created = emu.create(&token, "Later").await;
+    let stamped = created["metadata"]["sources"][0]["updateTime"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let now = emu.control(Method::GET, "clock", Value::Null).await;
+    assert_eq!(
+        stamped.get(..10),
+        now.body["now"].as_str().and_then(|n| n.get(..10))
+    );
+}
