@@ -232,3 +232,53 @@ async fn group_lists_page() {
     }
     assert_eq!(seen, 8 + 5, "eight system groups and five of the user's");
 }
+
+#[tokio::test]
+async fn a_users_own_edits_through_the_control_api_are_changes_to_sync() {
+    let emu = Emu::start().await;
+    let token = emu.user("u@example.com").await;
+    let person = emu.create(&token, "Own").await;
+    let name = person["resourceName"].as_str().expect("name").to_owned();
+    let id = name.trim_start_matches("people/");
+    let full = emu
+        .get(
+            &token,
+            "/v1/people/me/connections?personFields=names&requestSyncToken=true",
+        )
+        .await;
+    let sync = full.body["nextSyncToken"]
+        .as_str()
+        .expect("sync")
+        .to_owned();
+    let edited = emu
+        .control(
+            Method::PATCH,
+            &format!("mailboxes/u@example.com/contacts/{id}"),
+            json!({"names": [{"givenName": "Edited in Gmail"}]}),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_ne!(edited.body["etag"], person["etag"]);
+    let changes = emu
+        .get(&token, &format!("/v1/people/me/connections?personFields=names&requestSyncToken=true&syncToken={sync}"))
+        .await;
+    assert_eq!(
+        changes.body["connections"][0]["names"][0]["givenName"],
+        "Edited in Gmail"
+    );
+    let r = emu
+        .control(
+            Method::DELETE,
+            &format!("mailboxes/u@example.com/contacts/{id}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let state = emu
+        .control(Method::GET, "mailboxes/u@example.com/contacts", Value::Null)
+        .await;
+    assert_eq!(state.body["deleted"], json!([name]));
+    assert_eq!(state.body["contacts"], json!([]));
+    // None of the control calls counted as traffic: one create, two lists.
+    assert_eq!(emu.counters().await["http_requests"], 3);
+}
