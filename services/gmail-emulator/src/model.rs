@@ -205,6 +205,11 @@ impl Contact {
         format!("{:016x}", self.id)
     }
 
+    /// The CONTACT source's etag (`metadata.sources[0].etag`), which updates may send instead.
+    pub fn source_etag(&self) -> String {
+        etag_of("#", &self.source_id(), self.seq)
+    }
+
     /// The person as the API shows it with `mask`; `cap` limits email and phone items (lists).
     pub fn render(&self, mask: &BTreeSet<String>, cap: Option<usize>) -> Value {
         let source_id = self.source_id();
@@ -226,7 +231,7 @@ impl Contact {
                     "sources": [{
                         "type": "CONTACT",
                         "id": source_id,
-                        "etag": etag_of("#", &source_id, self.seq),
+                        "etag": self.source_etag(),
                         "updateTime": timestamp(self.updated),
                     }],
                     "objectType": "PERSON",
@@ -555,7 +560,7 @@ impl Mailbox {
                 "Request must set person.etag or person.metadata.sources.etag for the source that is being updated.",
             ));
         };
-        if *etag != contact.etag {
+        if *etag != contact.etag && *etag != contact.source_etag() {
             return Err(ApiError::stale_etag());
         }
         if mask.contains("memberships") {

@@ -83,6 +83,19 @@ async fn create_get_update_delete_with_etags() {
         Value::Null
     );
 
+    // The source etag in metadata is accepted instead of the person etag.
+    let by_source = emu
+        .patch(
+            &token,
+            &format!("/v1/{name}:updateContact?updatePersonFields=biographies&personFields=names,biographies,metadata"),
+            json!({"metadata": {"sources": [{"type": "CONTACT", "etag": updated.body["metadata"]["sources"][0]["etag"]}]},
+                   "biographies": [{"value": "Analyst", "contentType": "TEXT_PLAIN"}]}),
+        )
+        .await;
+    assert_eq!(by_source.status, 200, "{}", by_source.body);
+    assert_eq!(by_source.body["biographies"][0]["value"], "Analyst");
+    let updated = by_source;
+
     // The old etag is now stale.
     let stale = emu
         .patch(
