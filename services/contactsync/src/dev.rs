@@ -1,8 +1,8 @@
 //! `contactsync dev`: the whole stack in one process, for a laptop or a demo.
 //!
-//! Ensures the database exists and is migrated, starts both emulators and every service, each
-//! service on its own ops port (the gateway on 8080), prints what runs where, then runs until
-//! SIGTERM or Ctrl-C and stops everything gracefully.
+//! Ensures the database exists and is migrated, starts the three emulators (Graph, Salesforce,
+//! Gmail) and every service, each service on its own ops port (the gateway on 8080), prints what
+//! runs where, then runs until SIGTERM or Ctrl-C and stops everything gracefully.
 
 use std::net::SocketAddr;
 
@@ -56,6 +56,9 @@ pub struct DevArgs {
     graph_listen: SocketAddr,
     #[arg(long, env = "DEV_SALESFORCE_LISTEN", default_value = "127.0.0.1:8092")]
     salesforce_listen: SocketAddr,
+    /// The Gmail (Google People API) emulator's address.
+    #[arg(long, env = "DEV_GMAIL_LISTEN", default_value = "127.0.0.1:8093")]
+    gmail_listen: SocketAddr,
     /// First ops port of the six other services (they take six consecutive ports, the gateway's
     /// ops port the seventh);
     /// 0 lets each pick a free port.
@@ -136,15 +139,18 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     let salesforce =
         emulators::start_salesforce_on(args.salesforce_listen, shutdown.clone()).await?;
+    let gmail = emulators::start_gmail_on(args.gmail_listen, shutdown.clone()).await?;
 
     let mut running = JoinSet::new();
     let mut table = vec![
         ("graph-emulator", graph.base_url.clone()),
         ("salesforce-emulator", salesforce.base_url.clone()),
+        ("gmail-emulator", gmail.base_url.clone()),
     ];
     let graph_url = graph.base_url.clone();
     graph.spawn_into(&mut running, "graph-emulator");
     salesforce.spawn_into(&mut running, "salesforce-emulator");
+    gmail.spawn_into(&mut running, "gmail-emulator");
 
     // The gateway on its address; the six other services on consecutive ops ports from the base
     // in start order, the gateway's ops port after them (8087 by default); 0 lets each pick.

@@ -1,4 +1,5 @@
-//! Starting the two emulators, alone (`contactsync graph-emulator`) or inside `contactsync dev`.
+//! Starting the emulators (Graph, Salesforce, Gmail), alone (`contactsync graph-emulator`, …) or
+//! inside `contactsync dev`.
 
 use std::net::SocketAddr;
 
@@ -38,6 +39,13 @@ pub async fn run_salesforce_standalone(shutdown: CancellationToken) -> anyhow::R
     let config = salesforce_emulator::Config::from_env()?;
     let running = start_salesforce(config, shutdown).await?;
     tracing::info!(base_url = %running.base_url, "Salesforce emulator started");
+    running.task.await?
+}
+
+pub async fn run_gmail_standalone(shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = gmail_emulator::Config::from_env()?;
+    let running = start_gmail(config, shutdown).await?;
+    tracing::info!(base_url = %running.base_url, "Gmail emulator started");
     running.task.await?
 }
 
@@ -87,6 +95,31 @@ pub async fn start_salesforce(
     let app = salesforce_emulator::App::build(config)
         .await
         .with_context(|| format!("starting the Salesforce emulator on {listen}"))?;
+    let base_url = app.base_url();
+    let task = tokio::spawn(async move { Ok(app.run_until_stopped(shutdown).await?) });
+    Ok(Running { base_url, task })
+}
+
+/// The Gmail (People API) emulator with its defaults (and `GMAIL_EMULATOR_*`), listening on
+/// `listen`.
+pub async fn start_gmail_on(
+    listen: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    let mut config = gmail_emulator::Config::from_env()?;
+    config.listen = listen;
+    start_gmail(config, shutdown).await
+}
+
+/// Starts the Gmail (People API) emulator as `config` says.
+pub async fn start_gmail(
+    config: gmail_emulator::Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    let listen = config.listen;
+    let app = gmail_emulator::App::build(config)
+        .await
+        .with_context(|| format!("starting the Gmail emulator on {listen}"))?;
     let base_url = app.base_url();
     let task = tokio::spawn(async move { Ok(app.run_until_stopped(shutdown).await?) });
     Ok(Running { base_url, task })

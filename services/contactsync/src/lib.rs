@@ -1,8 +1,8 @@
 //! The composition root of Contactsync, shared by the binary and the end-to-end suite.
 //!
 //! [`compose`] is the one builder of the services: a service subcommand, `contactsync dev`, the
-//! bench and the end-to-end suite all start services through it. [`emulators`] starts the Graph
-//! and Salesforce emulators; [`harness`] is the whole stack on a fresh database and queue prefix
+//! bench and the end-to-end suite all start services through it. [`emulators`] starts the Graph,
+//! Salesforce and Gmail (People API) emulators; [`harness`] is the whole stack on a fresh database and queue prefix
 //! with the acts of an operator and of users, used by the end-to-end suite (`tests/`) and by the
 //! pipeline scenarios of `contactsync bench`. Nothing here depends on a test crate.
 

@@ -46,9 +46,11 @@ enum Command {
     GraphEmulator,
     /// A Salesforce REST API emulator (tests and `dev`).
     SalesforceEmulator,
+    /// A Google People API emulator for Gmail mailboxes (tests and `dev`).
+    GmailEmulator,
     /// Creates the database if missing and applies pending migrations, then exits.
     Migrate,
-    /// The whole stack in one process: both emulators and every service.
+    /// The whole stack in one process: the emulators and every service.
     Dev(dev::DevArgs),
     /// Runs the benchmark scenarios and reports figures against their floors.
     Bench(bench::BenchArgs),
@@ -89,6 +91,10 @@ async fn main() -> anyhow::Result<()> {
         Command::SalesforceEmulator => {
             let _telemetry = telemetry::init("salesforce-emulator", &telemetry_settings()?)?;
             emulators::run_salesforce_standalone(service_kit::shutdown_on_signals()).await?;
+        }
+        Command::GmailEmulator => {
+            let _telemetry = telemetry::init("gmail-emulator", &telemetry_settings()?)?;
+            emulators::run_gmail_standalone(service_kit::shutdown_on_signals()).await?;
         }
         Command::Migrate => {
             let _telemetry = telemetry::init("migrate", &telemetry_settings()?)?;

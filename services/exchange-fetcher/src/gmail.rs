@@ -95,7 +95,9 @@ pub async fn read_mailbox(
             tracing::debug!(?reason, "Checking the mailbox's contact groups.");
             let groups = check_groups(&google, mailbox).await?;
             let client = ctx.pool.get().await.map_err(StateError::from)?;
-            if sync_state::mailbox::category_group(&**client, &user.id).await?.as_deref()
+            if sync_state::mailbox::category_group(&**client, &user.id)
+                .await?
+                .as_deref()
                 != Some(groups.category.as_str())
             {
                 sync_state::mailbox::set_category_group(&**client, &user.id, &groups.category)
@@ -106,7 +108,9 @@ pub async fn read_mailbox(
                 match &known_folder {
                     Some(old) => tracing::info!(old_group = %old, group = %groups.folder,
                         "The Salesforce Contacts group was deleted; it is back, and its contacts with it."),
-                    None => tracing::info!(group = %groups.folder, "Set up the Salesforce Contacts group."),
+                    None => {
+                        tracing::info!(group = %groups.folder, "Set up the Salesforce Contacts group.")
+                    }
                 }
             }
             (groups, now)
@@ -125,7 +129,9 @@ pub async fn read_mailbox(
         .is_some_and(|known| known != groups.folder);
     let resume = stored
         .as_ref()
-        .filter(|c| !restoring && c.folder_group == groups.folder && c.category_group == groups.category)
+        .filter(|c| {
+            !restoring && c.folder_group == groups.folder && c.category_group == groups.category
+        })
         .map(|c| c.sync_token.as_str());
     let round = match google.sync(mailbox, resume).await {
         Err(GoogleError::ExpiredSyncToken { .. }) if resume.is_some() => {
@@ -341,10 +347,15 @@ mod tests {
 
     #[test]
     fn g1_groups_are_the_folder_and_the_category_and_personal_contacts_stay_out() {
-        let linked: HashMap<String, String> =
-            [("people/c4".to_owned(), "k4".to_owned())].into_iter().collect();
+        let linked: HashMap<String, String> = [("people/c4".to_owned(), "k4".to_owned())]
+            .into_iter()
+            .collect();
         let people = vec![
-            person("people/c1", &[FOLDER, CATEGORY, "contactGroups/myContacts"], Some("k1")),
+            person(
+                "people/c1",
+                &[FOLDER, CATEGORY, "contactGroups/myContacts"],
+                Some("k1"),
+            ),
             person("people/c2", &[CATEGORY, "contactGroups/myContacts"], None),
             person("people/c3", &["contactGroups/myContacts"], None),
             person("people/c4", &["contactGroups/myContacts"], None),
@@ -377,14 +388,18 @@ mod tests {
             sorted.removed.is_empty(),
             "a second mention of c4 (its tombstone after its change) is the first one's: {sorted:?}"
         );
-        assert_eq!(sorted.items[0].fields.surname.as_deref(), Some("Family people/c1"));
+        assert_eq!(
+            sorted.items[0].fields.surname.as_deref(),
+            Some("Family people/c1")
+        );
         assert_eq!(sorted.items[0].change_key.as_deref(), Some("%people/c1"));
     }
 
     #[test]
     fn a_linked_contacts_tombstone_is_a_removal_and_a_strangers_is_ignored() {
-        let linked: HashMap<String, String> =
-            [("people/c9".to_owned(), "k9".to_owned())].into_iter().collect();
+        let linked: HashMap<String, String> = [("people/c9".to_owned(), "k9".to_owned())]
+            .into_iter()
+            .collect();
         let sorted = sort(
             vec![tombstone("people/c9"), tombstone("people/c8")],
             &groups(),
@@ -401,8 +416,9 @@ mod tests {
 
     #[test]
     fn b1_restoring_the_group_puts_linked_contacts_back_in_it() {
-        let linked: HashMap<String, String> =
-            [("people/c1".to_owned(), "k1".to_owned())].into_iter().collect();
+        let linked: HashMap<String, String> = [("people/c1".to_owned(), "k1".to_owned())]
+            .into_iter()
+            .collect();
         let people = vec![
             person("people/c1", &["contactGroups/myContacts"], Some("k1")),
             person("people/c2", &["contactGroups/myContacts"], None),

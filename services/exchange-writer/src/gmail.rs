@@ -47,7 +47,11 @@ pub struct Target<'a> {
 /// Runs `commands` against the address book. `redelivered`: this batch may have been carried
 /// out before, so creates look their key up first.
 #[tracing::instrument(skip_all, fields(mailbox = %target.mailbox, commands = commands.len()))]
-pub async fn execute(target: &Target<'_>, commands: &[ExchangeCommand], redelivered: bool) -> Executed {
+pub async fn execute(
+    target: &Target<'_>,
+    commands: &[ExchangeCommand],
+    redelivered: bool,
+) -> Executed {
     let mut verdicts: Vec<Option<Verdict>> = commands.iter().map(|_| None).collect();
     let mut creates = Vec::new();
     let mut edits = Vec::new();

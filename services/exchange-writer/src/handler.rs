@@ -78,11 +78,10 @@ async fn write_gmail(
     attempt: Attempt,
 ) -> Result<Executed, Unavailable> {
     let category_group = {
-        let client = ctx
-            .pool
-            .get()
-            .await
-            .map_err(|e| Unavailable::state("the user cannot be loaded", StateError::from(e)))?;
+        let client =
+            ctx.pool.get().await.map_err(|e| {
+                Unavailable::state("the user cannot be loaded", StateError::from(e))
+            })?;
         sync_state::mailbox::category_group(&**client, &user.id)
             .await
             .map_err(|e| Unavailable::state("the user cannot be loaded", e))?

@@ -1,11 +1,11 @@
 //! Pure mapping between the sync core's mailbox commands and Graph writes, and back from Graph's
 //! per-item answers to the `WriteResult`s the reconciler folds in. No I/O: tested on its own.
 
+use contracts::{Failure, FailureCode};
 use graph_client::{
     ContactCopy, ContactPatch, ContactWrite, Disposition, GraphContact, GraphError, ItemError,
     NewContact, WriteOutcome,
 };
-use contracts::{Failure, FailureCode};
 use pipeline::Executed;
 use serde_json::{Map, Value};
 use sync_core::{

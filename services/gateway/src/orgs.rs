@@ -142,7 +142,7 @@ impl GoogleCredentials {
         }
         validate::private_key_pem("google.private_key_pem", &private_key_pem)?;
         let pem = secrecy::SecretString::from(private_key_pem.clone());
-        salesforce_client::JwtSigner::from_pem(&pem).map_err(|e| {
+        http_layer::jwt::RsaSigner::from_pem(&pem).map_err(|e| {
             ApiError::bad(format!(
                 "google.private_key_pem: not a usable RSA private key ({e})"
             ))

@@ -94,6 +94,22 @@ fn creatable(person: &Person) -> Person {
     }
 }
 
+/// The checked resource name and the body of an update: it must carry the etag it was read
+/// with, or Google refuses it.
+fn update_body(name: &str, person: &Person) -> Result<(String, Value), GoogleError> {
+    let name = resource_name("people", name)?;
+    if person.etag.as_deref().is_none_or(str::is_empty) {
+        return Err(GoogleError::Invalid(format!(
+            "{name} has no etag; updates must send the etag they read"
+        )));
+    }
+    let body = serde_json::to_value(person).map_err(|source| GoogleError::Decode {
+        what: "person",
+        source,
+    })?;
+    Ok((name, body))
+}
+
 fn checked_mask(mask: &str) -> Result<(), GoogleError> {
     if mask.split(',').any(|f| f.trim().is_empty()) {
         return Err(GoogleError::Invalid(format!(
@@ -131,12 +147,7 @@ impl GoogleClient {
         person: &Person,
         update_fields: &str,
     ) -> Result<Person, GoogleError> {
-        let name = resource_name("people", &person.resource_name)?;
-        if person.etag.as_deref().is_none_or(str::is_empty) {
-            return Err(GoogleError::Invalid(format!(
-                "{name} has no etag; updates must send the etag they read"
-            )));
-        }
+        let (name, body) = update_body(&person.resource_name, person)?;
         checked_mask(update_fields)?;
         let url = self.url(
             &format!("{name}:updateContact"),
@@ -145,10 +156,6 @@ impl GoogleClient {
                 ("personFields", PERSON_FIELDS),
             ],
         )?;
-        let body = serde_json::to_value(person).map_err(|source| GoogleError::Decode {
-            what: "person",
-            source,
-        })?;
         self.mutate(user, Method::PATCH, url, Some(&body), true)
             .await?
             .json("updated person")
@@ -284,19 +291,10 @@ impl GoogleClient {
         for chunk in entries.chunks(MAX_BATCH_UPDATE) {
             let mut contacts = serde_json::Map::new();
             for (name, person) in chunk {
-                match resource_name("people", name) {
-                    Ok(checked) => match serde_json::to_value(person) {
-                        Ok(value) => {
-                            contacts.insert(checked, value);
-                        }
-                        Err(source) => {
-                            let e = GoogleError::Decode {
-                                what: "person",
-                                source,
-                            };
-                            results.insert((*name).clone(), Err(invalid_item(&e)));
-                        }
-                    },
+                match update_body(name, person) {
+                    Ok((checked, value)) => {
+                        contacts.insert(checked, value);
+                    }
                     Err(e) => {
                         results.insert((*name).clone(), Err(invalid_item(&e)));
                     }

@@ -24,6 +24,16 @@ async fn mount_groups(server: &MockServer) {
         .await;
 }
 
+/// Google's answer to a token it does not accept.
+fn unauthenticated() -> ResponseTemplate {
+    ResponseTemplate::new(401).set_body_json(google_error(
+        401,
+        "UNAUTHENTICATED",
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+        None,
+    ))
+}
+
 #[tokio::test]
 async fn each_user_gets_one_signed_token_and_reuses_it() {
     let server = MockServer::start().await;
@@ -74,12 +84,7 @@ async fn a_refused_token_is_dropped_and_the_call_goes_once_more() {
     let tokens = mount_token(&server).await;
     Mock::given(method("GET"))
         .and(bearer_token("tok-ada@example.com-1"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(google_error(
-            401,
-            "UNAUTHENTICATED",
-            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
-            None,
-        )))
+        .respond_with(unauthenticated())
         .mount(&server)
         .await;
     mount_groups(&server).await;
@@ -96,12 +101,7 @@ async fn a_token_refused_twice_is_returned_as_reauth() {
     let server = MockServer::start().await;
     let tokens = mount_token(&server).await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(google_error(
-            401,
-            "UNAUTHENTICATED",
-            "Request had invalid authentication credentials.",
-            None,
-        )))
+        .respond_with(unauthenticated())
         .mount(&server)
         .await;
     let err = client(&server)

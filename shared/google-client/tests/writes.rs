@@ -147,12 +147,14 @@ async fn a_batch_update_reports_each_contact_and_a_stale_etag_by_type() {
         })
         .mount(&server)
         .await;
-    let people: BTreeMap<String, Person> = (1..=3)
+    let mut people: BTreeMap<String, Person> = (1..=3)
         .map(|i| {
             let p: Person = serde_json::from_value(person(i)).unwrap();
             (p.resource_name.clone(), p)
         })
         .collect();
+    // Without the etag it was read with, a contact is refused before sending.
+    people.insert("people/c4".into(), named("Etagless"));
     let results = client(&server)
         .batch_update("ada@example.com", &people, "names")
         .await;
@@ -166,6 +168,11 @@ async fn a_batch_update_reports_each_contact_and_a_stale_etag_by_type() {
     ));
     let missing = results["people/c3"].as_ref().unwrap_err();
     assert_eq!(missing.disposition(), Disposition::PermanentItem);
+    let etagless = results["people/c4"].as_ref().unwrap_err();
+    assert_eq!(etagless.disposition(), Disposition::PermanentItem);
+    assert!(etagless.to_string().contains("etag"), "{etagless}");
+    let sent = body(&requests_to(&server, "/v1/people:batchUpdateContacts").await[0]);
+    assert_eq!(sent["contacts"].as_object().unwrap().len(), 3);
 }
 
 #[tokio::test]

@@ -17,7 +17,9 @@
 //!   counting as a retry; a second refusal is returned to the caller.
 //!
 //! - **Login.** [`oauth::request_token`] is the OAuth 2.0 token endpoint's form POST, with the
-//!   standard error body of a refusal read into [`oauth::TokenError`].
+//!   standard error body of a refusal read into [`oauth::TokenError`]; [`oauth::TokenSlot`]
+//!   caches one bearer token, refreshes it before expiry and lets concurrent callers share one
+//!   login.
 //! - **Signed assertions.** [`jwt::RsaSigner`] signs the RS256 JWT of the JWT bearer grant
 //!   (Salesforce's connected app, Google's service account) from a PEM RSA key.
 //!

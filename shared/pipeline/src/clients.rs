@@ -230,8 +230,8 @@ impl OrgClients {
                     .map_err(|e| config_error(format!("google token uri: {e}")))?;
                 config.api_base = url::Url::parse(&credentials.api_url)
                     .map_err(|e| config_error(format!("google api url: {e}")))?;
-                let client = GoogleClient::new(config)
-                    .map_err(|e| config_error(format!("google: {e}")))?;
+                let client =
+                    GoogleClient::new(config).map_err(|e| config_error(format!("google: {e}")))?;
                 Some(Arc::new(client))
             }
             None => None,
