@@ -39,8 +39,9 @@ async fn killed_mid_session_and_restarted(provider: Provider, killed: &'static s
     const N: usize = 60;
     let stack = Stack::start_with(Options {
         skip: vec![killed],
-        // Slow Graph down so the kill lands in the middle of the session.
+        // Slow the mailbox down so the kill lands in the middle of the session.
         graph: Some(Box::new(|config| config.knobs.latency_ms = 60)),
+        gmail: Some(Box::new(|config| config.knobs.latency_ms = 60)),
         ..Options::default()
     })
     .await

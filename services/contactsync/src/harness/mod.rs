@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use config::Env;
 use serde_json::{Value, json};
-use sync_state::orgs::Org;
+use sync_state::orgs::{GoogleCredentials, Org};
 use sync_state::secrets::Cipher;
 
 use tokio::task::JoinSet;
@@ -73,6 +73,9 @@ pub type GraphConfigFn = Box<dyn FnOnce(&mut graph_emulator::Config) + Send>;
 /// Adjusts the Salesforce emulator's configuration before it starts.
 pub type SalesforceConfigFn = Box<dyn FnOnce(&mut salesforce_emulator::Config) + Send>;
 
+/// Adjusts the Gmail emulator's configuration before it starts.
+pub type GmailConfigFn = Box<dyn FnOnce(&mut gmail_emulator::Config) + Send>;
+
 /// How a test wants its stack.
 #[derive(Default)]
 pub struct Options {
@@ -82,6 +85,8 @@ pub struct Options {
     pub graph: Option<GraphConfigFn>,
     /// Adjusts the Salesforce emulator's configuration.
     pub salesforce: Option<SalesforceConfigFn>,
+    /// Adjusts the Gmail emulator's configuration.
+    pub gmail: Option<GmailConfigFn>,
     /// Subscribe to Graph change notifications. Off by default: a notification of the stack's
     /// own writes would start extra sessions at times a test cannot control, and the rule tests
     /// count each session's writes; the notification tests turn it on.
@@ -163,6 +168,17 @@ impl Stack {
         let salesforce_url = salesforce.base_url.clone();
         salesforce.spawn_into(&mut tasks, "salesforce-emulator");
 
+        let mut mconfig = gmail_emulator::Config {
+            listen: any_port(),
+            ..gmail_emulator::Config::default()
+        };
+        if let Some(adjust) = options.gmail {
+            adjust(&mut mconfig);
+        }
+        let gmail = emulators::start_gmail(mconfig, shutdown.clone()).await?;
+        let gmail_url = gmail.base_url.clone();
+        gmail.spawn_into(&mut tasks, "gmail-emulator");
+
         let settle = options
             .deletion_settle_secs
             .map_or_else(String::new, |secs| secs.to_string());
@@ -219,7 +235,7 @@ impl Stack {
         let pool = database.pool.clone();
         let stack = Stack {
             graph_url,
-            gmail_url: String::new(),
+            gmail_url,
             salesforce_url,
             gateway_url,
             http,
@@ -235,7 +251,8 @@ impl Stack {
         Ok(stack)
     }
 
-    /// The org `dev`, wired to this stack's emulators with their default credentials.
+    /// The org `dev`, wired to this stack's emulators with their default credentials (Google:
+    /// the Gmail emulator's dev service account).
     async fn create_org(&self) -> anyhow::Result<()> {
         let cipher = Cipher::from_base64(ENCRYPTION_KEY)?;
         let org = Org {
@@ -250,7 +267,12 @@ impl Stack {
             salesforce_username: salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME.into(),
             salesforce_org_id: salesforce_emulator::config::DEFAULT_ORG_ID.into(),
             salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
-            google: None,
+            google: Some(GoogleCredentials {
+                client_email: gmail_emulator::DEV_CLIENT_EMAIL.into(),
+                private_key_pem: gmail_emulator::DEV_PRIVATE_KEY_PEM.into(),
+                token_uri: format!("{}/token", self.gmail_url),
+                api_url: self.gmail_url.clone(),
+            }),
         };
         // The integration user the JWT bearer flow logs in as.
         let _ = self
@@ -324,9 +346,7 @@ impl Stack {
 
     /// Zeroes the emulators' traffic counters.
     pub async fn reset_counters(&self) -> anyhow::Result<()> {
-        // A stack without the Gmail emulator has no URL for it.
-        let bases = [&self.graph_url, &self.salesforce_url, &self.gmail_url];
-        for base in bases.into_iter().filter(|b| !b.is_empty()) {
+        for base in [&self.graph_url, &self.salesforce_url, &self.gmail_url] {
             self.call(
                 reqwest::Method::DELETE,
                 &format!("{base}/_emulator/requests"),
@@ -359,11 +379,8 @@ impl Stack {
         Ok((graph, salesforce))
     }
 
-    /// The Gmail emulator's traffic since the last reset (Null without that emulator).
+    /// The Gmail emulator's traffic since the last reset.
     pub async fn gmail_counters(&self) -> anyhow::Result<Value> {
-        if self.gmail_url.is_empty() {
-            return Ok(Value::Null);
-        }
         self.emulator_control(&self.gmail_url, reqwest::Method::GET, "/requests", None)
             .await
     }
