@@ -34,18 +34,10 @@ impl Stack {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let (status, value) = self
-            .call(
-                method.clone(),
-                &format!("{}/v1/{path}", self.gmail_url),
-                Some(&user.mailbox_token),
-                body,
-            )
-            .await?;
-        if status >= 300 {
-            bail!("people {method} {path}: {status} {value}");
-        }
-        Ok(value)
+        let url = format!("{}/v1/{path}", self.gmail_url);
+        let what = format!("people {method} {path}");
+        self.api(&what, method, &url, &user.mailbox_token, body)
+            .await
     }
 
     /// Every contact group of the user (system ones included), all pages.

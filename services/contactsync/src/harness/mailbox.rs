@@ -105,18 +105,15 @@ impl Stack {
                 user.provider
             );
         }
-        let (status, value) = self
-            .call(
-                method,
-                &format!("{}/v1.0/users/{}{path}", self.graph_url, user.mailbox),
-                Some(&user.mailbox_token),
-                body,
-            )
-            .await?;
-        if status >= 300 {
-            bail!("graph {path}: {status} {value}");
-        }
-        Ok(value)
+        let url = format!("{}/v1.0/users/{}{path}", self.graph_url, user.mailbox);
+        self.api(
+            &format!("graph {path}"),
+            method,
+            &url,
+            &user.mailbox_token,
+            body,
+        )
+        .await
     }
 
     /// The id of a contact folder by name (the sync folder once B1 made it); for Gmail, the
@@ -140,12 +137,7 @@ impl Stack {
     /// The names of the top-level contact folders (for Gmail, of the user's contact groups).
     pub async fn folder_names(&self, user: &TestUser) -> anyhow::Result<Vec<String>> {
         match user.provider {
-            Provider::Exchange => {
-                let folders = self
-                    .graph(user, Method::GET, "/contactFolders", None)
-                    .await?;
-                Ok(names(list(folders), "displayName"))
-            }
+            Provider::Exchange => self.graph_names(user, "/contactFolders").await,
             Provider::Gmail => self.gmail_group_names(user).await,
         }
     }
@@ -154,12 +146,7 @@ impl Stack {
     /// user's contact groups (a Gmail category is a group, G1).
     pub async fn category_names(&self, user: &TestUser) -> anyhow::Result<Vec<String>> {
         match user.provider {
-            Provider::Exchange => {
-                let categories = self
-                    .graph(user, Method::GET, "/outlook/masterCategories", None)
-                    .await?;
-                Ok(names(list(categories), "displayName"))
-            }
+            Provider::Exchange => self.graph_names(user, "/outlook/masterCategories").await,
             Provider::Gmail => self.gmail_group_names(user).await,
         }
     }
@@ -398,6 +385,15 @@ impl Stack {
         Ok(faults["faults"].as_array().is_some_and(Vec::is_empty))
     }
 
+    /// The `displayName`s of a Graph collection.
+    async fn graph_names(&self, user: &TestUser, path: &str) -> anyhow::Result<Vec<String>> {
+        let items = list(self.graph(user, Method::GET, path, None).await?);
+        Ok(items
+            .iter()
+            .filter_map(|i| i["displayName"].as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// Drags a contact to another folder in Outlook (the control API: Graph has no move for
     /// contacts, Outlook has).
     async fn graph_move(&self, user: &TestUser, id: &str, to: &str) -> anyhow::Result<String> {
@@ -412,12 +408,4 @@ impl Stack {
             .context("moving the contact")?;
         Ok(moved["id"].as_str().unwrap_or(id).to_owned())
     }
-}
-
-/// The `key` strings of a list of objects.
-fn names(items: Vec<Value>, key: &str) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|i| i[key].as_str().map(str::to_owned))
-        .collect()
 }

@@ -328,6 +328,20 @@ impl Stack {
         Ok((status, value))
     }
 
+    /// A real API call with a bearer token; an answer of 300 or more is an error naming `what`.
+    pub(crate) async fn api(
+        &self,
+        what: &str,
+        method: reqwest::Method,
+        url: &str,
+        bearer: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let (status, value) = self.call(method, url, Some(bearer), body).await?;
+        anyhow::ensure!(status < 300, "{what}: {status} {value}");
+        Ok(value)
+    }
+
     /// A call to an emulator's control API (`{base}/_emulator{path}`, never counted as its
     /// traffic); an answer of 300 or more is an error naming the call.
     pub async fn emulator_control(

@@ -240,18 +240,15 @@ impl Stack {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let (status, value) = self
-            .call(
-                method,
-                &format!("{}{API}{path}", self.salesforce_url),
-                Some(&user.salesforce_token),
-                body,
-            )
-            .await?;
-        if status >= 300 {
-            bail!("salesforce {path}: {status} {value}");
-        }
-        Ok(value)
+        let url = format!("{}{API}{path}", self.salesforce_url);
+        self.api(
+            &format!("salesforce {path}"),
+            method,
+            &url,
+            &user.salesforce_token,
+            body,
+        )
+        .await
     }
 
     /// Creates a Contact owned by the user; returns its Id.
