@@ -1,5 +1,5 @@
-//! The dev stack's org and demo data: the org `dev` wired to the emulators, and `--seed demo`'s
-//! users and contacts on both sides, loaded through the emulators' control APIs and our own admin
+//! The dev stack's org and demo data: the org `dev` wired to the three emulators, and `--seed
+//! demo`'s users (two on Exchange, one on Gmail) and contacts on both sides, loaded through the emulators' control APIs and our own admin
 //! API exactly as an operator and users would.
 
 use anyhow::{Context as _, bail};
@@ -43,7 +43,13 @@ pub async fn ensure_dev_org(stack: &DevStack) -> anyhow::Result<()> {
         salesforce_username: salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME.into(),
         salesforce_org_id: salesforce_emulator::config::DEFAULT_ORG_ID.into(),
         salesforce_jwt_audience: sync_state::orgs::DEFAULT_JWT_AUDIENCE.into(),
-        google: None,
+        // The Gmail emulator's dev service account, as an admin registers a Workspace's (G1).
+        google: Some(sync_state::orgs::GoogleCredentials {
+            client_email: gmail_emulator::DEV_CLIENT_EMAIL.into(),
+            private_key_pem: gmail_emulator::DEV_PRIVATE_KEY_PEM.into(),
+            token_uri: format!("{}/token", stack.gmail_url),
+            api_url: stack.gmail_url.clone(),
+        }),
     };
     let client = stack.pool.get().await?;
     sync_state::orgs::put_org(&**client, &cipher, &org).await?;
@@ -139,6 +145,52 @@ impl Demo<'_> {
         .await
     }
 
+    /// The names of the contacts in a Gmail user's "Salesforce Contacts" group (G1's folder).
+    async fn gmail_group_members(&self, mailbox: &str) -> anyhow::Result<Vec<String>> {
+        let url = |what: &str| {
+            format!(
+                "{}/_emulator/mailboxes/{mailbox}/{what}",
+                self.stack.gmail_url
+            )
+        };
+        let groups = self
+            .call(Method::GET, url("groups"), None, Value::Null)
+            .await?;
+        let folder = groups["contactGroups"]
+            .as_array()
+            .or_else(|| groups["groups"].as_array())
+            .into_iter()
+            .flatten()
+            .find(|g| g["name"] == FOLDER)
+            .and_then(|g| g["resourceName"].as_str())
+            .map(str::to_owned);
+        let contacts = self
+            .call(Method::GET, url("contacts"), None, Value::Null)
+            .await?;
+        Ok(contacts["contacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                c["memberships"].as_array().into_iter().flatten().any(|m| {
+                    folder.is_some()
+                        && m["contactGroupMembership"]["contactGroupResourceName"].as_str()
+                            == folder.as_deref()
+                })
+            })
+            .filter_map(|c| {
+                let name = &c["names"][0];
+                name["displayName"].as_str().map(str::to_owned).or_else(|| {
+                    Some(format!(
+                        "{} {}",
+                        name["givenName"].as_str().unwrap_or_default(),
+                        name["familyName"].as_str()?
+                    ))
+                })
+            })
+            .collect())
+    }
+
     async fn salesforce_token(&self, username: &str) -> anyhow::Result<String> {
         let token = self
             .call(
@@ -153,11 +205,15 @@ impl Demo<'_> {
 }
 
 /// The demo's users, as `seed_demo` registers them.
-pub const USERS: [&str; 2] = ["alice", "bob"];
+pub const USERS: [&str; 3] = ["alice", "bob", "carol"];
 
-/// Loads the demo: two users (alice, bob) with Salesforce Contacts and Accounts, and for alice a
-/// categorized contact in her default Contacts folder (B9) and a personal one (B4); registers them
-/// and enables sync, waits for their first sessions and prints what each side holds then.
+/// The demo user on Gmail (G1).
+const GMAIL_USER: &str = "carol";
+
+/// Loads the demo: three users (alice and bob on Exchange, carol on Gmail) with Salesforce
+/// Contacts and Accounts, for alice a categorized contact in her default Contacts folder (B9) and
+/// a personal one (B4), for carol a personal Google contact (B4); registers them and enables
+/// sync, waits for their first sessions and prints what each side holds then.
 pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
     let demo = Demo {
         stack,
@@ -182,15 +238,32 @@ pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
                 ("Barbara", "Liskov", "MIT"),
             ],
         ),
+        (
+            GMAIL_USER,
+            vec![("Donald", "Knuth", "Stanford"), ("Frances", "Allen", "IBM")],
+        ),
     ] {
-        let mailbox = format!("{name}@contoso.example");
-        demo.call(
-            Method::POST,
-            format!("{}/_emulator/mailboxes", stack.graph_url),
-            None,
-            json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": mailbox}),
-        )
-        .await?;
+        let mailbox = if name == GMAIL_USER {
+            let mailbox = format!("{name}@fabrikam.example");
+            demo.call(
+                Method::POST,
+                format!("{}/_emulator/mailboxes", stack.gmail_url),
+                None,
+                json!({"email": mailbox}),
+            )
+            .await?;
+            mailbox
+        } else {
+            let mailbox = format!("{name}@contoso.example");
+            demo.call(
+                Method::POST,
+                format!("{}/_emulator/mailboxes", stack.graph_url),
+                None,
+                json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": mailbox}),
+            )
+            .await?;
+            mailbox
+        };
         let username = format!("{name}@acme.example");
         let sf_user = demo
             .call(
@@ -251,11 +324,36 @@ pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
         )
         .await?;
     }
+    // Carol's personal Google contact: in no group of ours, so it stays out of Salesforce (B4).
+    let gmail_token = demo
+        .call(
+            Method::POST,
+            format!("{}/_emulator/tokens", stack.gmail_url),
+            None,
+            json!({"email": format!("{GMAIL_USER}@fabrikam.example")}),
+        )
+        .await?["access_token"]
+        .as_str()
+        .context("gmail token")?
+        .to_owned();
+    demo.call(
+        Method::POST,
+        format!("{}/v1/people:createContact", stack.gmail_url),
+        Some(&gmail_token),
+        json!({"names": [{"givenName": "Grandpa", "familyName": "Personal"}]}),
+    )
+    .await?;
     for (name, mailbox, sf_user_id) in &users {
+        let provider = if *name == GMAIL_USER {
+            "gmail"
+        } else {
+            "exchange"
+        };
         demo.admin(
             Method::POST,
             "/api/v1/users",
-            json!({"id": name, "mailbox": mailbox, "salesforce_user_id": sf_user_id}),
+            json!({"id": name, "mailbox": mailbox, "salesforce_user_id": sf_user_id,
+                   "provider": provider}),
         )
         .await?;
         demo.admin(
@@ -286,22 +384,26 @@ pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        let contacts = demo
-            .call(
-                Method::GET,
-                format!("{}/_emulator/mailboxes/{mailbox}/contacts", stack.graph_url),
-                None,
-                Value::Null,
-            )
-            .await?;
-        let mirrored: Vec<String> = contacts
-            .as_array()
-            .or_else(|| contacts["value"].as_array())
-            .into_iter()
-            .flatten()
-            .filter(|c| c["folderDisplayName"] == crate::demo::FOLDER)
-            .filter_map(|c| c["displayName"].as_str().map(str::to_owned))
-            .collect();
+        let mirrored = if *name == GMAIL_USER {
+            demo.gmail_group_members(mailbox).await?
+        } else {
+            let contacts = demo
+                .call(
+                    Method::GET,
+                    format!("{}/_emulator/mailboxes/{mailbox}/contacts", stack.graph_url),
+                    None,
+                    Value::Null,
+                )
+                .await?;
+            contacts
+                .as_array()
+                .or_else(|| contacts["value"].as_array())
+                .into_iter()
+                .flatten()
+                .filter(|c| c["folderDisplayName"] == crate::demo::FOLDER)
+                .filter_map(|c| c["displayName"].as_str().map(str::to_owned))
+                .collect()
+        };
         let token = demo
             .salesforce_token(&format!("{name}@acme.example"))
             .await?;
@@ -320,8 +422,13 @@ pub async fn seed_demo(stack: &DevStack) -> anyhow::Result<()> {
             .filter_map(|r| r["Name"].as_str().map(str::to_owned))
             .collect();
         println!("demo user {name}:");
+        let folder = if *name == GMAIL_USER {
+            "Gmail contact group"
+        } else {
+            "mailbox folder"
+        };
         println!(
-            "  mailbox folder \"{}\": {}",
+            "  {folder} \"{}\": {}",
             crate::demo::FOLDER,
             mirrored.join(", ")
         );

@@ -76,6 +76,7 @@ pub struct DevStack {
     pub gateway_url: String,
     pub graph_url: String,
     pub salesforce_url: String,
+    pub gmail_url: String,
 }
 
 /// The pages a newcomer looks at first: the dashboard and, with the demo, each demo user's Sync
@@ -195,6 +196,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         gateway_url: gateway_url.clone(),
         graph_url: table[0].1.clone(),
         salesforce_url: table[1].1.clone(),
+        gmail_url: table[2].1.clone(),
     };
     crate::demo::ensure_dev_org(&stack)
         .await

@@ -15,7 +15,8 @@
 //! - **A deleted "Salesforce Contacts" group** leaves its contacts in the address book (Google
 //!   deletes a group's contacts only when asked). The group is re-created and the linked
 //!   contacts still there are put back in it, from a full listing: nothing is re-created or
-//!   deleted on either side.
+//!   deleted on either side. Between checks, a linked contact seen leaving the group makes the
+//!   session check the groups first, so a deleted group is not taken for contacts moved out.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -84,7 +85,7 @@ pub async fn read_mailbox(
     let mailbox = user.mailbox.as_str();
 
     let now = Utc::now();
-    let (groups, checked_at) = match plan(
+    let (mut groups, mut checked_at, mut trusted) = match plan(
         stored.as_ref(),
         known_folder.as_deref(),
         job.trigger,
@@ -93,27 +94,8 @@ pub async fn read_mailbox(
     ) {
         MailboxPlan::Check(reason) => {
             tracing::debug!(?reason, "Checking the mailbox's contact groups.");
-            let groups = check_groups(&google, mailbox).await?;
-            let client = ctx.pool.get().await.map_err(StateError::from)?;
-            if sync_state::mailbox::category_group(&**client, &user.id)
-                .await?
-                .as_deref()
-                != Some(groups.category.as_str())
-            {
-                sync_state::mailbox::set_category_group(&**client, &user.id, &groups.category)
-                    .await?;
-            }
-            if known_folder.as_deref() != Some(groups.folder.as_str()) {
-                sync_state::mailbox::set_sync_folder(&**client, &user.id, &groups.folder).await?;
-                match &known_folder {
-                    Some(old) => tracing::info!(old_group = %old, group = %groups.folder,
-                        "The Salesforce Contacts group was deleted; it is back, and its contacts with it."),
-                    None => {
-                        tracing::info!(group = %groups.folder, "Set up the Salesforce Contacts group.")
-                    }
-                }
-            }
-            (groups, now)
+            let groups = set_up(ctx, &google, user, known_folder.as_deref()).await?;
+            (groups, now, false)
         }
         MailboxPlan::Trust { cursor, checked_at } => (
             Groups {
@@ -121,24 +103,45 @@ pub async fn read_mailbox(
                 category: cursor.category_group.clone(),
             },
             checked_at,
+            true,
         ),
     };
-    // The group the last session read is gone: its contacts are put back from a full listing.
-    let restoring = known_folder
-        .as_deref()
-        .is_some_and(|known| known != groups.folder);
-    let resume = stored
-        .as_ref()
-        .filter(|c| {
-            !restoring && c.folder_group == groups.folder && c.category_group == groups.category
-        })
-        .map(|c| c.sync_token.as_str());
-    let round = match google.sync(mailbox, resume).await {
-        Err(GoogleError::ExpiredSyncToken { .. }) if resume.is_some() => {
-            tracing::info!("The sync token expired; reading the whole address book again.");
-            google.sync(mailbox, None).await?
+    let (round, restoring) = loop {
+        // The group the last session read is gone: its contacts are put back from a full
+        // listing.
+        let restoring = known_folder
+            .as_deref()
+            .is_some_and(|known| known != groups.folder);
+        let resume = stored
+            .as_ref()
+            .filter(|c| {
+                !restoring && c.folder_group == groups.folder && c.category_group == groups.category
+            })
+            .map(|c| c.sync_token.as_str());
+        let round = match google.sync(mailbox, resume).await {
+            Err(GoogleError::ExpiredSyncToken { .. }) if resume.is_some() => {
+                tracing::info!("The sync token expired; reading the whole address book again.");
+                google.sync(mailbox, None).await?
+            }
+            other => other?,
+        };
+        // Trusted groups, and a linked contact that left the folder group: the user may have
+        // deleted the group (its contacts stay). Checked before they count as moved out (B11).
+        let left_folder = round.people.iter().any(|p| {
+            !p.is_deleted()
+                && linked.contains_key(&p.resource_name)
+                && !mapping::in_group(p, &groups.folder)
+        });
+        if trusted && left_folder {
+            trusted = false;
+            checked_at = now;
+            let checked = set_up(ctx, &google, user, known_folder.as_deref()).await?;
+            if checked != groups {
+                groups = checked;
+                continue;
+            }
         }
-        other => other?,
+        break (round, restoring);
     };
 
     let read = sort(round.people, &groups, &linked, restoring)?;
@@ -240,6 +243,33 @@ fn sort(
         });
     }
     Ok(sorted)
+}
+
+/// The full check: the two groups found or re-created, and remembered for the writer.
+async fn set_up(
+    ctx: &Ctx,
+    google: &GoogleClient,
+    user: &User,
+    known_folder: Option<&str>,
+) -> Result<Groups, ReadError> {
+    let groups = check_groups(google, &user.mailbox).await?;
+    let client = ctx.pool.get().await.map_err(StateError::from)?;
+    if sync_state::mailbox::category_group(&**client, &user.id)
+        .await?
+        .as_deref()
+        != Some(groups.category.as_str())
+    {
+        sync_state::mailbox::set_category_group(&**client, &user.id, &groups.category).await?;
+    }
+    if known_folder != Some(groups.folder.as_str()) {
+        sync_state::mailbox::set_sync_folder(&**client, &user.id, &groups.folder).await?;
+        match known_folder {
+            Some(old) => tracing::info!(old_group = %old, group = %groups.folder,
+                "The Salesforce Contacts group was deleted; it is back, and its contacts with it."),
+            None => tracing::info!(group = %groups.folder, "Set up the Salesforce Contacts group."),
+        }
+    }
+    Ok(groups)
 }
 
 /// The two groups, found by name or created (B1): a group the user deleted comes back.

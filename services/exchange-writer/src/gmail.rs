@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use google_client::{GoogleClient, ItemError, Person, mapping};
+use google_client::{GoogleClient, GoogleError, ItemError, Person, mapping};
 use sync_core::{
     ExchangeCommand, GraphItemId, SALESFORCE_CATEGORY, Stamp, SyncKey, WriteFailure, WriteResult,
 };
@@ -221,10 +221,24 @@ async fn edit_all(
             .iter()
             .map(|(name, (_, person))| (name.clone(), person.clone()))
             .collect();
-        let outcomes = target
+        let mask = mask.to_string();
+        let mut outcomes = target
             .google
-            .batch_update(target.mailbox, &people, &mask.to_string())
+            .batch_update(target.mailbox, &people, &mask)
             .await;
+        // Google checks a batch update as a whole: one contact edited meanwhile (a stale etag)
+        // or deleted refuses the call for all. Those are sent again one at a time, so the
+        // others are not held by one.
+        if outcomes.values().any(refused_for_one) {
+            for (name, person) in &people {
+                let single = target
+                    .google
+                    .update_contact(target.mailbox, person, &mask)
+                    .await
+                    .map_err(item_error);
+                outcomes.insert(name.clone(), single);
+            }
+        }
         let mut again = Vec::new();
         for (name, (index, _)) in writes {
             let command = &commands[index];
@@ -244,6 +258,25 @@ async fn edit_all(
             }
         }
         pending = again;
+    }
+}
+
+/// Whether a whole batch call failed for what may concern one of its contacts only.
+fn refused_for_one(outcome: &Result<Person, ItemError>) -> bool {
+    matches!(outcome, Err(ItemError::Request(e))
+        if matches!(**e, GoogleError::EtagMismatch { .. }) || e.is_not_found())
+}
+
+/// A single call's error, in the terms of a batch item.
+fn item_error(error: GoogleError) -> ItemError {
+    match error {
+        GoogleError::EtagMismatch { message } => ItemError::EtagMismatch(message),
+        e if e.is_not_found() => ItemError::Api {
+            code: 5,
+            message: e.to_string(),
+            disposition: google_client::Disposition::PermanentItem,
+        },
+        e => ItemError::Request(std::sync::Arc::new(e)),
     }
 }
 

@@ -500,7 +500,11 @@ fn row_html(row: &UserRow, back: &str, now: DateTime<Utc>) -> String {
         escape(&user_path),
         escape(&row.user_id),
         escape(&row.org_id),
-        escape(&row.mailbox),
+        escape(&format!(
+            "{} ({})",
+            row.mailbox,
+            crate::settings_page::provider_label(row.provider)
+        )),
         escape(&sync),
         escape(&session),
         escape(&failing),

@@ -32,7 +32,9 @@ use crate::validate;
 pub struct NewOrg {
     id: String,
     name: String,
-    graph: GraphCredentials,
+    /// The Microsoft tenant of the org's Exchange users; absent for a Google Workspace only org.
+    #[serde(default)]
+    graph: Option<GraphCredentials>,
     salesforce: SalesforceCredentials,
     /// The Google Workspace of the org's Gmail users (G1); absent for Exchange only.
     #[serde(default)]
@@ -194,9 +196,20 @@ impl NewOrg {
     fn validate(&self) -> Result<(SalesforceId, Option<orgs::GoogleCredentials>), ApiError> {
         validate::id("id", &self.id)?;
         validate::text("name", &self.name)?;
-        validate::text("graph.tenant_id", &self.graph.tenant_id)?;
-        validate::text("graph.client_id", &self.graph.client_id)?;
-        validate::text("graph.client_secret", &self.graph.client_secret)?;
+        match &self.graph {
+            Some(graph) => {
+                validate::text("graph.tenant_id", &graph.tenant_id)?;
+                validate::text("graph.client_id", &graph.client_id)?;
+                validate::text("graph.client_secret", &graph.client_secret)?;
+            }
+            None if self.google.is_none() => {
+                return Err(ApiError::bad(
+                    "graph: an org needs a mailbox side: `graph` (a Microsoft tenant, for \
+                     Exchange users), `google` (a Google Workspace, for Gmail users), or both",
+                ));
+            }
+            None => {}
+        }
         validate::http_url("salesforce.login_url", &self.salesforce.login_url)?;
         validate::text("salesforce.consumer_key", &self.salesforce.consumer_key)?;
         validate::private_key_pem(
@@ -231,9 +244,19 @@ impl NewOrg {
         Org {
             id: self.id,
             name: self.name.trim().to_owned(),
-            graph_tenant_id: self.graph.tenant_id.trim().to_owned(),
-            graph_client_id: self.graph.client_id.trim().to_owned(),
-            graph_client_secret: self.graph.client_secret,
+            // An org without a Microsoft tenant stores empty Graph credentials: it has no
+            // Exchange users (registering one is refused) and its check skips Graph.
+            graph_tenant_id: self
+                .graph
+                .as_ref()
+                .map(|g| g.tenant_id.trim().to_owned())
+                .unwrap_or_default(),
+            graph_client_id: self
+                .graph
+                .as_ref()
+                .map(|g| g.client_id.trim().to_owned())
+                .unwrap_or_default(),
+            graph_client_secret: self.graph.map(|g| g.client_secret).unwrap_or_default(),
             salesforce_login_url: self.salesforce.login_url.trim().to_owned(),
             salesforce_consumer_key: self.salesforce.consumer_key.trim().to_owned(),
             salesforce_private_key_pem: self.salesforce.private_key_pem,

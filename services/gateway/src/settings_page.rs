@@ -32,6 +32,22 @@ use crate::links::{self, Viewer};
 use crate::settings_status;
 use crate::users::{SettingsUpdate, save_settings};
 
+/// How the page names a provider's mailbox (G1).
+pub(crate) fn provider_label(provider: sync_state::users::Provider) -> &'static str {
+    match provider {
+        sync_state::users::Provider::Exchange => "Exchange mailbox",
+        sync_state::users::Provider::Gmail => "Gmail address book",
+    }
+}
+
+/// Where the mirrors live, in the provider's words (G1: a folder, or a Gmail label).
+fn folder_words(provider: sync_state::users::Provider) -> &'static str {
+    match provider {
+        sync_state::users::Provider::Exchange => "folder of your mailbox",
+        sync_state::users::Provider::Gmail => "label of your Google Contacts",
+    }
+}
+
 /// How long the page waits for Salesforce's list views before rendering without them.
 const LIST_VIEWS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -279,8 +295,9 @@ async fn render(
     }
     let _ = write!(
         body,
-        "<p class=\"who\">{} · mailbox {}</p>",
+        "<p class=\"who\">{} · {} {}</p>",
         escape(&user.id),
+        provider_label(user.provider),
         escape(&user.mailbox)
     );
     match notice {
@@ -305,7 +322,13 @@ async fn render(
         }
         None => {}
     }
-    body.push_str(&form_html(user_id, viewer, &settings, views.as_deref()));
+    body.push_str(&form_html(
+        user_id,
+        viewer,
+        &settings,
+        views.as_deref(),
+        user.provider,
+    ));
     body.push_str(&settings_status::panel_html(
         &status,
         user_id,
@@ -356,6 +379,7 @@ fn form_html(
     viewer: &Viewer,
     s: &ContactSettings,
     views: Option<&[ListView]>,
+    provider: sync_state::users::Provider,
 ) -> String {
     let action = page_url(user_id, viewer, "", "");
     let mut f = String::new();
@@ -367,9 +391,10 @@ fn form_html(
          id=\"enabled\" name=\"enabled\" value=\"on\" aria-describedby=\"enabled-help\"{}>\
          <label for=\"enabled\">Sync Salesforce contacts</label></div>\
          <p id=\"enabled-help\" class=\"help\">Two-way sync between the <strong>Salesforce \
-         Contacts</strong> folder of your mailbox and Salesforce.</p>",
+         Contacts</strong> {} and Salesforce.</p>",
         escape(&action),
-        checked(s.enabled)
+        checked(s.enabled),
+        folder_words(provider),
     );
     f.push_str(
         "<fieldset><legend>Customize scope</legend>\

@@ -128,6 +128,12 @@ pub(crate) async fn register(
     let Some(org_view) = sync_state::orgs::view(tx, org).await? else {
         return Err(ApiError::not_found(format!("org {org}")));
     };
+    if provider == Provider::Exchange && org_view.graph.is_none() {
+        return Err(ApiError::bad(format!(
+            "provider: org {org} has no Microsoft tenant for Exchange users; register it under \
+             `graph` in PUT /api/v1/orgs/{org}, or register the user with \"provider\": \"gmail\""
+        )));
+    }
     if provider == Provider::Gmail && org_view.google.is_none() {
         return Err(ApiError::bad(format!(
             "provider: org {org} has no Google Workspace service account; register it under \

@@ -369,10 +369,48 @@ async fn gmail_users_need_an_org_with_a_google_service_account() {
         resp.error_message().starts_with("google.private_key_pem"),
         "{resp:?}"
     );
-    let mut not_a_service_account = with_google;
+    let mut not_a_service_account = with_google.clone();
     not_a_service_account["google"]["service_account_key"]["type"] = json!("authorized_user");
     let resp = stack.register_org(not_a_service_account).await;
     assert_eq!(resp.status, 400, "{resp:?}");
+
+    // A Google Workspace only company: no Microsoft tenant, so no Graph check, no Exchange user.
+    let mut google_only = with_google;
+    google_only["id"] = json!("workspace");
+    google_only.as_object_mut().expect("object").remove("graph");
+    let stored = stack.register_org(google_only.clone()).await;
+    assert_eq!(stored.status, 201, "{stored:?}");
+    assert_eq!(stored.json["graph"], Value::Null);
+    let exchange_user = stack
+        .admin(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"id": "xavier", "mailbox": "xavier@example.com",
+                        "salesforce_user_id": ALICE_SF, "org": "workspace"})),
+        )
+        .await;
+    assert_eq!(exchange_user.status, 400, "{exchange_user:?}");
+    assert!(
+        exchange_user.error_message().contains("Microsoft tenant"),
+        "{exchange_user:?}"
+    );
+    let gmail = stack
+        .admin(
+            Method::POST,
+            "/api/v1/users",
+            Some(gmail_user("gwen", "workspace")),
+        )
+        .await;
+    assert_eq!(gmail.status, 201, "{gmail:?}");
+    let mut no_mailbox_side = google_only;
+    no_mailbox_side["id"] = json!("nothing");
+    no_mailbox_side
+        .as_object_mut()
+        .expect("object")
+        .remove("google");
+    let resp = stack.register_org(no_mailbox_side).await;
+    assert_eq!(resp.status, 400, "{resp:?}");
+    assert!(resp.error_message().starts_with("graph:"), "{resp:?}");
     stack.finish().await;
     drop(emu);
 }

@@ -69,7 +69,7 @@ pub fn writable_fields() -> Vec<&'static str> {
 /// Fields with at most one value per source.
 const SINGLETONS: &[&str] = &["names", "birthdays", "biographies", "genders"];
 
-/// Output-only item properties dropped from input.
+/// Output-only item properties dropped from input (`displayName` but on email addresses).
 const OUTPUT_ONLY: &[&str] = &[
     "metadata",
     "displayName",
@@ -367,6 +367,11 @@ pub fn parse_person(body: &Value) -> Result<PersonInput, ApiError> {
                     };
                     let mut item = item.clone();
                     for key in OUTPUT_ONLY {
+                        // An email address's `displayName` is the user's to write (reference
+                        // §3); a name's is computed.
+                        if *key == "displayName" && field == "emailAddresses" {
+                            continue;
+                        }
                         item.remove(*key);
                     }
                     if !item.is_empty() {
@@ -768,6 +773,26 @@ mod tests {
             name.trim_start_matches("people/c").parse::<u64>().ok(),
             u64::from_str_radix(hex, 16).ok()
         );
+        assert_eq!(person["names"][0]["displayName"], "A");
+    }
+
+    #[test]
+    fn an_email_keeps_the_display_name_written_and_a_name_computes_its_own() {
+        let mut mailbox = Mailbox::new("u@example.com", Arc::default());
+        let id = mailbox
+            .create(
+                parse_person(&json!({
+                    "names": [{"givenName": "A", "displayName": "ignored"}],
+                    "emailAddresses": [{"value": "a@example.com", "displayName": "Work A"}]
+                }))
+                .expect("valid"),
+            )
+            .expect("created");
+        let person = mailbox
+            .live(id)
+            .expect("live")
+            .render(&all_person_fields(), None);
+        assert_eq!(person["emailAddresses"][0]["displayName"], "Work A");
         assert_eq!(person["names"][0]["displayName"], "A");
     }
 

@@ -104,8 +104,18 @@ pub async fn check(clients: &OrgClients, org: &Org) -> Vec<Problem> {
             )];
         }
     };
+    // An org without a Microsoft tenant (Gmail users only, G1) has no Graph side to check. A
+    // Google service account cannot be checked without a user to act as: its first session
+    // says what is wrong (the user's status names a missing delegation).
+    let graph_problems = async {
+        if org.has_graph() {
+            check_graph(&graph).await
+        } else {
+            Vec::new()
+        }
+    };
     let (mut problems, salesforce_problems) =
-        tokio::join!(check_graph(&graph), check_salesforce(&salesforce, org));
+        tokio::join!(graph_problems, check_salesforce(&salesforce, org));
     problems.extend(salesforce_problems);
     if problems.is_empty() {
         tracing::info!("The org passed its check.");

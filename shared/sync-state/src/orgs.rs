@@ -59,6 +59,13 @@ impl std::fmt::Debug for GoogleCredentials {
 /// The JWT audience of a production org.
 pub const DEFAULT_JWT_AUDIENCE: &str = "https://login.salesforce.com";
 
+impl Org {
+    /// Whether the org has a Microsoft tenant (for Exchange users).
+    pub fn has_graph(&self) -> bool {
+        !self.graph_tenant_id.is_empty()
+    }
+}
+
 impl std::fmt::Debug for Org {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Org")
@@ -192,7 +199,8 @@ pub async fn get_org(
 pub struct OrgView {
     pub id: String,
     pub name: String,
-    pub graph: GraphView,
+    /// `None` for an org without a Microsoft tenant (Gmail users only).
+    pub graph: Option<GraphView>,
     pub salesforce: SalesforceView,
     /// `None` for an org without a Google Workspace.
     pub google: Option<GoogleView>,
@@ -229,10 +237,12 @@ fn view_from_row(r: &Row) -> OrgView {
     OrgView {
         id: r.get("id"),
         name: r.get("name"),
-        graph: GraphView {
-            tenant_id: r.get("graph_tenant_id"),
-            client_id: r.get("graph_client_id"),
-        },
+        graph: Some(r.get::<_, String>("graph_tenant_id"))
+            .filter(|tenant| !tenant.is_empty())
+            .map(|tenant_id| GraphView {
+                tenant_id,
+                client_id: r.get("graph_client_id"),
+            }),
         salesforce: SalesforceView {
             login_url: r.get("salesforce_login_url"),
             consumer_key: r.get("salesforce_consumer_key"),

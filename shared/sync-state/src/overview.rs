@@ -320,6 +320,8 @@ pub struct UserRow {
     pub user_id: String,
     pub org_id: String,
     pub mailbox: String,
+    /// `exchange` or `gmail` (G1).
+    pub provider: crate::users::Provider,
     pub enabled: bool,
     pub scope: String,
     pub next_sync_at: Option<DateTime<Utc>>,
@@ -381,7 +383,7 @@ pub async fn users_page(
     let rows = client
         .query(
             &format!(
-                "SELECT u.id, u.org_id, u.mailbox, COALESCE(cs.enabled, false) AS enabled,
+                "SELECT u.id, u.org_id, u.mailbox, u.provider, COALESCE(cs.enabled, false) AS enabled,
                         COALESCE(cs.scope, 'mine') AS scope, st.next_sync_at,
                         (SELECT CASE WHEN count(*) > 0 THEN jsonb_build_object(
                                     'code', 'mass_delete_guard', 'deletions', count(*),
@@ -414,6 +416,10 @@ pub async fn users_page(
                 user_id: r.get("id"),
                 org_id: r.get("org_id"),
                 mailbox: r.get("mailbox"),
+                provider: r
+                    .get::<_, String>("provider")
+                    .parse()
+                    .map_err(|e: String| StateError::Invalid(format!("stored provider: {e}")))?,
                 enabled: r.get("enabled"),
                 scope: r.get("scope"),
                 next_sync_at: r.get("next_sync_at"),
