@@ -228,6 +228,41 @@ fn scenarios() -> Vec<Scenario> {
                 })
             },
         },
+        Scenario {
+            name: "first_sync_gmail_1000_contacts_api_requests",
+            unit: "requests",
+            // Issue 16: the least a Gmail first mirror costs with the People API's batch limit
+            // of 200 creates (counted in the run; see bench_gmail).
+            floor: 9.0,
+            target: 0.98,
+            better: Better::Lower,
+            measure: || {
+                Box::pin(async {
+                    let sync = crate::bench_gmail::first_sync().await?;
+                    Ok(Measured {
+                        figure: sync.requests,
+                        floor: Some(sync.least_requests),
+                    })
+                })
+            },
+        },
+        Scenario {
+            name: "first_sync_gmail_1000_contacts_seconds",
+            unit: "s",
+            // A minimal direct client making the same least calls, measured in the run.
+            floor: 1.0,
+            target: 0.67,
+            better: Better::Lower,
+            measure: || {
+                Box::pin(async {
+                    let sync = crate::bench_gmail::first_sync().await?;
+                    Ok(Measured {
+                        figure: sync.seconds,
+                        floor: Some(sync.direct_seconds),
+                    })
+                })
+            },
+        },
     ]
 }
 

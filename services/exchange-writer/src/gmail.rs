@@ -94,6 +94,9 @@ async fn create_all(
     let mut pending: Vec<usize> = creates.to_vec();
     let mut look_first = redelivered;
     for round in 1..=CREATE_ROUNDS {
+        if pending.is_empty() {
+            return;
+        }
         if look_first {
             match stamped(target).await {
                 Ok(found) => pending.retain(|&index| {
@@ -115,6 +118,7 @@ async fn create_all(
             }
         }
         if pending.is_empty() {
+            // Every create was found by its key.
             return;
         }
         let people: Vec<Person> = pending

@@ -183,10 +183,10 @@ impl OrgClients {
         }
         let client = self.pool.get().await.map_err(StateError::from)?;
         let (org, _) = orgs::get_org(&**client, &self.cipher, org_id).await?;
-        let entry = Arc::new(self.build(&org, |_, _| {})?);
-        self.cache
-            .lock()
-            .insert(org_id.to_owned(), Arc::clone(&entry));
+        let built = Arc::new(self.build(&org, |_, _| {})?);
+        // Deliveries handled at once may each have built clients: the first one cached wins, so
+        // every caller shares its tokens (one login per user, not one per delivery).
+        let entry = Arc::clone(self.cache.lock().entry(org_id.to_owned()).or_insert(built));
         Ok(entry)
     }
 
