@@ -52,6 +52,7 @@ async fn dev_starts_every_service_and_stops_on_sigterm() {
         .env("DEV_GATEWAY_LISTEN", "127.0.0.1:0")
         .env("DEV_GRAPH_LISTEN", "127.0.0.1:0")
         .env("DEV_SALESFORCE_LISTEN", "127.0.0.1:0")
+        .env("DEV_GMAIL_LISTEN", "127.0.0.1:0")
         .env("DEV_OPS_PORT_BASE", "0")
         .env("LOG_FORMAT", "json")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -64,7 +65,7 @@ async fn dev_starts_every_service_and_stops_on_sigterm() {
     // The table printed once everything runs: "  <name>  <url>".
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut urls = Vec::new();
-    while urls.len() < 10 {
+    while urls.len() < 11 {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let line = output
             .recv_timeout(remaining)
@@ -80,6 +81,7 @@ async fn dev_starts_every_service_and_stops_on_sigterm() {
     for expected in [
         "graph-emulator",
         "salesforce-emulator",
+        "gmail-emulator",
         "gateway",
         "gateway-ops",
         "scheduler",
