@@ -2,6 +2,9 @@
 //! checked, one session per user, B3) and lifecycle events: `reauthorizationRequired` renews;
 //! `subscriptionRemoved` forgets the subscription and starts the user's session, which subscribes
 //! again (the exchange fetcher is the one place subscriptions are made); `missed` starts a session.
+//! A notification that only echoes our own write (the item linked at the changeKey we wrote, or
+//! deleted with no link left) starts nothing (C3): a notified session no longer brings a second,
+//! write-free one after it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use graph_client::notifications::{ChangeNotificationCollection, LifecycleEvent};
 use serde::Deserialize;
 use serde_json::json;
 use sync_state::StateError;
+use sync_state::links::{self, KnownItem};
 use sync_state::subscriptions::{self, StoredSubscription};
 use sync_state::users;
 
@@ -51,6 +55,8 @@ pub enum LifecycleAction {
 pub struct Handled {
     pub accepted: usize,
     pub dropped: usize,
+    /// Accepted notifications that only echo our own writes (C3): no session for them.
+    pub echoes: usize,
     pub users: BTreeSet<String>,
     pub lifecycle: Vec<LifecycleAction>,
 }
@@ -84,6 +90,7 @@ pub async fn graph(
     let summary = json!({
         "accepted": handled.accepted,
         "dropped": handled.dropped,
+        "echoes": handled.echoes,
         "sessions": handled.users.len(),
     });
     for action in handled.lifecycle {
@@ -130,6 +137,9 @@ pub async fn handle_notifications(
         }
         handled.accepted += 1;
         match notification.lifecycle_event {
+            None if is_echo(&**client, &stored.user_id, &notification).await? => {
+                handled.echoes += 1;
+            }
             None | Some(LifecycleEvent::Missed) => {
                 handled.users.insert(stored.user_id.clone());
             }
@@ -161,6 +171,37 @@ pub async fn handle_notifications(
     }
     handled.users = enabled;
     Ok(handled)
+}
+
+/// Whether a change notification only reports what we did ourselves (C3), so it needs no
+/// session: an item created or updated that is linked at exactly the `changeKey` of our own
+/// last write or read (`resourceData.@odata.etag` is `W/"<changeKey>"`), or a deleted item no
+/// link points at (our own delete, its link already gone; or an item never synced). A
+/// notification that arrives before our write's result is stored still starts a session, as
+/// any notification Graph sends without its etag.
+async fn is_echo(
+    client: &(impl tokio_postgres::GenericClient + Sync),
+    user_id: &str,
+    notification: &graph_client::notifications::ChangeNotification,
+) -> Result<bool, StateError> {
+    use graph_client::notifications::ChangeType;
+    let Some(data) = &notification.resource_data else {
+        return Ok(false);
+    };
+    let Some(id) = data.id.as_deref().filter(|id| !id.is_empty()) else {
+        return Ok(false);
+    };
+    let change_key = data
+        .odata_etag
+        .as_deref()
+        .and_then(|etag| etag.strip_prefix("W/\""))
+        .and_then(|etag| etag.strip_suffix('"'));
+    let known = links::known_item(client, user_id, id, change_key).await?;
+    Ok(match notification.change_type {
+        Some(ChangeType::Created | ChangeType::Updated) => known == KnownItem::AsWeLeftIt,
+        Some(ChangeType::Deleted) => known == KnownItem::Unlinked,
+        Some(ChangeType::Unknown) | None => false,
+    })
 }
 
 /// Why a lifecycle action could not be carried out (it is logged; the scheduler's renewal and

@@ -372,3 +372,88 @@ async fn a_removed_subscription_repeated_in_a_batch_is_forgotten_and_the_user_re
     );
     stack.finish().await;
 }
+
+/// C3 (issue 12): a notification that only reports our own write — the item linked at the
+/// changeKey our writer got back — or our own delete (no link left) starts no session; the
+/// user's edit of the same item (another changeKey) does.
+#[tokio::test]
+async fn notifications_that_echo_our_own_writes_start_no_session() {
+    let stack = start().await;
+    stack.create_org("dev", SF_ORG_ID, LOGIN).await;
+    stack.create_user("alice", "dev", ALICE_SF).await;
+    stack.enable_quietly("alice", Scope::Mine).await;
+    store_subscription(&stack, "sub-alice", "alice", "cs-alice").await;
+    {
+        let link = sync_core::Link {
+            sync_key: "k1".try_into().expect("key"),
+            salesforce_id: Some("003000000000001AAA".parse().expect("id")),
+            graph_id: Some("AAMk=".try_into().expect("id")),
+            origin: sync_core::Origin::Salesforce,
+            baseline: sync_core::Contact::default(),
+            account_name: None,
+            snapshot: None,
+            change_key: Some("CK-ours".into()),
+            rejected: None,
+            synced_at: chrono::Utc::now(),
+        };
+        let mut client = stack.db.pool.get().await.expect("db");
+        let tx = client.transaction().await.expect("tx");
+        sync_state::links::apply_link_updates(
+            &tx,
+            "alice",
+            &[sync_core::LinkUpdate::Upsert(Box::new(link))],
+        )
+        .await
+        .expect("link");
+        tx.commit().await.expect("commit");
+    }
+    let with = |change: &str, id: &str, etag: Option<&str>| {
+        let mut n = notification("sub-alice", "cs-alice");
+        n["changeType"] = json!(change);
+        n["resourceData"]["id"] = json!(id);
+        if let Some(etag) = etag {
+            n["resourceData"]["@odata.etag"] = json!(format!("W/\"{etag}\""));
+        }
+        n
+    };
+    let echoes = json!({"value": [with("updated", "AAMk=", Some("CK-ours")),
+                                  with("created", "AAMk=", Some("CK-ours")),
+                                  with("deleted", "ANOTHER=", None)]});
+    let resp = stack
+        .send(Method::POST, "/webhooks/graph", None, Some(echoes))
+        .await;
+    assert_eq!(resp.status, 202, "{resp:?}");
+    assert_eq!(
+        (resp.json["accepted"].as_u64(), resp.json["echoes"].as_u64()),
+        (Some(3), Some(3)),
+        "{resp:?}"
+    );
+    assert!(
+        stack.all_sessions().await.is_empty(),
+        "no session for echoes"
+    );
+
+    for edit in [
+        with("updated", "AAMk=", Some("CK-users")),
+        with("updated", "AAMk=", None),
+        with("deleted", "AAMk=", None),
+        with("created", "NEW=", Some("CK-new")),
+    ] {
+        let resp = stack
+            .send(
+                Method::POST,
+                "/webhooks/graph",
+                None,
+                Some(json!({"value": [edit.clone()]})),
+            )
+            .await;
+        assert_eq!(
+            resp.json["sessions"], 1,
+            "{edit} starts a session: {resp:?}"
+        );
+        stack
+            .sql("DELETE FROM sync_sessions WHERE user_id = 'alice'", &[])
+            .await;
+    }
+    stack.finish().await;
+}

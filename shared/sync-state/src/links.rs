@@ -24,6 +24,45 @@ pub async fn load_links(
         .collect()
 }
 
+/// What the user's link says of a mailbox item a change notification names: whether the item is
+/// linked, and whether its `changeKey` is the one we last wrote or read (then the notification
+/// is the echo of our own write, C3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownItem {
+    /// No link points at the item.
+    Unlinked,
+    /// Linked, and at the change key we know.
+    AsWeLeftIt,
+    /// Linked, and changed since (or no change key to compare).
+    Changed,
+}
+
+/// [`KnownItem`] of the user's item `graph_id` at `change_key` (`None`: the notification carried
+/// none, as for a deletion).
+pub async fn known_item(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+    graph_id: &str,
+    change_key: Option<&str>,
+) -> Result<KnownItem, StateError> {
+    let row = client
+        .query_opt(
+            "SELECT link->>'change_key' FROM contact_links WHERE user_id = $1 AND graph_id = $2",
+            &[&user_id, &graph_id],
+        )
+        .await?;
+    Ok(match row {
+        None => KnownItem::Unlinked,
+        Some(row) => {
+            let stored: Option<String> = row.get(0);
+            match (stored.as_deref(), change_key) {
+                (Some(stored), Some(notified)) if stored == notified => KnownItem::AsWeLeftIt,
+                _ => KnownItem::Changed,
+            }
+        }
+    })
+}
+
 /// The Graph ids a user's links point at, with their sync keys: the exchange fetcher keeps other
 /// folders' items that are linked (B11), and knows a linked item's stamp without reading it
 /// (delta carries no extended properties).
