@@ -85,3 +85,57 @@ async fn b3_a_contact_created_in_salesforce_reaches_the_mailbox_on_its_outbound_
     .await;
     stack.stop().await.expect("stop");
 }
+
+/// C3 (issue 12): the notified session writes to the mailbox (the category and our stamp on the
+/// user's new contact); Graph notifies those writes too, and they start no second, write-free
+/// session: the session that made the Salesforce Contact is the user's last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c3_the_notifications_of_our_own_writes_start_no_further_session() {
+    let stack = Stack::start_with(Options {
+        notifications: true,
+        ..Options::default()
+    })
+    .await
+    .expect("stack");
+    let user = stack.add_user("echo", json!({})).await.expect("user");
+    let folder = stack
+        .folder_id(&user, "Salesforce Contacts")
+        .await
+        .expect("folder");
+    stack
+        .create_in_mailbox(
+            &user,
+            Some(&folder),
+            json!({"givenName": "Only", "surname": "Once"}),
+        )
+        .await
+        .expect("contact");
+    eventually(20, "the notified change to reach Salesforce", || async {
+        let live = stack.live_salesforce_contacts().await.ok()?;
+        live.iter().any(|c| c["LastName"] == "Once").then_some(())
+    })
+    .await;
+    // Whatever the notifications of the session's own writes start has started by now (the
+    // emulator notifies at once); then the user settles.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    stack.settle(&user).await.expect("settled");
+    let client = stack.pool.get().await.expect("db");
+    let sessions: Vec<(String, serde_json::Value)> = client
+        .query(
+            "SELECT trigger, summary FROM sync_sessions WHERE user_id = 'echo'
+             ORDER BY created_at",
+            &[],
+        )
+        .await
+        .expect("sessions")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let last = sessions.last().expect("sessions ran");
+    assert_eq!(
+        last.1["writes"]["salesforce"]["created"], 1,
+        "the last session is the one that up-synced the contact, no echo session after it: \
+         {sessions:?}"
+    );
+    stack.stop().await.expect("stop");
+}

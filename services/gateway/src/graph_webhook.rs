@@ -3,8 +3,10 @@
 //! `subscriptionRemoved` forgets the subscription and starts the user's session, which subscribes
 //! again (the exchange fetcher is the one place subscriptions are made); `missed` starts a session.
 //! A notification that only echoes our own write (the item linked at the changeKey we wrote, or
-//! deleted with no link left) starts nothing (C3): a notified session no longer brings a second,
-//! write-free one after it.
+//! deleted with no link left) starts nothing (C3): checked under the user's lock, and for one that
+//! arrives while the writing session still runs, again when that session closes with its links
+//! stored (`sync_state::trigger::start_notified_in`). A notified session no longer brings a
+//! second, write-free one after it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use graph_client::notifications::{ChangeNotificationCollection, LifecycleEvent};
 use serde::Deserialize;
 use serde_json::json;
 use sync_state::StateError;
-use sync_state::links::{self, KnownItem};
+use sync_state::links::NotifiedItem;
 use sync_state::subscriptions::{self, StoredSubscription};
 use sync_state::users;
 
@@ -58,6 +60,9 @@ pub struct Handled {
     /// Accepted notifications that only echo our own writes (C3): no session for them.
     pub echoes: usize,
     pub users: BTreeSet<String>,
+    /// Per user, the items their change notifications named; `None` once one of them named
+    /// none (a `missed` event, a payload without `resourceData`): that session always runs.
+    pub notified: HashMap<String, Option<Vec<NotifiedItem>>>,
     pub lifecycle: Vec<LifecycleAction>,
 }
 
@@ -137,11 +142,20 @@ pub async fn handle_notifications(
         }
         handled.accepted += 1;
         match notification.lifecycle_event {
-            None if is_echo(&**client, &stored.user_id, &notification).await? => {
-                handled.echoes += 1;
-            }
-            None | Some(LifecycleEvent::Missed) => {
+            None => {
                 handled.users.insert(stored.user_id.clone());
+                let entry = handled
+                    .notified
+                    .entry(stored.user_id.clone())
+                    .or_insert_with(|| Some(Vec::new()));
+                match (entry.as_mut(), notified_item(&notification)) {
+                    (Some(items), Some(item)) => items.push(item),
+                    _ => *entry = None,
+                }
+            }
+            Some(LifecycleEvent::Missed) => {
+                handled.users.insert(stored.user_id.clone());
+                handled.notified.insert(stored.user_id.clone(), None);
             }
             Some(LifecycleEvent::ReauthorizationRequired) => {
                 handled.lifecycle.push(LifecycleAction::Renew(stored));
@@ -166,41 +180,61 @@ pub async fn handle_notifications(
         }
     }
     drop(client);
-    for user_id in &enabled {
-        pipeline::start_session(&ctx.pool, &ctx.publisher, user_id, Trigger::Notification).await?;
+    let mut started = BTreeSet::new();
+    for user_id in enabled {
+        match handled.notified.get(&user_id) {
+            Some(Some(items)) => {
+                let outcome = pipeline::start_notified_session(
+                    &ctx.pool,
+                    &ctx.publisher,
+                    &user_id,
+                    Trigger::Notification,
+                    items,
+                )
+                .await?;
+                if outcome.is_none() {
+                    // Every notification of this user only echoed our own writes (C3).
+                    handled.echoes += items.len();
+                    continue;
+                }
+            }
+            _ => {
+                pipeline::start_session(&ctx.pool, &ctx.publisher, &user_id, Trigger::Notification)
+                    .await?;
+            }
+        }
+        started.insert(user_id);
     }
-    handled.users = enabled;
+    handled.users = started;
     Ok(handled)
 }
 
-/// Whether a change notification only reports what we did ourselves (C3), so it needs no
-/// session: an item created or updated that is linked at exactly the `changeKey` of our own
-/// last write or read (`resourceData.@odata.etag` is `W/"<changeKey>"`), or a deleted item no
-/// link points at (our own delete, its link already gone; or an item never synced). A
-/// notification that arrives before our write's result is stored still starts a session, as
-/// any notification Graph sends without its etag.
-async fn is_echo(
-    client: &(impl tokio_postgres::GenericClient + Sync),
-    user_id: &str,
+/// The mailbox item a change notification names, with the changeKey after the change
+/// (`resourceData.@odata.etag` is `W/"<changeKey>"`); `None` when it names none we can check.
+/// Whether it only echoes our own write is `links::is_echo` (C3): at once here, and again, for a
+/// notification that arrived while the session that wrote was still running, when that session
+/// closes.
+fn notified_item(
     notification: &graph_client::notifications::ChangeNotification,
-) -> Result<bool, StateError> {
+) -> Option<NotifiedItem> {
     use graph_client::notifications::ChangeType;
-    let Some(data) = &notification.resource_data else {
-        return Ok(false);
-    };
-    let Some(id) = data.id.as_deref().filter(|id| !id.is_empty()) else {
-        return Ok(false);
+    let data = notification.resource_data.as_ref()?;
+    let graph_id = data.id.as_deref().filter(|id| !id.is_empty())?;
+    let deleted = match notification.change_type? {
+        ChangeType::Created | ChangeType::Updated => false,
+        ChangeType::Deleted => true,
+        ChangeType::Unknown => return None,
     };
     let change_key = data
         .odata_etag
         .as_deref()
         .and_then(|etag| etag.strip_prefix("W/\""))
-        .and_then(|etag| etag.strip_suffix('"'));
-    let known = links::known_item(client, user_id, id, change_key).await?;
-    Ok(match notification.change_type {
-        Some(ChangeType::Created | ChangeType::Updated) => known == KnownItem::AsWeLeftIt,
-        Some(ChangeType::Deleted) => known == KnownItem::Unlinked,
-        Some(ChangeType::Unknown) | None => false,
+        .and_then(|etag| etag.strip_suffix('"'))
+        .map(str::to_owned);
+    Some(NotifiedItem {
+        graph_id: graph_id.to_owned(),
+        change_key,
+        deleted,
     })
 }
 

@@ -13,7 +13,7 @@ mod service;
 mod worker;
 
 pub use clients::{ClientError, OrgClients};
-pub use relay::{publish_message, relay, route_for, start_session};
+pub use relay::{publish_message, relay, route_for, start_notified_session, start_session};
 pub use service::{
     ApiSettings, App, AppError, Clients, Ctx, Service, ServiceSettings, consume_queues,
 };

@@ -47,6 +47,23 @@ pub async fn relay(pool: &store::Pool, publisher: &Publisher) -> Result<usize, S
     .await
 }
 
+/// [`start_session`] for change notifications naming these mailbox items: `None` when they only
+/// echo our own writes (see `sync_state::trigger::start_notified_in`).
+pub async fn start_notified_session(
+    pool: &store::Pool,
+    publisher: &Publisher,
+    user_id: &str,
+    trigger_kind: Trigger,
+    notified: &[sync_state::links::NotifiedItem],
+) -> Result<Option<StartOutcome>, StateError> {
+    let outcome =
+        trigger::start_notified(pool, user_id, trigger_kind, notified, Utc::now()).await?;
+    if matches!(outcome, Some(StartOutcome::Started(_))) {
+        relay(pool, publisher).await?;
+    }
+    Ok(outcome)
+}
+
 /// Starts a session for a user (or remembers the trigger while one runs) and publishes its job.
 pub async fn start_session(
     pool: &store::Pool,

@@ -18,3 +18,9 @@ ALTER TABLE orgs ADD CONSTRAINT orgs_google_all_or_none CHECK (
 -- created it; the writer puts contacts in it. (Its "Salesforce Contacts" group is the sync
 -- folder, in `graph_folder_id` like an Exchange user's folder.)
 ALTER TABLE user_sync_state ADD COLUMN category_group text;
+
+-- C3 (issue 12): the mailbox items whose change notifications arrived while the user's session
+-- ran, when only such notifications are pending. The session that closes checks them against the
+-- links it just stored: notifications that only echo its own writes start no follow-up session.
+-- NULL while nothing is pending or while another kind of trigger is (that one always runs).
+ALTER TABLE user_sync_state ADD COLUMN pending_notified jsonb;

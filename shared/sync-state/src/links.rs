@@ -37,6 +37,51 @@ pub enum KnownItem {
     Changed,
 }
 
+/// A mailbox item a change notification named (Graph's `resourceData`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NotifiedItem {
+    pub graph_id: String,
+    /// The item's changeKey after the change (`None` for a deletion, or when Graph sent none).
+    #[serde(default)]
+    pub change_key: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// Whether the notification of `item` only reports what we did ourselves (C3): an item created
+/// or updated that is linked at exactly the changeKey of our own last write or read, or a
+/// deleted item no link points at (our own delete, its link already gone; or an item that was
+/// never synced).
+pub async fn is_echo(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+    item: &NotifiedItem,
+) -> Result<bool, StateError> {
+    let known = known_item(client, user_id, &item.graph_id, item.change_key.as_deref()).await?;
+    Ok(if item.deleted {
+        known == KnownItem::Unlinked
+    } else {
+        known == KnownItem::AsWeLeftIt
+    })
+}
+
+/// Whether there are notified items and each only reports our own writes ([`is_echo`]).
+pub async fn all_echoes(
+    client: &(impl GenericClient + Sync),
+    user_id: &str,
+    items: &[NotifiedItem],
+) -> Result<bool, StateError> {
+    if items.is_empty() {
+        return Ok(false);
+    }
+    for item in items {
+        if !is_echo(client, user_id, item).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// [`KnownItem`] of the user's item `graph_id` at `change_key` (`None`: the notification carried
 /// none, as for a deletion).
 pub async fn known_item(

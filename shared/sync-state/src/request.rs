@@ -76,7 +76,8 @@ pub async fn request_in(
         let reserved: Uuid = tx
             .query_one(
                 "UPDATE user_sync_state
-                 SET pending_trigger = true, pending_job_id = COALESCE(pending_job_id, $2)
+                 SET pending_trigger = true, pending_job_id = COALESCE(pending_job_id, $2),
+                     pending_notified = NULL
                  WHERE user_id = $1 RETURNING pending_job_id",
                 &[&user_id, &Uuid::now_v7()],
             )

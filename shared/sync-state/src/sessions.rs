@@ -140,13 +140,27 @@ pub async fn start_session(
     user_id: &str,
     trigger: Trigger,
 ) -> Result<StartOutcome, StateError> {
+    start_session_notified(tx, user_id, trigger, None).await
+}
+
+/// [`start_session`] for change notifications that named these mailbox items (`notified`): when
+/// the trigger is remembered behind a running session, so are the items, and the session that
+/// closes starts no follow-up if every pending notification only echoed its own writes (C3).
+/// `None`: the trigger always runs.
+pub async fn start_session_notified(
+    tx: &Transaction<'_>,
+    user_id: &str,
+    trigger: Trigger,
+    notified: Option<&[crate::links::NotifiedItem]>,
+) -> Result<StartOutcome, StateError> {
     lock_user(tx, user_id).await?;
     if crate::org_checks::blocking_user(tx, user_id)
         .await?
         .is_some()
     {
         tx.execute(
-            "UPDATE user_sync_state SET pending_trigger = true WHERE user_id = $1",
+            "UPDATE user_sync_state SET pending_trigger = true, pending_notified = NULL
+             WHERE user_id = $1",
             &[&user_id],
         )
         .await?;
@@ -165,16 +179,27 @@ pub async fn start_session(
         .await?;
     if let Some(row) = inserted {
         tx.execute(
-            "UPDATE user_sync_state SET pending_trigger = false, pending_job_id = NULL
+            "UPDATE user_sync_state
+             SET pending_trigger = false, pending_job_id = NULL, pending_notified = NULL
              WHERE user_id = $1",
             &[&user_id],
         )
         .await?;
         return Ok(StartOutcome::Started(row.get(0)));
     }
+    // Remembered. The notified items join those already pending, unless another kind of
+    // trigger is pending (NULL while `pending_trigger`), which runs whatever they say.
+    let notified = notified.map(serde_json::to_value).transpose()?;
     tx.execute(
-        "UPDATE user_sync_state SET pending_trigger = true WHERE user_id = $1",
-        &[&user_id],
+        "UPDATE user_sync_state
+         SET pending_notified = CASE
+                 WHEN $2::jsonb IS NULL THEN NULL
+                 WHEN NOT pending_trigger THEN $2::jsonb
+                 WHEN pending_notified IS NULL THEN NULL
+                 ELSE pending_notified || $2::jsonb END,
+             pending_trigger = true
+         WHERE user_id = $1",
+        &[&user_id, &notified],
     )
     .await?;
     let active: Uuid = tx
@@ -390,14 +415,38 @@ pub async fn finish(
     let Some(row) = row else { return Ok(None) };
     session_batches::forget(tx, &[job_id]).await?;
     let user_id: String = row.get(0);
-    let pending_trigger = tx
+    let pending = tx
         .query_opt(
-            "SELECT pending_trigger FROM user_sync_state WHERE user_id = $1",
+            "SELECT pending_trigger, pending_notified, pending_job_id IS NULL
+             FROM user_sync_state WHERE user_id = $1",
             &[&user_id],
         )
-        .await?
-        .map(|r| r.get::<_, bool>(0))
-        .unwrap_or(false);
+        .await?;
+    let Some(pending) = pending else {
+        return Ok(Some(Finished {
+            user_id,
+            pending_trigger: false,
+        }));
+    };
+    let mut pending_trigger: bool = pending.get(0);
+    let notified: Option<serde_json::Value> = pending.get(1);
+    let unreserved: bool = pending.get(2);
+    // Only notifications are pending, and no sync request waits on the follow-up: if each only
+    // echoed this session's writes (checked against the links it just stored), no follow-up.
+    if let (true, true, Some(notified)) = (pending_trigger, unreserved, notified) {
+        let items: Vec<crate::links::NotifiedItem> = serde_json::from_value(notified)?;
+        if crate::links::all_echoes(tx, &user_id, &items).await? {
+            tx.execute(
+                "UPDATE user_sync_state SET pending_trigger = false, pending_notified = NULL
+                 WHERE user_id = $1",
+                &[&user_id],
+            )
+            .await?;
+            tracing::debug!(%user_id, notifications = items.len(),
+                "The notifications pending only echoed the session's own writes: no follow-up.");
+            pending_trigger = false;
+        }
+    }
     Ok(Some(Finished {
         user_id,
         pending_trigger,

@@ -7,6 +7,7 @@ use deadpool_postgres::Pool;
 
 use crate::StateError;
 use crate::deletions;
+use crate::links::NotifiedItem;
 use crate::outbox::{self, OutboxMessage};
 use crate::sessions::{self, StartOutcome};
 
@@ -21,7 +22,38 @@ pub async fn start_in(
     trigger: Trigger,
     now: DateTime<Utc>,
 ) -> Result<StartOutcome, StateError> {
-    let outcome = sessions::start_session(tx, user_id, trigger).await?;
+    start_with(tx, user_id, trigger, None, now).await
+}
+
+/// [`start_in`] for change notifications naming these mailbox items (C3): `None` when every
+/// item is as our own last write left it (checked under the user's lock, so after the session
+/// that wrote it has stored its links), so no session is needed; else the session starts, or is
+/// remembered with the items behind a running one, whose close checks them again
+/// ([`sessions::start_session_notified`]).
+pub async fn start_notified_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    user_id: &str,
+    trigger: Trigger,
+    notified: &[NotifiedItem],
+    now: DateTime<Utc>,
+) -> Result<Option<StartOutcome>, StateError> {
+    sessions::lock_user(tx, user_id).await?;
+    if crate::links::all_echoes(tx, user_id, notified).await? {
+        return Ok(None);
+    }
+    start_with(tx, user_id, trigger, Some(notified), now)
+        .await
+        .map(Some)
+}
+
+async fn start_with(
+    tx: &tokio_postgres::Transaction<'_>,
+    user_id: &str,
+    trigger: Trigger,
+    notified: Option<&[NotifiedItem]>,
+    now: DateTime<Utc>,
+) -> Result<StartOutcome, StateError> {
+    let outcome = sessions::start_session_notified(tx, user_id, trigger, notified).await?;
     deletions::note_start(tx, user_id, outcome, trigger).await?;
     if let StartOutcome::Started(job_id) = outcome {
         let job = Message::SyncJob(SyncJob {
@@ -49,6 +81,21 @@ pub async fn start(
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let outcome = start_in(&tx, user_id, trigger, now).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// [`start_notified_in`] in its own transaction.
+pub async fn start_notified(
+    pool: &Pool,
+    user_id: &str,
+    trigger: Trigger,
+    notified: &[NotifiedItem],
+    now: DateTime<Utc>,
+) -> Result<Option<StartOutcome>, StateError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let outcome = start_notified_in(&tx, user_id, trigger, notified, now).await?;
     tx.commit().await?;
     Ok(outcome)
 }

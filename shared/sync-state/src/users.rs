@@ -303,7 +303,8 @@ pub async fn lock_user_row(tx: &Transaction<'_>, user_id: &str) -> Result<(), St
 /// tick, at its own pace (bulk onboarding makes thousands of users due at once).
 pub async fn make_due_now(tx: &Transaction<'_>, user_id: &str) -> Result<(), StateError> {
     tx.execute(
-        "UPDATE user_sync_state SET pending_trigger = true WHERE user_id = $1",
+        "UPDATE user_sync_state SET pending_trigger = true, pending_notified = NULL
+         WHERE user_id = $1",
         &[&user_id],
     )
     .await?;

@@ -218,6 +218,155 @@ async fn gmail_users_are_due_on_their_own_interval() {
     db.drop_database().await.expect("drop");
 }
 
+/// C3 (issue 12): change notifications that arrive while the user's session writes are
+/// remembered with the items they name; when the session closes, notifications that only echoed
+/// its own writes (items now linked at the notified changeKey; deletions of unlinked items)
+/// start no follow-up. One that names a user's edit, or any other trigger, still does.
+#[tokio::test]
+async fn notifications_that_only_echo_the_running_sessions_writes_start_no_follow_up() {
+    use sync_state::links::{self, NotifiedItem};
+    let db = database_with_users(1).await;
+    let item = |id: &str, key: Option<&str>, deleted: bool| NotifiedItem {
+        graph_id: id.to_owned(),
+        change_key: key.map(str::to_owned),
+        deleted,
+    };
+    // The session wrote item G1 (changeKey CK-ours) and deleted G9.
+    let link = sync_core::Link {
+        sync_key: "k1".try_into().expect("key"),
+        salesforce_id: None,
+        graph_id: Some("G1".try_into().expect("id")),
+        origin: sync_core::Origin::Salesforce,
+        baseline: sync_core::Contact::default(),
+        account_name: None,
+        snapshot: None,
+        change_key: Some("CK-ours".into()),
+        rejected: None,
+        synced_at: Utc::now(),
+    };
+    type Notifications = Vec<Option<Vec<NotifiedItem>>>;
+    let cases: [(&str, Notifications, bool); 4] = [
+        (
+            "only echoes",
+            vec![
+                Some(vec![item("G1", Some("CK-ours"), false)]),
+                Some(vec![item("G1", Some("CK-ours"), false)]),
+            ],
+            false,
+        ),
+        (
+            "a user's edit among them",
+            vec![
+                Some(vec![item("G1", Some("CK-ours"), false)]),
+                Some(vec![item("G1", Some("CK-users"), false)]),
+            ],
+            true,
+        ),
+        (
+            "a notification naming no item",
+            vec![Some(vec![item("G1", Some("CK-ours"), false)]), None],
+            true,
+        ),
+        (
+            "a new contact of the user's",
+            vec![Some(vec![item("G2", Some("CK-new"), false)])],
+            true,
+        ),
+    ];
+    for (case, notifications, follow_up) in cases {
+        // Each case begins before the session stored its link.
+        db.pool
+            .get()
+            .await
+            .expect("client")
+            .execute("DELETE FROM contact_links WHERE user_id = 'u0'", &[])
+            .await
+            .expect("no link yet");
+        let job = started(
+            trigger::start(&db.pool, "u0", Trigger::Manual, Utc::now())
+                .await
+                .expect("start"),
+        );
+        for notified in &notifications {
+            let outcome = match notified {
+                Some(items) => {
+                    trigger::start_notified(
+                        &db.pool,
+                        "u0",
+                        Trigger::Notification,
+                        items,
+                        Utc::now(),
+                    )
+                    .await
+                }
+                None => trigger::start(&db.pool, "u0", Trigger::Notification, Utc::now())
+                    .await
+                    .map(Some),
+            }
+            .expect("notified");
+            assert_eq!(outcome, Some(StartOutcome::Coalesced(job)), "{case}");
+        }
+        let mut client = db.pool.get().await.expect("client");
+        let tx = client.transaction().await.expect("tx");
+        links::apply_link_updates(
+            &tx,
+            "u0",
+            &[sync_core::LinkUpdate::Upsert(Box::new(link.clone()))],
+        )
+        .await
+        .expect("links");
+        let finished = sessions::finish(&tx, job, SessionState::Succeeded, &Progress::default())
+            .await
+            .expect("finish")
+            .expect("was in flight");
+        assert_eq!(finished.pending_trigger, follow_up, "{case}");
+        // As the reconciler does: a remembered trigger starts the next session.
+        if finished.pending_trigger {
+            let next = trigger::start_in(&tx, "u0", Trigger::Pending, Utc::now())
+                .await
+                .expect("follow-up");
+            let next = started(next);
+            sessions::finish(&tx, next, SessionState::Succeeded, &Progress::default())
+                .await
+                .expect("finish");
+        }
+        tx.commit().await.expect("commit");
+    }
+    // With the session closed and its links stored, a late echo starts nothing at all, and a
+    // user's edit a session.
+    let late = trigger::start_notified(
+        &db.pool,
+        "u0",
+        Trigger::Notification,
+        &[item("G1", Some("CK-ours"), false)],
+        Utc::now(),
+    )
+    .await
+    .expect("late echo");
+    assert_eq!(late, None);
+    let unlinked_deletion = trigger::start_notified(
+        &db.pool,
+        "u0",
+        Trigger::Notification,
+        &[item("G9", None, true)],
+        Utc::now(),
+    )
+    .await
+    .expect("a deletion of an item no link points at");
+    assert_eq!(unlinked_deletion, None);
+    let edit = trigger::start_notified(
+        &db.pool,
+        "u0",
+        Trigger::Notification,
+        &[item("G1", Some("CK-users"), false)],
+        Utc::now(),
+    )
+    .await
+    .expect("edit");
+    assert!(matches!(edit, Some(StartOutcome::Started(_))), "{edit:?}");
+    db.drop_database().await.expect("drop");
+}
+
 fn started(outcome: StartOutcome) -> uuid::Uuid {
     match outcome {
         StartOutcome::Started(job_id) => job_id,
@@ -394,11 +543,18 @@ async fn a_session_of_2000_write_batches_keeps_each_batchs_decisions_and_results
 #[tokio::test]
 async fn a_session_that_began_writing_before_v12_keeps_its_decisions_and_results_on_its_row() {
     let db = database_with_users_at(Some(11), 1).await;
-    let job_id = started(
-        trigger::start(&db.pool, "u0", Trigger::Manual, Utc::now())
-            .await
-            .expect("start"),
-    );
+    // Started as the code before V12 did (the schema is V11's).
+    let job_id = uuid::Uuid::now_v7();
+    db.pool
+        .get()
+        .await
+        .expect("client")
+        .execute(
+            "INSERT INTO sync_sessions (job_id, user_id, trigger) VALUES ($1, 'u0', 'manual')",
+            &[&job_id],
+        )
+        .await
+        .expect("start");
     let whole = json!({"exchange": [], "salesforce": [], "links": [], "errors": [],
                        "guard": {"state": "clear"}, "fallbacks": []});
     let client = db.pool.get().await.expect("client");
