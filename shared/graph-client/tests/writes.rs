@@ -1,4 +1,5 @@
-//! Graph client tests: $batch writes (split at 20, per-item results, throttled-item retry), subscriptions.
+//! Graph client tests: $batch writes (split at 20, per-item results, throttled-item retry for as
+//! long as the throttled wait lasts), subscriptions.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -25,6 +26,8 @@ struct BatchResponder {
     seen: Arc<Mutex<HashMap<String, usize>>>,
     throttle_once: Vec<String>,
     error_once: Vec<String>,
+    /// How many times the `throttle_once` items are throttled (0: once).
+    throttle_times: usize,
 }
 
 impl Respond for BatchResponder {
@@ -46,7 +49,7 @@ impl Respond for BatchResponder {
                     *n += 1;
                     *n
                 };
-                if self.throttle_once.contains(&key) && times == 1 {
+                if self.throttle_once.contains(&key) && times <= self.throttle_times.max(1) {
                     return json!({"id": id, "status": 429, "headers": {"Retry-After": "0.2"},
                         "body": {"error": {"code": "ApplicationThrottled",
                         "message": "Application is over its MailboxConcurrency limit."}}});
@@ -206,6 +209,58 @@ async fn a_create_answering_500_is_not_sent_again_but_an_update_is() {
     assert_eq!(seen["POST once"], 1, "{seen:?}");
     assert_eq!(seen["POST slow"], 2, "{seen:?}");
     assert_eq!(seen["PATCH C5"], 2, "{seen:?}");
+}
+
+#[tokio::test]
+async fn throttled_items_wait_past_the_retry_count_while_the_throttled_wait_lasts() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    // Throttled 7 times (each Retry-After 0.2 s): more rounds than `max_retries` (4) allows for
+    // other failures, and well inside the throttled wait.
+    let responder = BatchResponder {
+        throttle_once: vec!["busy".into()],
+        throttle_times: 7,
+        ..Default::default()
+    };
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .respond_with(responder.clone())
+        .mount(&server)
+        .await;
+    let client = GraphClient::new(config(&server)).unwrap();
+    let results = client
+        .write_contacts("u1", &[create("busy"), create("calm")])
+        .await;
+    assert!(matches!(&results[0], Ok(WriteOutcome::Created(c)) if c.id == "new-busy"));
+    assert!(matches!(&results[1], Ok(WriteOutcome::Created(c)) if c.id == "new-calm"));
+    assert_eq!(responder.seen.lock().unwrap()["POST busy"], 8);
+    assert_eq!(*responder.sizes.lock().unwrap(), vec![2, 1, 1, 1, 1, 1, 1, 1]);
+}
+
+#[tokio::test]
+async fn a_mailbox_throttled_longer_than_the_throttled_wait_fails_the_item_with_its_429() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    let responder = BatchResponder {
+        throttle_once: vec!["stuck".into()],
+        throttle_times: usize::MAX,
+        ..Default::default()
+    };
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .respond_with(responder.clone())
+        .mount(&server)
+        .await;
+    let mut config = config(&server);
+    config.max_throttled_wait = std::time::Duration::from_millis(500);
+    let client = GraphClient::new(config).unwrap();
+    let results = client.write_contacts("u1", &[create("stuck")]).await;
+    match &results[0] {
+        Err(ItemError::Api(e)) => assert_eq!(e.status, 429),
+        other => panic!("the last 429 is the caller's: {other:?}"),
+    }
+    // 0.5 s of waits of 0.2 s: the first attempt and three more.
+    assert_eq!(responder.seen.lock().unwrap()["POST stuck"], 4);
 }
 
 #[tokio::test]

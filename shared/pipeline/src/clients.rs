@@ -250,6 +250,7 @@ impl OrgClients {
             graph.max_retries = 1;
             graph.request_timeout = CHECK_TIMEOUT;
             graph.max_retry_after = CHECK_MAX_WAIT;
+            graph.max_throttled_wait = CHECK_MAX_WAIT;
             salesforce.max_retries = 1;
             salesforce.request_timeout = CHECK_TIMEOUT;
             salesforce.max_retry_after = CHECK_MAX_WAIT;
