@@ -210,7 +210,7 @@ pub struct Sweep {
     pub direct_seconds: f64,
 }
 
-fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
+pub(crate) fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
     match std::env::var(name) {
         Ok(v) => v
             .parse()

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_feed;
+mod bench_mirror;
 mod bench_sync;
 mod dead_letters;
 mod demo;
