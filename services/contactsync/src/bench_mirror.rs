@@ -370,36 +370,54 @@ impl Direct {
     }
 
     /// One `$batch` of `items` (method, url, body), one at a time per mailbox: Graph runs a
-    /// batch's items four at a time, all of a mailbox's concurrency. Every item must succeed.
+    /// batch's items four at a time, all of a mailbox's concurrency. Items throttled (429) are
+    /// sent again after the longest `Retry-After`; any other failure is an error.
     async fn batch(&self, items: Vec<(Method, String, Value)>) -> anyhow::Result<Vec<Value>> {
-        let requests: Vec<Value> = items
-            .into_iter()
-            .enumerate()
-            .map(|(i, (method, url, body))| {
-                json!({"id": i.to_string(), "method": method.as_str(), "url": url, "body": body,
-                       "headers": {"Content-Type": "application/json"}})
-            })
-            .collect();
-        let answer = self
-            .call(
-                &format!("{}/$batch", self.graph),
-                &self.graph_token,
-                Method::POST,
-                Some(json!({ "requests": requests })),
-            )
-            .await?;
-        let mut responses: Vec<Value> = answer["responses"]
-            .as_array()
-            .context("batch responses")?
-            .clone();
-        responses.sort_by_key(|r| r["id"].as_str().and_then(|id| id.parse::<usize>().ok()));
-        for r in &responses {
-            ensure!(
-                r["status"].as_u64().is_some_and(|s| (200..300).contains(&s)),
-                "a batch item failed: {r}"
-            );
+        let mut bodies = vec![Value::Null; items.len()];
+        let mut pending: Vec<usize> = (0..items.len()).collect();
+        while !pending.is_empty() {
+            let requests: Vec<Value> = pending
+                .iter()
+                .map(|&i| {
+                    let (method, url, body) = &items[i];
+                    json!({"id": i.to_string(), "method": method.as_str(), "url": url,
+                           "body": body, "headers": {"Content-Type": "application/json"}})
+                })
+                .collect();
+            let answer = self
+                .call(
+                    &format!("{}/$batch", self.graph),
+                    &self.graph_token,
+                    Method::POST,
+                    Some(json!({ "requests": requests })),
+                )
+                .await?;
+            let mut throttled = Vec::new();
+            let mut wait = 0.0_f64;
+            for r in answer["responses"].as_array().context("batch responses")? {
+                let i: usize = r["id"]
+                    .as_str()
+                    .and_then(|id| id.parse().ok())
+                    .context("a batch response id")?;
+                match r["status"].as_u64() {
+                    Some(200..300) => bodies[i] = r["body"].clone(),
+                    Some(429) => {
+                        throttled.push(i);
+                        let after = r["headers"]["Retry-After"]
+                            .as_str()
+                            .and_then(|s| s.parse::<f64>().ok())
+                            .unwrap_or(1.0);
+                        wait = wait.max(after);
+                    }
+                    _ => bail!("a batch item failed: {r}"),
+                }
+            }
+            if !throttled.is_empty() {
+                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            }
+            pending = throttled;
         }
-        Ok(responses.into_iter().map(|mut r| r["body"].take()).collect())
+        Ok(bodies)
     }
 }
 

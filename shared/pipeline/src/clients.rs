@@ -183,11 +183,12 @@ impl OrgClients {
         }
         let client = self.pool.get().await.map_err(StateError::from)?;
         let (org, _) = orgs::get_org(&**client, &self.cipher, org_id).await?;
-        let entry = Arc::new(self.build(&org, |_, _| {})?);
-        self.cache
-            .lock()
-            .insert(org_id.to_owned(), Arc::clone(&entry));
-        Ok(entry)
+        let built = Arc::new(self.build(&org, |_, _| {})?);
+        // Concurrent first deliveries each built one: all use the first kept, so an org has
+        // one token cache and one set of mailbox gates per process (Graph's 4 in flight per
+        // mailbox hold only if every call on the mailbox passes the same gate).
+        let kept = Arc::clone(self.cache.lock().entry(org_id.to_owned()).or_insert(built));
+        Ok(kept)
     }
 
     /// Clients for `org`; `tune` adjusts their knobs before they are built.
