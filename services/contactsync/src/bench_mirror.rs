@@ -200,9 +200,19 @@ pub async fn up_sync() -> anyhow::Result<UpSync> {
         .await?
         .iter()
         .filter(|c| c["folderDisplayName"] == "Salesforce Contacts")
-        .filter(|c| c.to_string().contains("003"))
+        .filter(|c| {
+            c["singleValueExtendedProperties"]
+                .as_array()
+                .is_some_and(|props| {
+                    props.iter().any(|p| {
+                        p["id"] == graph_client::SYNC_KEY_PROPERTY_ID
+                            && p["value"].as_str().is_some_and(|v| !v.is_empty())
+                    })
+                })
+        })
         .count();
-    eprintln!("  up-sync: {seconds:.1} s; {stamped} of {n} carry a Salesforce Id");
+    ensure!(stamped == n, "the session stamped {stamped} of {n} contacts");
+    eprintln!("  up-sync: {seconds:.1} s, every contact stamped");
     stack.assert_quiet_session(&user).await?;
     eprintln!("  up-sync: the direct client");
     let direct_seconds = direct_up_sync(&stack, n).await?;
