@@ -330,7 +330,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     crate::bench_mirror::set_scale(args.scale);
     let chosen: Vec<Scenario> = scenarios()
         .into_iter()
-        .filter(|s| args.only.as_deref().is_none_or(|only| s.name.contains(only)))
+        .filter(|s| {
+            args.only
+                .as_deref()
+                .is_none_or(|only| s.name.contains(only))
+        })
         .collect();
     if chosen.is_empty() {
         anyhow::bail!(

@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::bench_feed::env_usize;
+use crate::bench_feed::{env_usize, salesforce_user};
 
 /// Graph's `$batch` limit.
 const BATCH: usize = 20;
@@ -61,7 +61,6 @@ impl Scale {
         )
     }
 }
-
 
 static SCALE: OnceLock<Scale> = OnceLock::new();
 
@@ -141,16 +140,7 @@ async fn measure_mirror() -> anyhow::Result<Mirror> {
     drop(records);
     stack.reset_counters().await?;
     eprintln!("  mirror: the first session");
-    let started = Instant::now();
-    let summary = session(&stack, &user).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    let created = summary["writes"]["exchange"]["created"]
-        .as_u64()
-        .unwrap_or(0);
-    ensure!(
-        summary["state"] == "succeeded" && created == n as u64,
-        "the first session mirrored {created} of {n}: {summary}"
-    );
+    let seconds = timed_session(&stack, &user, "exchange", n).await?;
     let (graph, salesforce) = stack.counters().await?;
     let requests = http_requests(&graph) + http_requests(&salesforce);
     eprintln!(
@@ -185,16 +175,7 @@ pub async fn up_sync() -> anyhow::Result<UpSync> {
     seed_mailbox(&stack, &user.mailbox, &folder, n, "Up").await?;
     stack.reset_counters().await?;
     eprintln!("  up-sync: the session");
-    let started = Instant::now();
-    let summary = session(&stack, &user).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    let created = summary["writes"]["salesforce"]["created"]
-        .as_u64()
-        .unwrap_or(0);
-    ensure!(
-        summary["state"] == "succeeded" && created == n as u64,
-        "the session up-synced {created} of {n}: {summary}"
-    );
+    let seconds = timed_session(&stack, &user, "salesforce", n).await?;
     let stamped = stack
         .mailbox_contacts(&user)
         .await?
@@ -211,7 +192,10 @@ pub async fn up_sync() -> anyhow::Result<UpSync> {
                 })
         })
         .count();
-    ensure!(stamped == n, "the session stamped {stamped} of {n} contacts");
+    ensure!(
+        stamped == n,
+        "the session stamped {stamped} of {n} contacts"
+    );
     eprintln!("  up-sync: {seconds:.1} s, every contact stamped");
     stack.assert_quiet_session(&user).await?;
     eprintln!("  up-sync: the direct client");
@@ -255,6 +239,25 @@ async fn seed_mailbox(
             .await?;
     }
     Ok(())
+}
+
+/// Runs the user's next session and returns how long it took, in seconds; it must succeed
+/// having created `n` contacts on `side` (`exchange` or `salesforce`).
+async fn timed_session(
+    stack: &Stack,
+    user: &TestUser,
+    side: &str,
+    n: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let summary = session(stack, user).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let created = summary["writes"][side]["created"].as_u64().unwrap_or(0);
+    ensure!(
+        summary["state"] == "succeeded" && created == n as u64,
+        "the session created {created} of {n} on the {side} side: {summary}"
+    );
+    Ok(seconds)
 }
 
 /// Runs one session for the user and returns its summary, however long it takes (the admin
@@ -318,7 +321,9 @@ impl Direct {
                 &stack.salesforce_url,
                 Method::POST,
                 "/tokens",
-                Some(json!({"username": salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME})),
+                Some(
+                    json!({"username": salesforce_emulator::config::DEFAULT_INTEGRATION_USERNAME}),
+                ),
             )
             .await?["access_token"]
             .as_str()
@@ -462,7 +467,10 @@ async fn direct_mirror(stack: &Stack, owner: &str, n: usize) -> anyhow::Result<f
                     Some(next) => {
                         url = format!(
                             "{}{next}",
-                            direct.salesforce.trim_end_matches(API).trim_end_matches('/')
+                            direct
+                                .salesforce
+                                .trim_end_matches(API)
+                                .trim_end_matches('/')
                         )
                     }
                     None => break,
@@ -515,19 +523,7 @@ async fn direct_up_sync(stack: &Stack, n: usize) -> anyhow::Result<f64> {
     let direct = std::sync::Arc::new(Direct::new(stack).await?);
     let (mailbox, folder) = direct.mailbox(stack, "direct-upsync").await?;
     seed_mailbox(stack, &mailbox, &folder, n, "DirectUp").await?;
-    let owner = stack
-        .emulator_control(
-            &stack.salesforce_url,
-            Method::POST,
-            "/users",
-            Some(json!({"Username": "direct-upsync@acme.test"})),
-        )
-        .await?;
-    let owner = owner["Id"]
-        .as_str()
-        .or_else(|| owner["id"].as_str())
-        .context("owner id")?
-        .to_owned();
+    let owner = salesforce_user(stack, "direct-upsync@acme.test").await?;
     let (read_tx, mut read) = mpsc::channel::<Vec<Value>>(4);
     let (made_tx, mut made) = mpsc::channel::<Vec<(String, String)>>(8);
     let started = Instant::now();
@@ -609,8 +605,7 @@ async fn direct_up_sync(stack: &Stack, n: usize) -> anyhow::Result<f64> {
         let done = ids.is_none();
         pending.extend(ids.unwrap_or_default());
         while pending.len() >= BATCH || (done && !pending.is_empty()) {
-            let chunk: Vec<(String, String)> =
-                pending.drain(..pending.len().min(BATCH)).collect();
+            let chunk: Vec<(String, String)> = pending.drain(..pending.len().min(BATCH)).collect();
             let items = chunk
                 .iter()
                 .map(|(contact, id)| {

@@ -13,8 +13,8 @@ use serde_json::Value;
 use tracing::{debug, instrument};
 
 use crate::client::{GraphClient, MIN_THROTTLED_PAUSE, PREFER_IMMUTABLE_ID};
-use crate::gate::BATCH_PARALLELISM;
 use crate::error::{ApiError, Disposition, GraphError};
+use crate::gate::BATCH_PARALLELISM;
 
 /// Graph refuses batches of more than 20 requests.
 pub const MAX_BATCH: usize = 20;

@@ -101,7 +101,6 @@ impl Gates {
     }
 }
 
-
 /// The mailbox a Graph URL path works on (the segment after `users`), decoded.
 pub(crate) fn mailbox_of(path: &str) -> Option<String> {
     let mut segments = path.split('/');

@@ -76,6 +76,18 @@ impl Respond for BatchResponder {
     }
 }
 
+/// A mock Graph whose `$batch` answers as `responder` does.
+async fn batch_server(responder: &BatchResponder) -> MockServer {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .respond_with(responder.clone())
+        .mount(&server)
+        .await;
+    server
+}
+
 fn create(surname: &str) -> ContactWrite {
     ContactWrite::Create {
         folder_id: "F1".into(),
@@ -92,17 +104,11 @@ fn create(surname: &str) -> ContactWrite {
 
 #[tokio::test]
 async fn batches_split_at_twenty_keep_input_order_and_retry_only_throttled_items() {
-    let server = MockServer::start().await;
-    mount_token(&server, "t", 3599).await;
     let responder = BatchResponder {
         throttle_once: vec!["s7".into(), "s30".into()],
         ..Default::default()
     };
-    Mock::given(method("POST"))
-        .and(path("/v1.0/$batch"))
-        .respond_with(responder.clone())
-        .mount(&server)
-        .await;
+    let server = batch_server(&responder).await;
     let client = GraphClient::new(config(&server)).unwrap();
 
     let mut writes: Vec<ContactWrite> = (0..41).map(|i| create(&format!("s{i}"))).collect();
@@ -173,18 +179,12 @@ async fn batches_split_at_twenty_keep_input_order_and_retry_only_throttled_items
 
 #[tokio::test]
 async fn a_create_answering_500_is_not_sent_again_but_an_update_is() {
-    let server = MockServer::start().await;
-    mount_token(&server, "t", 3599).await;
     let responder = BatchResponder {
         error_once: vec!["once".into(), "C5".into()],
         throttle_once: vec!["slow".into()],
         ..Default::default()
     };
-    Mock::given(method("POST"))
-        .and(path("/v1.0/$batch"))
-        .respond_with(responder.clone())
-        .mount(&server)
-        .await;
+    let server = batch_server(&responder).await;
     let client = GraphClient::new(config(&server)).unwrap();
     let writes = vec![
         create("once"),
@@ -234,23 +234,20 @@ async fn throttled_items_wait_past_the_retry_count_while_the_throttled_wait_last
     assert!(matches!(&results[0], Ok(WriteOutcome::Created(c)) if c.id == "new-busy"));
     assert!(matches!(&results[1], Ok(WriteOutcome::Created(c)) if c.id == "new-calm"));
     assert_eq!(responder.seen.lock().unwrap()["POST busy"], 8);
-    assert_eq!(*responder.sizes.lock().unwrap(), vec![2, 1, 1, 1, 1, 1, 1, 1]);
+    assert_eq!(
+        *responder.sizes.lock().unwrap(),
+        vec![2, 1, 1, 1, 1, 1, 1, 1]
+    );
 }
 
 #[tokio::test]
 async fn a_mailbox_throttled_longer_than_the_throttled_wait_fails_the_item_with_its_429() {
-    let server = MockServer::start().await;
-    mount_token(&server, "t", 3599).await;
     let responder = BatchResponder {
         throttle_once: vec!["stuck".into()],
         throttle_times: usize::MAX,
         ..Default::default()
     };
-    Mock::given(method("POST"))
-        .and(path("/v1.0/$batch"))
-        .respond_with(responder.clone())
-        .mount(&server)
-        .await;
+    let server = batch_server(&responder).await;
     let mut config = config(&server);
     config.max_throttled_wait = std::time::Duration::from_millis(500);
     let client = GraphClient::new(config).unwrap();
