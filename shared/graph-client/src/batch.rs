@@ -91,6 +91,15 @@ fn may_resend(request: &BatchRequest, error: &ApiError) -> bool {
     request.method != Method::POST || error.status == StatusCode::TOO_MANY_REQUESTS.as_u16()
 }
 
+/// A 429 for the mailbox's concurrency (Outlook's `ApplicationThrottled`, "MailboxConcurrency"
+/// limit), which frees as soon as a request in flight ends, unlike its request budget.
+fn is_concurrency_limit(error: &ApiError) -> bool {
+    error
+        .code
+        .as_deref()
+        .is_some_and(|code| code.eq_ignore_ascii_case("ApplicationThrottled"))
+}
+
 fn header_map(headers: &HashMap<String, String>) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (k, v) in headers {
@@ -129,6 +138,8 @@ impl GraphClient {
         while !pending.is_empty() {
             let mut again = Vec::new();
             let mut throttled = false;
+            // Items refused for the mailbox's request budget, not for its concurrency.
+            let mut over_budget: u32 = 0;
             let mut wait: Option<Duration> = None;
             for chunk in pending.chunks(MAX_BATCH) {
                 for (index, outcome) in self.send_chunk(mailbox, requests, chunk, idempotent).await
@@ -143,7 +154,9 @@ impl GraphClient {
                                 } =>
                         {
                             if let Disposition::Retry { after } = e.disposition {
-                                throttled |= e.status == StatusCode::TOO_MANY_REQUESTS.as_u16();
+                                let is_429 = e.status == StatusCode::TOO_MANY_REQUESTS.as_u16();
+                                throttled |= is_429;
+                                over_budget += u32::from(is_429 && !is_concurrency_limit(&e));
                                 again.push(index);
                                 wait = wait.max(after);
                             }
@@ -159,8 +172,12 @@ impl GraphClient {
             // Retry only those items, all together after the longest Retry-After.
             if throttled {
                 // Throttling is about the mailbox: every call on it waits, not only this batch.
+                // A budget's `Retry-After` says when the next request is admitted; the items
+                // refused for it are as many requests, so the mailbox rests for each of them and
+                // the next round finds room for all, instead of one admitted per round.
                 let pause = wait
                     .unwrap_or(self.config().min_backoff)
+                    .saturating_mul(over_budget.max(1))
                     .clamp(MIN_THROTTLED_PAUSE, max_throttled);
                 throttled_for += pause;
                 debug!(

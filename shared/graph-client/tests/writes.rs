@@ -28,6 +28,8 @@ struct BatchResponder {
     error_once: Vec<String>,
     /// How many times the `throttle_once` items are throttled (0: once).
     throttle_times: usize,
+    /// Throttle for the request budget (`TooManyRequests`) rather than for concurrency.
+    over_budget: bool,
 }
 
 impl Respond for BatchResponder {
@@ -50,9 +52,15 @@ impl Respond for BatchResponder {
                     *n
                 };
                 if self.throttle_once.contains(&key) && times <= self.throttle_times.max(1) {
-                    return json!({"id": id, "status": 429, "headers": {"Retry-After": "0.2"},
-                        "body": {"error": {"code": "ApplicationThrottled",
-                        "message": "Application is over its MailboxConcurrency limit."}}});
+                    return if self.over_budget {
+                        json!({"id": id, "status": 429, "headers": {"Retry-After": "0.1"},
+                            "body": {"error": {"code": "TooManyRequests",
+                            "message": "Please retry again later."}}})
+                    } else {
+                        json!({"id": id, "status": 429, "headers": {"Retry-After": "0.2"},
+                            "body": {"error": {"code": "ApplicationThrottled",
+                            "message": "Application is over its MailboxConcurrency limit."}}})
+                    };
                 }
                 if self.error_once.contains(&key) && times == 1 {
                     return json!({"id": id, "status": 500, "body": {"error": {
@@ -258,6 +266,25 @@ async fn a_mailbox_throttled_longer_than_the_throttled_wait_fails_the_item_with_
     }
     // 0.5 s of waits of 0.2 s: the first attempt and three more.
     assert_eq!(responder.seen.lock().unwrap()["POST stuck"], 4);
+}
+
+#[tokio::test]
+async fn items_over_the_request_budget_rest_the_mailbox_for_each_of_them_before_one_more_round() {
+    // Five items refused for the budget, each "retry after 0.1 s" (the next request's turn):
+    // the mailbox rests 0.5 s, then all five go in one round (not one admitted per round).
+    let responder = BatchResponder {
+        throttle_once: (0..5).map(|i| format!("b{i}")).collect(),
+        over_budget: true,
+        ..Default::default()
+    };
+    let server = batch_server(&responder).await;
+    let client = GraphClient::new(config(&server)).unwrap();
+    let writes: Vec<ContactWrite> = (0..5).map(|i| create(&format!("b{i}"))).collect();
+    let started = std::time::Instant::now();
+    let results = client.write_contacts("u1", &writes).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+    assert_eq!(*responder.sizes.lock().unwrap(), vec![5, 5]);
 }
 
 #[tokio::test]
