@@ -26,6 +26,10 @@ pub struct BenchArgs {
     /// Run only the scenarios whose name contains this text.
     #[arg(long)]
     only: Option<String>,
+    /// How large the scale scenarios are: `small` for a quick look (2,000 contacts mirrored,
+    /// 500 up-synced), `full` for the issue's (100,000 and 10,000).
+    #[arg(long, value_enum, default_value = "full")]
+    scale: crate::bench_mirror::Scale,
 }
 
 /// Which direction of a figure is good.
@@ -57,7 +61,7 @@ type Measure = fn() -> Pin<Box<dyn Future<Output = anyhow::Result<Measured>> + S
 pub struct Scenario {
     pub name: &'static str,
     pub unit: &'static str,
-    /// The floor when the run does not measure one.
+    /// The floor when the run does not measure one (NaN: the run always measures it).
     pub floor: f64,
     /// The least ratio the issue accepts.
     pub target: f64,
@@ -131,7 +135,7 @@ fn scenarios() -> Vec<Scenario> {
             unit: "requests",
             // The floor is the least possible (batches of 20, one query page per 2,000, one delta
             // round per folder, two logins): the ratio says how close to it the pipeline gets.
-            floor: crate::bench_sync::LEAST_FIRST_SYNC_REQUESTS,
+            floor: crate::bench_sync::least_first_sync_requests(),
             target: 1.0,
             better: Better::Lower,
             measure: || {
@@ -148,6 +152,59 @@ fn scenarios() -> Vec<Scenario> {
             better: Better::Lower,
             measure: || {
                 Box::pin(async { Ok(crate::bench_sync::first_sync().await?.resident_mib.into()) })
+            },
+        },
+        Scenario {
+            name: "first_mirror_100000_contacts_seconds",
+            unit: "s",
+            // Issue 12: a minimal direct client doing the least calls (query pages of 2,000,
+            // `$batch`es of 20 creates, 4 requests in flight per mailbox), in the same run.
+            floor: f64::NAN,
+            target: 0.67,
+            better: Better::Lower,
+            measure: || {
+                Box::pin(async {
+                    let mirror = crate::bench_mirror::first_mirror().await?;
+                    Ok(Measured {
+                        figure: mirror.seconds,
+                        floor: Some(mirror.direct_seconds),
+                    })
+                })
+            },
+        },
+        Scenario {
+            name: "first_mirror_100000_contacts_requests",
+            unit: "requests",
+            // The least requests of that mirror, counted for its size.
+            floor: f64::NAN,
+            target: 0.98,
+            better: Better::Lower,
+            measure: || {
+                Box::pin(async {
+                    let mirror = crate::bench_mirror::first_mirror().await?;
+                    Ok(Measured {
+                        figure: mirror.requests,
+                        floor: Some(mirror.least_requests),
+                    })
+                })
+            },
+        },
+        Scenario {
+            name: "up_sync_10000_contacts_seconds",
+            unit: "s",
+            // Issue 12: a direct client reading the folder's delta, creating in collections of
+            // 200 and stamping in `$batch`es of 20, pipelined, in the same run.
+            floor: f64::NAN,
+            target: 0.67,
+            better: Better::Lower,
+            measure: || {
+                Box::pin(async {
+                    let up = crate::bench_mirror::up_sync().await?;
+                    Ok(Measured {
+                        figure: up.seconds,
+                        floor: Some(up.direct_seconds),
+                    })
+                })
             },
         },
         Scenario {
@@ -305,43 +362,65 @@ struct Report {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    crate::bench_mirror::set_scale(args.scale);
+    let chosen: Vec<Scenario> = scenarios()
+        .into_iter()
+        .filter(|s| {
+            args.only
+                .as_deref()
+                .is_none_or(|only| s.name.contains(only))
+        })
+        .collect();
+    if chosen.is_empty() {
+        anyhow::bail!(
+            "no scenario's name contains {:?}; the scenarios are: {}",
+            args.only.unwrap_or_default(),
+            scenarios()
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let total = chosen.len();
     let mut outcomes = Vec::new();
-    for scenario in scenarios() {
-        if args
-            .only
-            .as_deref()
-            .is_some_and(|only| !scenario.name.contains(only))
-        {
-            continue;
-        }
+    for (i, scenario) in chosen.into_iter().enumerate() {
+        eprintln!("[{}/{total}] {} …", i + 1, scenario.name);
+        let started = Instant::now();
         let measured = (scenario.measure)()
             .await
             .with_context(|| format!("scenario {}", scenario.name))?;
         let figure = measured.figure;
         let floor = measured.floor.unwrap_or(scenario.floor);
-        let ratio = ratio(scenario.better, figure, floor);
-        println!(
-            "{:<44} {:>12.1} {:<14} floor {:>10.1}  ratio {:.2}  target {:.2}{}",
-            scenario.name,
-            figure,
-            scenario.unit,
-            floor,
-            ratio,
-            scenario.target,
-            if ratio >= scenario.target {
-                ""
-            } else {
-                "  BELOW TARGET"
-            }
+        anyhow::ensure!(
+            floor.is_finite(),
+            "scenario {} measured no floor",
+            scenario.name
         );
-        outcomes.push(Outcome {
+        let ratio = ratio(scenario.better, figure, floor);
+        let outcome = Outcome {
             name: scenario.name,
             figure,
             unit: scenario.unit,
             floor,
             ratio,
             target: scenario.target,
-        });
+        };
+        eprintln!(
+            "[{}/{total}] {} done in {:.0} s: {}",
+            i + 1,
+            scenario.name,
+            started.elapsed().as_secs_f64(),
+            outcome.line()
+        );
+        outcomes.push(outcome);
+    }
+    println!(
+        "{:<48} {:>12} {:<14} {:>12} {:>6} {:>6}",
+        "scenario", "figure", "unit", "floor", "ratio", "target"
+    );
+    for outcome in &outcomes {
+        println!("{}", outcome.line());
     }
     if let Some(path) = args.json {
         let report = Report {
@@ -351,6 +430,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+impl Outcome {
+    /// One row of the table.
+    fn line(&self) -> String {
+        format!(
+            "{:<48} {:>12.1} {:<14} {:>12.1} {:>6.2} {:>6.2}{}",
+            self.name,
+            self.figure,
+            self.unit,
+            self.floor,
+            self.ratio,
+            self.target,
+            if self.ratio >= self.target {
+                ""
+            } else {
+                "  BELOW TARGET"
+            }
+        )
+    }
 }
 
 struct RoundTrips {

@@ -56,6 +56,23 @@ async fn control(
     stack.emulator_control(base, method, path, body).await
 }
 
+/// A new Salesforce user (control API); returns its Id.
+pub(crate) async fn salesforce_user(stack: &Stack, username: &str) -> anyhow::Result<String> {
+    let user = control(
+        stack,
+        &stack.salesforce_url,
+        Method::POST,
+        "/users",
+        json!({"Username": username}),
+    )
+    .await?;
+    Ok(user["Id"]
+        .as_str()
+        .or_else(|| user["id"].as_str())
+        .context("the Salesforce user's Id")?
+        .to_owned())
+}
+
 /// Creates Contacts through the control API (not counted as traffic), 200 per call.
 async fn seed_contacts(
     stack: &Stack,
@@ -162,19 +179,7 @@ async fn measure_idle_session() -> anyhow::Result<IdleSession> {
     .await?;
     stack.sync(&idle).await?;
     // Owners who are no users of ours change 10,000 Contacts.
-    let (_, owner) = stack
-        .call(
-            Method::POST,
-            &format!("{}/_emulator/users", stack.salesforce_url),
-            None,
-            Some(json!({"Username": "busy@acme.test"})),
-        )
-        .await?;
-    let owner = owner["Id"]
-        .as_str()
-        .or_else(|| owner["id"].as_str())
-        .context("owner id")?
-        .to_owned();
+    let owner = salesforce_user(&stack, "busy@acme.test").await?;
     seed_contacts(&stack, &[owner], BUSY_CONTACTS, "Busy").await?;
     // Another user's on-demand session makes the org's feed current: the org's read.
     stack.sync(&reader).await?;
@@ -210,7 +215,7 @@ pub struct Sweep {
     pub direct_seconds: f64,
 }
 
-fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
+pub(crate) fn env_usize(name: &str, default: usize) -> anyhow::Result<usize> {
     match std::env::var(name) {
         Ok(v) => v
             .parse()
@@ -235,19 +240,7 @@ async fn register(stack: &Stack, n: usize) -> anyhow::Result<(Vec<String>, Vec<S
             json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": mailbox}),
         )
         .await?;
-        let user = control(
-            stack,
-            &stack.salesforce_url,
-            Method::POST,
-            "/users",
-            json!({"Username": format!("{id}@acme.test")}),
-        )
-        .await?;
-        let owner = user["Id"]
-            .as_str()
-            .or_else(|| user["id"].as_str())
-            .context("user id")?
-            .to_owned();
+        let owner = salesforce_user(stack, &format!("{id}@acme.test")).await?;
         let (status, body) = stack
             .admin(
                 Method::POST,

@@ -1,6 +1,6 @@
-//! JSON batching (`POST /$batch`): chunks of at most 20, per-item results in input order, and a
-//! retry of only the throttled or failed items after their `Retry-After` (creates only when
-//! throttled: a create that failed otherwise may have been carried out, C4).
+//! JSON batching (`POST /$batch`): chunks of at most 20 on one mailbox's gate, per-item results in
+//! input order, and a retry of only the throttled or failed items after their `Retry-After`
+//! (creates only when throttled: a create that failed otherwise may have been carried out, C4).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{debug, instrument};
 
-use crate::client::{GraphClient, PREFER_IMMUTABLE_ID};
+use crate::client::{GraphClient, MIN_THROTTLED_PAUSE, PREFER_IMMUTABLE_ID};
 use crate::error::{ApiError, Disposition, GraphError};
+use crate::gate::BATCH_PARALLELISM;
 
 /// Graph refuses batches of more than 20 requests.
 pub const MAX_BATCH: usize = 20;
@@ -90,6 +91,15 @@ fn may_resend(request: &BatchRequest, error: &ApiError) -> bool {
     request.method != Method::POST || error.status == StatusCode::TOO_MANY_REQUESTS.as_u16()
 }
 
+/// A 429 for the mailbox's concurrency (Outlook's `ApplicationThrottled`, "MailboxConcurrency"
+/// limit), which frees as soon as a request in flight ends, unlike its request budget.
+fn is_concurrency_limit(error: &ApiError) -> bool {
+    error
+        .code
+        .as_deref()
+        .is_some_and(|code| code.eq_ignore_ascii_case("ApplicationThrottled"))
+}
+
 fn header_map(headers: &HashMap<String, String>) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (k, v) in headers {
@@ -104,31 +114,50 @@ fn header_map(headers: &HashMap<String, String>) -> HeaderMap {
 }
 
 impl GraphClient {
-    /// Runs `requests` through `$batch` and returns one result per request, in input order.
+    /// Runs `requests` on `mailbox` through `$batch` and returns one result per request, in
+    /// input order.
     ///
     /// `idempotent` is false when any item creates something: the batch is then never resent
     /// after a failure that may have reached Graph (a timeout), only after ones that did not.
+    /// Throttled items (429) are sent again after the longest `Retry-After`, the mailbox paused
+    /// meanwhile, for at most [`crate::GraphConfig::max_throttled_wait`] in all; other
+    /// retryable failures at most `max_retries` times.
     #[instrument(skip_all, fields(items = requests.len()))]
     pub(crate) async fn run_batch(
         &self,
+        mailbox: &str,
         requests: &[BatchRequest],
         idempotent: bool,
     ) -> Vec<Result<ItemReply, ItemError>> {
         let mut results: Vec<Option<Result<ItemReply, ItemError>>> = vec![None; requests.len()];
         let mut pending: Vec<usize> = (0..requests.len()).collect();
         let mut backoff = self.backoff();
-        let mut round = 0;
+        let mut failed_rounds = 0;
+        let mut throttled_for = Duration::ZERO;
+        let max_throttled = self.config().max_throttled_wait;
         while !pending.is_empty() {
-            let mut throttled = Vec::new();
+            let mut again = Vec::new();
+            let mut throttled = false;
+            // Items refused for the mailbox's request budget, not for its concurrency.
+            let mut over_budget: u32 = 0;
             let mut wait: Option<Duration> = None;
             for chunk in pending.chunks(MAX_BATCH) {
-                for (index, outcome) in self.send_chunk(requests, chunk, idempotent).await {
+                for (index, outcome) in self.send_chunk(mailbox, requests, chunk, idempotent).await
+                {
                     match outcome {
                         Err(ItemError::Api(e))
-                            if round < self.max_retries() && may_resend(&requests[index], &e) =>
+                            if may_resend(&requests[index], &e)
+                                && if e.status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
+                                    throttled_for < max_throttled
+                                } else {
+                                    failed_rounds < self.max_retries()
+                                } =>
                         {
                             if let Disposition::Retry { after } = e.disposition {
-                                throttled.push(index);
+                                let is_429 = e.status == StatusCode::TOO_MANY_REQUESTS.as_u16();
+                                throttled |= is_429;
+                                over_budget += u32::from(is_429 && !is_concurrency_limit(&e));
+                                again.push(index);
                                 wait = wait.max(after);
                             }
                             results[index] = Some(Err(ItemError::Api(e)));
@@ -137,19 +166,37 @@ impl GraphClient {
                     }
                 }
             }
-            if throttled.is_empty() {
+            if again.is_empty() {
                 break;
             }
-            // Retry only the throttled items, all together after the longest Retry-After.
-            let pause = backoff.wait(wait);
-            debug!(
-                items = throttled.len(),
-                wait_ms = pause.as_millis() as u64,
-                "Retrying throttled batch items"
-            );
-            tokio::time::sleep(pause).await;
-            pending = throttled;
-            round += 1;
+            // Retry only those items, all together after the longest Retry-After.
+            if throttled {
+                // Throttling is about the mailbox: every call on it waits, not only this batch.
+                // A budget's `Retry-After` says when the next request is admitted; the items
+                // refused for it are as many requests, so the mailbox rests for each of them and
+                // the next round finds room for all, instead of one admitted per round.
+                let pause = wait
+                    .unwrap_or(self.config().min_backoff)
+                    .saturating_mul(over_budget.max(1))
+                    .clamp(MIN_THROTTLED_PAUSE, max_throttled);
+                throttled_for += pause;
+                debug!(
+                    items = again.len(),
+                    wait_ms = pause.as_millis() as u64,
+                    "Retrying throttled batch items"
+                );
+                self.gates().pause(mailbox, pause);
+            } else {
+                let pause = backoff.wait(wait);
+                debug!(
+                    items = again.len(),
+                    wait_ms = pause.as_millis() as u64,
+                    "Retrying failed batch items"
+                );
+                failed_rounds += 1;
+                tokio::time::sleep(pause).await;
+            }
+            pending = again;
         }
         results
             .into_iter()
@@ -160,6 +207,7 @@ impl GraphClient {
     /// Sends one `$batch` of at most 20 items; item ids are the input indices.
     async fn send_chunk(
         &self,
+        mailbox: &str,
         requests: &[BatchRequest],
         chunk: &[usize],
         idempotent: bool,
@@ -183,8 +231,16 @@ impl GraphClient {
             .collect();
         let body = serde_json::json!({ "requests": wire });
         let answer = match self.url("/$batch", "") {
+            // Graph runs up to four of a batch's items at once: the batch holds as many slots.
             Ok(url) => self
-                .send_with(Method::POST, url, Some(&body), None, idempotent)
+                .send_on(
+                    Some((mailbox, (chunk.len() as u32).min(BATCH_PARALLELISM))),
+                    Method::POST,
+                    url,
+                    Some(&body),
+                    None,
+                    idempotent,
+                )
                 .await
                 .and_then(|reply| reply.json::<WireResponses>("batch response")),
             Err(e) => Err(e),

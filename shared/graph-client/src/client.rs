@@ -17,6 +17,7 @@ use url::Url;
 
 use crate::config::GraphConfig;
 use crate::error::{ApiError, Disposition, GraphError, classify};
+use crate::gate::{self, Gates};
 
 /// Everything but RFC 3986 unreserved characters is escaped: Graph ids carry `/`, `+` and `=`,
 /// which must never be read as path or query syntax.
@@ -47,6 +48,9 @@ pub(crate) fn query_string(pairs: &[(&str, &str)]) -> String {
 
 /// `Prefer` value sent on every call: ids that survive moves inside the mailbox.
 pub(crate) const PREFER_IMMUTABLE_ID: &str = "IdType=\"ImmutableId\"";
+
+/// The least pause after a 429, so that a `Retry-After: 0` still uses up the throttled wait.
+pub(crate) const MIN_THROTTLED_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// A successful (2xx) response, read whole.
 #[derive(Debug)]
@@ -82,6 +86,8 @@ struct Inner {
     config: GraphConfig,
     /// Held across the token request so that concurrent callers wait for one login.
     token: TokenSlot,
+    /// Graph's per-mailbox concurrency, kept on our side.
+    gates: Gates,
 }
 
 /// A Microsoft Graph client for one app registration (tenant + client credentials).
@@ -120,11 +126,13 @@ impl GraphClient {
             max_wait: config.max_retry_after,
         };
         let layer = HttpLayer::new(policy, config.request_timeout)?;
+        let gates = Gates::new(config.mailbox_concurrency);
         Ok(Self {
             inner: Arc::new(Inner {
                 layer,
                 config,
                 token: TokenSlot::default(),
+                gates,
             }),
         })
     }
@@ -189,6 +197,11 @@ impl GraphClient {
         self.inner.layer.policy().max_retries
     }
 
+    /// The gates of the mailboxes this client calls.
+    pub(crate) fn gates(&self) -> &Gates {
+        &self.inner.gates
+    }
+
     /// Sends one Graph call with retries (transport errors, 429/5xx honouring `Retry-After`,
     /// capped) and one re-login on 401. Returns the 2xx reply or a classified error.
     pub(crate) async fn send(
@@ -204,7 +217,77 @@ impl GraphClient {
 
     /// [`Self::send`] with the retry policy spelled out: a non-idempotent call (a create) is
     /// resent only after failures that prove it never took effect (no connection, 429, 503).
+    /// A call on a mailbox (`/users/{mailbox}/…`) passes that mailbox's gate.
     pub(crate) async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        prefer: Option<&str>,
+        idempotent: bool,
+    ) -> Result<Reply, GraphError> {
+        let mailbox = gate::mailbox_of(url.path());
+        let on = mailbox.as_deref().map(|m| (m, 1));
+        self.send_on(on, method, url, body, prefer, idempotent)
+            .await
+    }
+
+    /// [`Self::send_with`] holding `slots` of `mailbox`'s gate (`on`). A 429 that outlasts the
+    /// layer's retries pauses the mailbox for its `Retry-After` and the call waits its turn
+    /// again, for at most [`GraphConfig::max_throttled_wait`] in all: Outlook's request budget
+    /// refills with time, so throttling is a wait, not a failure.
+    pub(crate) async fn send_on(
+        &self,
+        on: Option<(&str, u32)>,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        prefer: Option<&str>,
+        idempotent: bool,
+    ) -> Result<Reply, GraphError> {
+        // The pauses this call asked for (waiting for its turn behind other calls is not counted).
+        let mut throttled = std::time::Duration::ZERO;
+        loop {
+            let _pass = match on {
+                Some((mailbox, slots)) => Some(self.inner.gates.enter(mailbox, slots).await),
+                None => None,
+            };
+            let sent = self
+                .send_once(method.clone(), url.clone(), body, prefer, idempotent)
+                .await;
+            let Some((mailbox, _)) = on else {
+                return sent;
+            };
+            match sent {
+                Err(GraphError::Api(e)) if e.status == 429 => {
+                    let left = self
+                        .inner
+                        .config
+                        .max_throttled_wait
+                        .saturating_sub(throttled);
+                    if left.is_zero() {
+                        return Err(GraphError::Api(e));
+                    }
+                    let after = match e.disposition {
+                        Disposition::Retry { after: Some(after) } => after,
+                        _ => self.inner.config.min_backoff,
+                    }
+                    .clamp(MIN_THROTTLED_PAUSE, left.max(MIN_THROTTLED_PAUSE));
+                    debug!(
+                        mailbox,
+                        wait_ms = after.as_millis() as u64,
+                        "Mailbox throttled; waiting"
+                    );
+                    throttled += after;
+                    self.inner.gates.pause(mailbox, after);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// One call through the layer's retries.
+    async fn send_once(
         &self,
         method: Method,
         url: Url,

@@ -27,10 +27,18 @@ pub struct GraphConfig {
     pub max_retry_after: Duration,
     /// First backoff delay when the server gives no `Retry-After`.
     pub min_backoff: Duration,
+    /// Requests this client has in flight per mailbox at most: Outlook's MailboxConcurrency
+    /// limit (4 per app and mailbox; more are answered 429).
+    pub mailbox_concurrency: u32,
+    /// How long one call (or one batch's items) keeps waiting on a throttled mailbox (429s of its
+    /// request budget), `Retry-After` by `Retry-After`, before it gives up. Throttling says
+    /// "later", never "no": these waits do not count against `max_retries`.
+    pub max_throttled_wait: Duration,
 }
 
 impl GraphConfig {
-    /// A configuration with the default knobs (page size 100, 30 s timeout, 4 retries, 30 s cap).
+    /// A configuration with the default knobs (page size 100, 30 s timeout, 4 retries, 30 s cap,
+    /// 4 requests in flight per mailbox, 10 minutes of throttled waiting).
     pub fn new(
         graph_base_url: Url,
         login_base_url: Url,
@@ -49,6 +57,8 @@ impl GraphConfig {
             max_retries: 4,
             max_retry_after: Duration::from_secs(30),
             min_backoff: Duration::from_millis(200),
+            mailbox_concurrency: 4,
+            max_throttled_wait: Duration::from_secs(600),
         }
     }
 }

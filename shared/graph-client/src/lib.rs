@@ -14,6 +14,7 @@ mod copy;
 mod delta;
 mod error;
 mod folders;
+mod gate;
 pub mod notifications;
 mod subscriptions;
 mod types;

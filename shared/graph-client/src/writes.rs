@@ -261,7 +261,7 @@ impl GraphClient {
             };
             requests.push(request);
         }
-        let replies = self.run_batch(&requests, !creates).await;
+        let replies = self.run_batch(mailbox, &requests, !creates).await;
         writes
             .iter()
             .zip(replies)
@@ -303,7 +303,7 @@ impl GraphClient {
                 body: None,
             })
             .collect();
-        self.run_batch(&requests, true)
+        self.run_batch(mailbox, &requests, true)
             .await
             .into_iter()
             .map(|reply| match reply {

@@ -1,4 +1,5 @@
-//! Graph client tests: $batch writes (split at 20, per-item results, throttled-item retry), subscriptions.
+//! Graph client tests: $batch writes (split at 20, per-item results, throttled-item retry for as
+//! long as the throttled wait lasts), subscriptions.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -25,6 +26,10 @@ struct BatchResponder {
     seen: Arc<Mutex<HashMap<String, usize>>>,
     throttle_once: Vec<String>,
     error_once: Vec<String>,
+    /// How many times the `throttle_once` items are throttled (0: once).
+    throttle_times: usize,
+    /// Throttle for the request budget (`TooManyRequests`) rather than for concurrency.
+    over_budget: bool,
 }
 
 impl Respond for BatchResponder {
@@ -46,10 +51,16 @@ impl Respond for BatchResponder {
                     *n += 1;
                     *n
                 };
-                if self.throttle_once.contains(&key) && times == 1 {
-                    return json!({"id": id, "status": 429, "headers": {"Retry-After": "0.2"},
-                        "body": {"error": {"code": "ApplicationThrottled",
-                        "message": "Application is over its MailboxConcurrency limit."}}});
+                if self.throttle_once.contains(&key) && times <= self.throttle_times.max(1) {
+                    return if self.over_budget {
+                        json!({"id": id, "status": 429, "headers": {"Retry-After": "0.1"},
+                            "body": {"error": {"code": "TooManyRequests",
+                            "message": "Please retry again later."}}})
+                    } else {
+                        json!({"id": id, "status": 429, "headers": {"Retry-After": "0.2"},
+                            "body": {"error": {"code": "ApplicationThrottled",
+                            "message": "Application is over its MailboxConcurrency limit."}}})
+                    };
                 }
                 if self.error_once.contains(&key) && times == 1 {
                     return json!({"id": id, "status": 500, "body": {"error": {
@@ -73,6 +84,18 @@ impl Respond for BatchResponder {
     }
 }
 
+/// A mock Graph whose `$batch` answers as `responder` does.
+async fn batch_server(responder: &BatchResponder) -> MockServer {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .respond_with(responder.clone())
+        .mount(&server)
+        .await;
+    server
+}
+
 fn create(surname: &str) -> ContactWrite {
     ContactWrite::Create {
         folder_id: "F1".into(),
@@ -89,17 +112,11 @@ fn create(surname: &str) -> ContactWrite {
 
 #[tokio::test]
 async fn batches_split_at_twenty_keep_input_order_and_retry_only_throttled_items() {
-    let server = MockServer::start().await;
-    mount_token(&server, "t", 3599).await;
     let responder = BatchResponder {
         throttle_once: vec!["s7".into(), "s30".into()],
         ..Default::default()
     };
-    Mock::given(method("POST"))
-        .and(path("/v1.0/$batch"))
-        .respond_with(responder.clone())
-        .mount(&server)
-        .await;
+    let server = batch_server(&responder).await;
     let client = GraphClient::new(config(&server)).unwrap();
 
     let mut writes: Vec<ContactWrite> = (0..41).map(|i| create(&format!("s{i}"))).collect();
@@ -170,18 +187,12 @@ async fn batches_split_at_twenty_keep_input_order_and_retry_only_throttled_items
 
 #[tokio::test]
 async fn a_create_answering_500_is_not_sent_again_but_an_update_is() {
-    let server = MockServer::start().await;
-    mount_token(&server, "t", 3599).await;
     let responder = BatchResponder {
         error_once: vec!["once".into(), "C5".into()],
         throttle_once: vec!["slow".into()],
         ..Default::default()
     };
-    Mock::given(method("POST"))
-        .and(path("/v1.0/$batch"))
-        .respond_with(responder.clone())
-        .mount(&server)
-        .await;
+    let server = batch_server(&responder).await;
     let client = GraphClient::new(config(&server)).unwrap();
     let writes = vec![
         create("once"),
@@ -206,6 +217,74 @@ async fn a_create_answering_500_is_not_sent_again_but_an_update_is() {
     assert_eq!(seen["POST once"], 1, "{seen:?}");
     assert_eq!(seen["POST slow"], 2, "{seen:?}");
     assert_eq!(seen["PATCH C5"], 2, "{seen:?}");
+}
+
+#[tokio::test]
+async fn throttled_items_wait_past_the_retry_count_while_the_throttled_wait_lasts() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t", 3599).await;
+    // Throttled 7 times (each Retry-After 0.2 s): more rounds than `max_retries` (4) allows for
+    // other failures, and well inside the throttled wait.
+    let responder = BatchResponder {
+        throttle_once: vec!["busy".into()],
+        throttle_times: 7,
+        ..Default::default()
+    };
+    Mock::given(method("POST"))
+        .and(path("/v1.0/$batch"))
+        .respond_with(responder.clone())
+        .mount(&server)
+        .await;
+    let client = GraphClient::new(config(&server)).unwrap();
+    let results = client
+        .write_contacts("u1", &[create("busy"), create("calm")])
+        .await;
+    assert!(matches!(&results[0], Ok(WriteOutcome::Created(c)) if c.id == "new-busy"));
+    assert!(matches!(&results[1], Ok(WriteOutcome::Created(c)) if c.id == "new-calm"));
+    assert_eq!(responder.seen.lock().unwrap()["POST busy"], 8);
+    assert_eq!(
+        *responder.sizes.lock().unwrap(),
+        vec![2, 1, 1, 1, 1, 1, 1, 1]
+    );
+}
+
+#[tokio::test]
+async fn a_mailbox_throttled_longer_than_the_throttled_wait_fails_the_item_with_its_429() {
+    let responder = BatchResponder {
+        throttle_once: vec!["stuck".into()],
+        throttle_times: usize::MAX,
+        ..Default::default()
+    };
+    let server = batch_server(&responder).await;
+    let mut config = config(&server);
+    config.max_throttled_wait = std::time::Duration::from_millis(500);
+    let client = GraphClient::new(config).unwrap();
+    let results = client.write_contacts("u1", &[create("stuck")]).await;
+    match &results[0] {
+        Err(ItemError::Api(e)) => assert_eq!(e.status, 429),
+        other => panic!("the last 429 is the caller's: {other:?}"),
+    }
+    // 0.5 s of waits of 0.2 s: the first attempt and three more.
+    assert_eq!(responder.seen.lock().unwrap()["POST stuck"], 4);
+}
+
+#[tokio::test]
+async fn items_over_the_request_budget_rest_the_mailbox_for_each_of_them_before_one_more_round() {
+    // Five items refused for the budget, each "retry after 0.1 s" (the next request's turn):
+    // the mailbox rests 0.5 s, then all five go in one round (not one admitted per round).
+    let responder = BatchResponder {
+        throttle_once: (0..5).map(|i| format!("b{i}")).collect(),
+        over_budget: true,
+        ..Default::default()
+    };
+    let server = batch_server(&responder).await;
+    let client = GraphClient::new(config(&server)).unwrap();
+    let writes: Vec<ContactWrite> = (0..5).map(|i| create(&format!("b{i}"))).collect();
+    let started = std::time::Instant::now();
+    let results = client.write_contacts("u1", &writes).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
+    assert_eq!(*responder.sizes.lock().unwrap(), vec![5, 5]);
 }
 
 #[tokio::test]

@@ -184,10 +184,12 @@ impl OrgClients {
         let client = self.pool.get().await.map_err(StateError::from)?;
         let (org, _) = orgs::get_org(&**client, &self.cipher, org_id).await?;
         let built = Arc::new(self.build(&org, |_, _| {})?);
-        // Deliveries handled at once may each have built clients: the first one cached wins, so
-        // every caller shares its tokens (one login per user, not one per delivery).
-        let entry = Arc::clone(self.cache.lock().entry(org_id.to_owned()).or_insert(built));
-        Ok(entry)
+        // Concurrent first deliveries each built one: all use the first kept, so an org has
+        // one token cache (Graph's app token, Google's per-user tokens) and one set of mailbox
+        // gates per process (Graph's 4 in flight per mailbox hold only if every call on the
+        // mailbox passes the same gate).
+        let kept = Arc::clone(self.cache.lock().entry(org_id.to_owned()).or_insert(built));
+        Ok(kept)
     }
 
     /// Clients for `org`; `tune` adjusts their knobs before they are built.
@@ -250,6 +252,7 @@ impl OrgClients {
             graph.max_retries = 1;
             graph.request_timeout = CHECK_TIMEOUT;
             graph.max_retry_after = CHECK_MAX_WAIT;
+            graph.max_throttled_wait = CHECK_MAX_WAIT;
             salesforce.max_retries = 1;
             salesforce.request_timeout = CHECK_TIMEOUT;
             salesforce.max_retry_after = CHECK_MAX_WAIT;

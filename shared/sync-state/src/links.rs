@@ -8,6 +8,9 @@ use tokio_postgres::{GenericClient, Transaction};
 
 use crate::StateError;
 
+/// Links stored per statement.
+const UPSERT_CHUNK: usize = 5_000;
+
 /// Every link of a user.
 pub async fn load_links(
     client: &(impl GenericClient + Sync),
@@ -151,11 +154,11 @@ pub async fn apply_link_updates(
     updates: &[LinkUpdate],
 ) -> Result<(), StateError> {
     let mut deleted = Vec::new();
-    let mut upserts = Vec::new();
+    let mut upserts: Vec<&Link> = Vec::new();
     for update in updates {
         match update {
             LinkUpdate::Delete { sync_key } => deleted.push(sync_key.as_str().to_owned()),
-            LinkUpdate::Upsert(link) => upserts.push(link),
+            LinkUpdate::Upsert(link) => upserts.push(&**link),
         }
     }
     if !deleted.is_empty() {
@@ -177,10 +180,26 @@ pub async fn apply_link_updates(
         )
         .await?;
     }
+    // One statement per chunk of rows, not one round trip per link: a first mirror stores
+    // 100,000 of them at once (issue 12). A key given twice keeps its last link, as it would
+    // row by row.
+    let mut last: HashMap<&str, &Link> = HashMap::new();
+    for link in &upserts {
+        last.insert(link.sync_key.as_str(), link);
+    }
+    let upserts: Vec<&Link> = upserts
+        .into_iter()
+        .filter(|link| {
+            last.get(link.sync_key.as_str())
+                .is_some_and(|kept| std::ptr::eq(*kept, *link))
+        })
+        .collect();
     let statement = tx
         .prepare(
             "INSERT INTO contact_links (user_id, sync_key, salesforce_id, graph_id, link, updated_at)
-             VALUES ($1, $2, $3, $4, $5, now())
+             SELECT $1, u.sync_key, u.salesforce_id, u.graph_id, u.link, now()
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[])
+                  AS u(sync_key, salesforce_id, graph_id, link)
              ON CONFLICT (user_id, sync_key) DO UPDATE SET
                  salesforce_id = EXCLUDED.salesforce_id,
                  graph_id = EXCLUDED.graph_id,
@@ -188,18 +207,23 @@ pub async fn apply_link_updates(
                  updated_at = now()",
         )
         .await?;
-    for link in upserts {
-        let salesforce_id = link.salesforce_id.as_ref().map(|id| id.as_str().to_owned());
-        let graph_id = link.graph_id.as_ref().map(|id| id.as_str().to_owned());
+    for chunk in upserts.chunks(UPSERT_CHUNK) {
+        let keys: Vec<&str> = chunk.iter().map(|l| l.sync_key.as_str()).collect();
+        let salesforce_ids: Vec<Option<&str>> = chunk
+            .iter()
+            .map(|l| l.salesforce_id.as_ref().map(|id| id.as_str()))
+            .collect();
+        let graph_ids: Vec<Option<&str>> = chunk
+            .iter()
+            .map(|l| l.graph_id.as_ref().map(|id| id.as_str()))
+            .collect();
+        let bodies = chunk
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?;
         tx.execute(
             &statement,
-            &[
-                &user_id,
-                &link.sync_key.as_str(),
-                &salesforce_id,
-                &graph_id,
-                &serde_json::to_value(link)?,
-            ],
+            &[&user_id, &keys, &salesforce_ids, &graph_ids, &bodies],
         )
         .await?;
     }
