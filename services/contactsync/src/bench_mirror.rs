@@ -517,15 +517,18 @@ fn mirror_body(contact: &Value) -> Value {
 }
 
 /// The least work of an up-sync, timed: the folder's delta read in pages of 1,000, the
-/// Contacts created in collections of 200 as they come, and each new Id stamped on its mailbox
-/// contact in `$batch`es of 20 — three stages in a pipeline, each one call at a time.
+/// Contacts created in collections of 200 as the pages come, and once the read is done (a
+/// stamp during it would make the delta report the contact again) each new Id stamped on its
+/// mailbox contact in `$batch`es of 20 as the creates come; each stage one call at a time.
 async fn direct_up_sync(stack: &Stack, n: usize) -> anyhow::Result<f64> {
     let direct = std::sync::Arc::new(Direct::new(stack).await?);
     let (mailbox, folder) = direct.mailbox(stack, "direct-upsync").await?;
     seed_mailbox(stack, &mailbox, &folder, n, "DirectUp").await?;
     let owner = salesforce_user(stack, "direct-upsync@acme.test").await?;
     let (read_tx, mut read) = mpsc::channel::<Vec<Value>>(4);
-    let (made_tx, mut made) = mpsc::channel::<Vec<(String, String)>>(8);
+    // Unbounded: the stamps wait for the read to end (a stamp during the read makes the delta
+    // report the contact again, and a minimal client reads each contact once).
+    let (made_tx, mut made) = mpsc::unbounded_channel::<Vec<(String, String)>>();
     let started = Instant::now();
     let reader = {
         let direct = direct.clone();
@@ -587,7 +590,7 @@ async fn direct_up_sync(stack: &Stack, n: usize) -> anyhow::Result<f64> {
                             result["id"].as_str().context("Contact Id")?.to_owned(),
                         ));
                     }
-                    if made_tx.send(ids).await.is_err() {
+                    if made_tx.send(ids).is_err() {
                         return anyhow::Ok(());
                     }
                 }
@@ -598,6 +601,7 @@ async fn direct_up_sync(stack: &Stack, n: usize) -> anyhow::Result<f64> {
             anyhow::Ok(())
         })
     };
+    reader.await??;
     let mut stamped = 0;
     let mut pending: Vec<(String, String)> = Vec::new();
     loop {
@@ -624,7 +628,6 @@ async fn direct_up_sync(stack: &Stack, n: usize) -> anyhow::Result<f64> {
             break;
         }
     }
-    reader.await??;
     creator.await??;
     let seconds = started.elapsed().as_secs_f64();
     ensure!(stamped == n, "the direct client up-synced {stamped} of {n}");
