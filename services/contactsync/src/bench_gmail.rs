@@ -50,7 +50,8 @@ pub async fn first_sync() -> anyhow::Result<GmailFirstSync> {
     let user = stack
         .add_user_on(Provider::Gmail, "gbench", json!({}))
         .await?;
-    seed(&stack, &user.salesforce_user_id).await?;
+    crate::bench_sync::seed_owned_contacts(&stack, &user.salesforce_user_id, CONTACTS, "Gbench")
+        .await?;
     stack.reset_counters().await?;
     let started = Instant::now();
     let summary = stack.sync(&user).await?;
@@ -73,31 +74,6 @@ pub async fn first_sync() -> anyhow::Result<GmailFirstSync> {
         requests: measured,
         least_requests: least_requests(CONTACTS),
     })
-}
-
-async fn seed(stack: &Stack, owner: &str) -> anyhow::Result<()> {
-    for chunk in (0..CONTACTS).collect::<Vec<_>>().chunks(200) {
-        let records: Vec<Value> = chunk
-            .iter()
-            .map(|i| {
-                json!({"FirstName": format!("Gbench{i}"), "LastName": format!("Contact{i:05}"),
-                       "Email": format!("gbench{i}@example.com"), "Phone": "+1 555 0100",
-                       "OwnerId": owner})
-            })
-            .collect();
-        let (status, body) = stack
-            .call(
-                Method::POST,
-                &format!("{}/_emulator/sobjects/Contact", stack.salesforce_url),
-                None,
-                Some(json!({"as_user": owner, "records": records})),
-            )
-            .await?;
-        if status >= 300 {
-            bail!("seeding Contacts: {status} {body}");
-        }
-    }
-    Ok(())
 }
 
 /// The floor: a direct client reads the user's Contacts (one query) and writes them into a fresh

@@ -32,27 +32,7 @@ pub fn least_first_sync_requests() -> f64 {
 pub async fn first_sync() -> anyhow::Result<FirstSync> {
     let stack = Stack::start().await?;
     let user = stack.add_user("bench", json!({})).await?;
-    for chunk in (0..CONTACTS).collect::<Vec<_>>().chunks(200) {
-        let records: Vec<Value> = chunk
-            .iter()
-            .map(|i| {
-                json!({"FirstName": format!("Bench{i}"), "LastName": format!("Contact{i:05}"),
-                       "Email": format!("bench{i}@example.com"), "Phone": "+1 555 0100",
-                       "OwnerId": user.salesforce_user_id})
-            })
-            .collect();
-        let (status, body) = stack
-            .call(
-                Method::POST,
-                &format!("{}/_emulator/sobjects/Contact", stack.salesforce_url),
-                None,
-                Some(json!({"as_user": user.salesforce_user_id, "records": records})),
-            )
-            .await?;
-        if status >= 300 {
-            bail!("seeding Contacts: {status} {body}");
-        }
-    }
+    seed_owned_contacts(&stack, &user.salesforce_user_id, CONTACTS, "Bench").await?;
     stack.reset_counters().await?;
     let started = Instant::now();
     let summary = stack.sync(&user).await?;
@@ -72,6 +52,39 @@ pub async fn first_sync() -> anyhow::Result<FirstSync> {
     };
     stack.stop().await?;
     Ok(result)
+}
+
+/// Seeds `n` Contacts owned by `owner` through the Salesforce emulator's control API (not
+/// counted), 200 a call: `<prefix><i> Contact<i>`, with an email and a phone.
+pub(crate) async fn seed_owned_contacts(
+    stack: &Stack,
+    owner: &str,
+    n: usize,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    let lower = prefix.to_lowercase();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+        let records: Vec<Value> = chunk
+            .iter()
+            .map(|i| {
+                json!({"FirstName": format!("{prefix}{i}"), "LastName": format!("Contact{i:05}"),
+                       "Email": format!("{lower}{i}@example.com"), "Phone": "+1 555 0100",
+                       "OwnerId": owner})
+            })
+            .collect();
+        let (status, body) = stack
+            .call(
+                Method::POST,
+                &format!("{}/_emulator/sobjects/Contact", stack.salesforce_url),
+                None,
+                Some(json!({"as_user": owner, "records": records})),
+            )
+            .await?;
+        if status >= 300 {
+            bail!("seeding Contacts: {status} {body}");
+        }
+    }
+    Ok(())
 }
 
 /// Milliseconds from a contact created in the user's Outlook folder to its Salesforce Contact,
