@@ -107,11 +107,12 @@ pub async fn read_mailbox(
         ),
     };
     let (round, restoring) = loop {
-        // The group the last session read is gone: its contacts are put back from a full
-        // listing.
-        let restoring = known_folder
-            .as_deref()
-            .is_some_and(|known| known != groups.folder);
+        // The group the last completed session read is gone: its contacts are put back from a
+        // full listing (judged from the cursor, which only a completed session stores, so a
+        // session that fails after re-creating the group leaves the put-back to the next).
+        let restoring = stored
+            .as_ref()
+            .is_some_and(|c| c.folder_group != groups.folder);
         let resume = stored
             .as_ref()
             .filter(|c| {

@@ -197,9 +197,12 @@ async fn edit_all(
         let read = target.google.batch_get(target.mailbox, &names).await;
         let mut writes: BTreeMap<String, (usize, Person)> = BTreeMap::new();
         let mut mask = mapping::UpdateMask::new();
+        // A second command on a contact already written in this round waits for the next.
+        let mut again = Vec::new();
         for (index, outcome) in pending.iter().copied().zip(read) {
             let command = &commands[index];
             match outcome {
+                Ok(_) if writes.contains_key(edited_id(command)) => again.push(index),
                 Ok(mut person) => match edit(target, command, &mut person) {
                     Ok(Some(changed)) => {
                         mask.extend(&changed);
@@ -219,7 +222,8 @@ async fn edit_all(
             }
         }
         if writes.is_empty() {
-            return;
+            pending = again;
+            continue;
         }
         let people: BTreeMap<String, Person> = writes
             .iter()
@@ -243,7 +247,6 @@ async fn edit_all(
                 outcomes.insert(name.clone(), single);
             }
         }
-        let mut again = Vec::new();
         for (name, (index, _)) in writes {
             let command = &commands[index];
             match outcomes.get(&name) {
