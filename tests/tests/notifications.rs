@@ -115,27 +115,37 @@ async fn c3_the_notifications_of_our_own_writes_start_no_further_session() {
         live.iter().any(|c| c["LastName"] == "Once").then_some(())
     })
     .await;
-    // Whatever the notifications of the session's own writes start has started by now (the
-    // emulator notifies at once); then the user settles.
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Graph has delivered both notifications, the user's create and the echo of our write
+    // (the category and stamp on it); then the user settles.
+    eventually(20, "Graph to deliver the echo of our write", || async {
+        let (_, subscriptions) = stack
+            .call(
+                Method::GET,
+                &format!("{}/_emulator/subscriptions", stack.graph_url),
+                None,
+                None,
+            )
+            .await
+            .ok()?;
+        let delivered: u64 = subscriptions["value"]
+            .as_array()?
+            .iter()
+            .filter_map(|s| s["delivered"].as_u64())
+            .sum();
+        (delivered >= 2).then_some(())
+    })
+    .await;
     stack.settle(&user).await.expect("settled");
     let client = stack.pool.get().await.expect("db");
-    let sessions: Vec<(String, serde_json::Value)> = client
-        .query(
-            "SELECT trigger, summary FROM sync_sessions WHERE user_id = 'echo'
-             ORDER BY created_at",
-            &[],
-        )
+    let last = sync_state::sessions::last_finished(&**client, &user.id)
         .await
         .expect("sessions")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    let last = sessions.last().expect("sessions ran");
+        .expect("sessions ran");
     assert_eq!(
-        last.1["writes"]["salesforce"]["created"], 1,
+        (last.trigger, last.writes.salesforce.created),
+        (contracts::Trigger::Notification, 1),
         "the last session is the one that up-synced the contact, no echo session after it: \
-         {sessions:?}"
+         {last:?}"
     );
     stack.stop().await.expect("stop");
 }

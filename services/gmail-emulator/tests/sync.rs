@@ -165,7 +165,10 @@ async fn expired_sync_tokens_answer_400_failed_precondition() {
     emu.set_knobs(json!({"sync_token_max_age_secs": 1, "expired_sync_token_status": 410}))
         .await;
     let (_, fresh, _) = list_all(&emu, &token, &full).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let moved = emu
+        .control(Method::POST, "clock", json!({"advance_seconds": 2.1}))
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
     let r = emu
         .get(
             &token,
@@ -315,7 +318,10 @@ async fn sync_lag_hides_fresh_changes_from_incremental_syncs() {
         early.is_empty(),
         "a change younger than the lag is not visible yet"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    let moved = emu
+        .control(Method::POST, "clock", json!({"advance_seconds": 2.2}))
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
     let (late, _, _) = list_all(&emu, &token, &format!("{full}&syncToken={sync}")).await;
     assert_eq!(late.len(), 1);
 }
