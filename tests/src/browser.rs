@@ -66,17 +66,14 @@ async fn binaries() -> anyhow::Result<(PathBuf, PathBuf)> {
     )
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
 /// A headless Chromium session.
 pub struct Browser {
     pub client: Client,
     /// The test's name: screenshots are `<name>-<step>.png`.
     name: String,
     driver: Child,
+    /// chromedriver's port, held while it runs.
+    _port: test_support::ports::Port,
     profile: PathBuf,
 }
 
@@ -84,15 +81,15 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium for test `name`.
     pub async fn start(name: &str) -> anyhow::Result<Browser> {
         let (chromedriver, chromium) = binaries().await?;
-        let port = free_port()?;
+        let port = test_support::ports::reserve().context("reserving a port for chromedriver")?;
         let mut driver = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
+            .arg(format!("--port={}", port.number()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", chromedriver.display()))?;
-        let base = format!("http://127.0.0.1:{port}");
+        let base = port.url();
         let http = reqwest::Client::builder().no_proxy().build()?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
@@ -146,6 +143,7 @@ impl Browser {
             client,
             name: name.to_owned(),
             driver,
+            _port: port,
             profile,
         })
     }

@@ -10,6 +10,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::process::{Child, Command};
 
+use test_support::ports::Port;
+
 use crate::compose::Service;
 
 /// How a test wants its services run as processes.
@@ -51,12 +53,17 @@ pub struct Children {
     binary: PathBuf,
     replicas: Vec<Replica>,
     gateway_urls: Vec<String>,
+    /// The ports the children listen on, held for as long as they may run (a restarted replica
+    /// binds its port again).
+    ports: Vec<Port>,
 }
 
-/// A free loopback port: bound on port 0, then released for a child to bind.
-fn reserve_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+/// A loopback port for a child to bind, held in `ports`.
+fn reserve_port(ports: &mut Vec<Port>) -> anyhow::Result<String> {
+    let port = test_support::ports::reserve().context("reserving a loopback port")?;
+    let addr = port.addr();
+    ports.push(port);
+    Ok(addr)
 }
 
 impl Children {
@@ -69,9 +76,10 @@ impl Children {
         http: &reqwest::Client,
         admin_token: &str,
     ) -> anyhow::Result<Children> {
+        let mut ports = Vec::new();
         let mut gateway_urls = Vec::new();
         for _ in 0..processes.replicas {
-            gateway_urls.push(format!("http://127.0.0.1:{}", reserve_port()?));
+            gateway_urls.push(format!("http://{}", reserve_port(&mut ports)?));
         }
         let public = gateway_urls
             .first()
@@ -81,6 +89,7 @@ impl Children {
             binary: processes.binary.clone(),
             replicas: Vec::new(),
             gateway_urls: gateway_urls.clone(),
+            ports,
         };
         for service in Service::ALL.map(Service::name) {
             for (index, gateway_url) in gateway_urls.iter().enumerate() {
@@ -90,7 +99,7 @@ impl Children {
                     .cloned()
                     .collect();
                 // Ports reserved here, so the test knows every replica's ops address.
-                let ops = format!("127.0.0.1:{}", reserve_port()?);
+                let ops = reserve_port(&mut children.ports)?;
                 let listen = if service == "gateway" {
                     env.push(("OPS_LISTEN".into(), ops.clone()));
                     gateway_url.trim_start_matches("http://").to_owned()

@@ -84,12 +84,6 @@ impl Resp {
     }
 }
 
-/// A free loopback port: bound on port 0, then released for the gateway to bind.
-fn reserve_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("local addr").port()
-}
-
 pub async fn start() -> Stack {
     start_with(Options::default()).await
 }
@@ -101,14 +95,13 @@ pub async fn start_with(options: Options) -> Stack {
     let prefix = format!("gw-test-{}", Uuid::new_v4().simple());
     let amqp = std::env::var("AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
-    let (listen, public) = if options.public_is_real {
-        let port = reserve_port();
-        (
-            format!("127.0.0.1:{port}"),
-            format!("http://127.0.0.1:{port}"),
-        )
-    } else {
-        ("127.0.0.1:0".to_owned(), PUBLIC_BASE.to_owned())
+    // The public address must be known before the gateway binds it: a port held until then.
+    let reserved = options
+        .public_is_real
+        .then(|| test_support::ports::reserve().expect("a free loopback port"));
+    let (listen, public) = match &reserved {
+        Some(port) => (port.addr(), port.url()),
+        None => ("127.0.0.1:0".to_owned(), PUBLIC_BASE.to_owned()),
     };
     let mut pairs: Vec<(&str, String)> = vec![
         ("DATABASE_URL", db.url.clone()),
@@ -134,6 +127,7 @@ pub async fn start_with(options: Options) -> Stack {
     let app = App::build(settings)
         .await
         .expect("RabbitMQ must run on 127.0.0.1:5672 (scripts/test starts it)");
+    drop(reserved);
     let base = format!("http://{}", app.local_addr());
     let ops_base = format!("http://{}", app.ops_addr());
     let ctx = app.ctx();
