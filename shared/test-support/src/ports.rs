@@ -94,9 +94,16 @@ mod tests {
     fn reserved_ports_are_outside_the_ephemeral_range_and_distinct_while_held() {
         let held: Vec<Port> = (0..20).map(|_| reserve().expect("a port")).collect();
         let numbers: std::collections::BTreeSet<u16> = held.iter().map(Port::number).collect();
-        assert_eq!(numbers.len(), held.len(), "a held port was handed out twice");
+        assert_eq!(
+            numbers.len(),
+            held.len(),
+            "a held port was handed out twice"
+        );
         let range = candidates();
-        assert!(numbers.iter().all(|n| range.contains(n)), "{numbers:?} not in {range:?}");
+        assert!(
+            numbers.iter().all(|n| range.contains(n)),
+            "{numbers:?} not in {range:?}"
+        );
         // Each can be bound by whoever the test gives it to.
         for port in &held {
             TcpListener::bind(port.addr()).expect("the reserved port binds");
