@@ -39,18 +39,38 @@ pub enum Better {
     Lower,
 }
 
-/// What a scenario measured: its figure, and the floor when it is measured or counted in the
-/// same run (otherwise the scenario's fixed one applies).
+/// What a scenario measured: its figure, the floor when it is measured or counted in the same
+/// run (otherwise the scenario's fixed one applies), and the charts `--report` draws of it.
+#[derive(Debug, Default)]
 pub struct Measured {
     pub figure: f64,
     pub floor: Option<f64>,
+    pub charts: Vec<crate::bench_report::Chart>,
+}
+
+impl Measured {
+    /// A figure against the floor measured or counted in the same run.
+    pub fn against(figure: f64, floor: f64) -> Self {
+        Measured {
+            figure,
+            floor: Some(floor),
+            charts: Vec::new(),
+        }
+    }
+
+    /// With a chart for the report.
+    #[must_use]
+    pub fn with_chart(mut self, chart: crate::bench_report::Chart) -> Self {
+        self.charts.push(chart);
+        self
+    }
 }
 
 impl From<f64> for Measured {
     fn from(figure: f64) -> Self {
         Measured {
             figure,
-            floor: None,
+            ..Measured::default()
         }
     }
 }
@@ -165,10 +185,7 @@ fn scenarios() -> Vec<Scenario> {
             measure: || {
                 Box::pin(async {
                     let mirror = crate::bench_mirror::first_mirror().await?;
-                    Ok(Measured {
-                        figure: mirror.seconds,
-                        floor: Some(mirror.direct_seconds),
-                    })
+                    Ok(Measured::against(mirror.seconds, mirror.direct_seconds))
                 })
             },
         },
@@ -182,10 +199,7 @@ fn scenarios() -> Vec<Scenario> {
             measure: || {
                 Box::pin(async {
                     let mirror = crate::bench_mirror::first_mirror().await?;
-                    Ok(Measured {
-                        figure: mirror.requests,
-                        floor: Some(mirror.least_requests),
-                    })
+                    Ok(Measured::against(mirror.requests, mirror.least_requests))
                 })
             },
         },
@@ -200,10 +214,7 @@ fn scenarios() -> Vec<Scenario> {
             measure: || {
                 Box::pin(async {
                     let up = crate::bench_mirror::up_sync().await?;
-                    Ok(Measured {
-                        figure: up.seconds,
-                        floor: Some(up.direct_seconds),
-                    })
+                    Ok(Measured::against(up.seconds, up.direct_seconds))
                 })
             },
         },
@@ -244,10 +255,7 @@ fn scenarios() -> Vec<Scenario> {
             measure: || {
                 Box::pin(async {
                     let idle = crate::bench_feed::idle_session().await?;
-                    Ok(Measured {
-                        figure: idle.graph_requests,
-                        floor: Some(idle.folders),
-                    })
+                    Ok(Measured::against(idle.graph_requests, idle.folders))
                 })
             },
         },
@@ -261,10 +269,7 @@ fn scenarios() -> Vec<Scenario> {
             measure: || {
                 Box::pin(async {
                     let sweep = crate::bench_feed::sweep().await?;
-                    Ok(Measured {
-                        figure: sweep.salesforce_requests,
-                        floor: Some(sweep.least_salesforce_requests),
-                    })
+                    Ok(Measured::against(sweep.salesforce_requests, sweep.least_salesforce_requests))
                 })
             },
         },
@@ -278,10 +283,7 @@ fn scenarios() -> Vec<Scenario> {
             measure: || {
                 Box::pin(async {
                     let sweep = crate::bench_feed::sweep().await?;
-                    Ok(Measured {
-                        figure: sweep.seconds,
-                        floor: Some(sweep.direct_seconds),
-                    })
+                    Ok(Measured::against(sweep.seconds, sweep.direct_seconds))
                 })
             },
         },
@@ -296,10 +298,7 @@ fn scenarios() -> Vec<Scenario> {
             measure: || {
                 Box::pin(async {
                     let sync = crate::bench_gmail::first_sync().await?;
-                    Ok(Measured {
-                        figure: sync.requests,
-                        floor: Some(sync.least_requests),
-                    })
+                    Ok(Measured::against(sync.requests, sync.least_requests))
                 })
             },
         },
@@ -313,10 +312,7 @@ fn scenarios() -> Vec<Scenario> {
             measure: || {
                 Box::pin(async {
                     let sync = crate::bench_gmail::first_sync().await?;
-                    Ok(Measured {
-                        figure: sync.seconds,
-                        floor: Some(sync.direct_seconds),
-                    })
+                    Ok(Measured::against(sync.seconds, sync.direct_seconds))
                 })
             },
         },

@@ -7,6 +7,7 @@ mod bench;
 mod bench_feed;
 mod bench_gmail;
 mod bench_mirror;
+mod bench_report;
 mod bench_sync;
 mod dead_letters;
 mod demo;
