@@ -269,7 +269,10 @@ fn scenarios() -> Vec<Scenario> {
             measure: || {
                 Box::pin(async {
                     let sweep = crate::bench_feed::sweep().await?;
-                    Ok(Measured::against(sweep.salesforce_requests, sweep.least_salesforce_requests))
+                    Ok(Measured::against(
+                        sweep.salesforce_requests,
+                        sweep.least_salesforce_requests,
+                    ))
                 })
             },
         },

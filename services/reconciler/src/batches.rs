@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use sync_core::{Decisions, Fallback, GuardOutcome, ItemError, LinkUpdate};
 use sync_state::session_batches::BatchSide;
 
-/// Commands per Graph write batch message: the writer sends them as `$batch` calls of 20.
-pub const EXCHANGE_BATCH: usize = 100;
+/// Commands per mailbox write batch message: for Exchange the writer sends them as `$batch`
+/// calls of 20; for Gmail as one People API batch call (`batchCreateContacts` and
+/// `batchUpdateContacts` take 200), so a first mirror makes no more calls than it must.
+pub const EXCHANGE_BATCH: usize = 200;
 /// Commands per Salesforce write batch message: one `/composite/sobjects` call each.
 pub const SALESFORCE_BATCH: usize = 200;
 
@@ -174,7 +176,7 @@ mod tests {
 
     #[test]
     fn decisions_cut_into_batches_and_stored_come_back_exactly_as_decided() {
-        let decided = decisions(250, 450, 1_000);
+        let decided = decisions(450, 450, 1_000);
         let Split::Batches(session, batches) = split(decided.clone()) else {
             panic!("writes make batches");
         };
@@ -187,7 +189,7 @@ mod tests {
             ]
         );
         let sizes: Vec<usize> = batches.iter().map(|b| b.commands.len()).collect();
-        assert_eq!(sizes, [100, 100, 50, 200, 200, 50]);
+        assert_eq!(sizes, [200, 200, 50, 200, 200, 50]);
         assert!(
             batches.iter().all(|b| (166..=167).contains(&b.links.len())),
             "every batch carries an even share of the links"

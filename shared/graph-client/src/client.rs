@@ -248,16 +248,25 @@ impl GraphClient {
         // The pauses this call asked for (waiting for its turn behind other calls is not counted).
         let mut throttled = std::time::Duration::ZERO;
         loop {
+            let entered = std::time::Instant::now();
             let _pass = match on {
                 Some((mailbox, slots)) => Some(self.inner.gates.enter(mailbox, slots).await),
                 None => None,
             };
+            let admitted = std::time::Instant::now();
             let sent = self
                 .send_once(method.clone(), url.clone(), body, prefer, idempotent)
                 .await;
-            let Some((mailbox, _)) = on else {
+            let Some((mailbox, slots)) = on else {
                 return sent;
             };
+            debug!(
+                mailbox,
+                slots,
+                gate_wait_ms = admitted.duration_since(entered).as_millis() as u64,
+                request_ms = admitted.elapsed().as_millis() as u64,
+                "Mailbox call answered"
+            );
             match sent {
                 Err(GraphError::Api(e)) if e.status == 429 => {
                     let left = self

@@ -236,7 +236,7 @@ async fn a_session_of_many_write_batches_finishes_from_its_batch_rows_counting_a
     let mut commands = app.consume::<Message>(Queue::ExchangeWriterCommands);
     let job_id = user_with_a_session(&app).await;
     let owner: sync_core::SalesforceUserId = "005000000000001".parse().unwrap();
-    let contacts: Vec<SalesforceContact> = (0..250)
+    let contacts: Vec<SalesforceContact> = (0..450)
         .map(|n| SalesforceContact {
             id: format!("003000000{n:06}").parse().unwrap(),
             owner_id: Some(owner.clone()),
@@ -256,7 +256,7 @@ async fn a_session_of_many_write_batches_finishes_from_its_batch_rows_counting_a
     });
     publish_read(&app, job_id, read, None, None).await;
 
-    // The Graph writer's part: 250 mirrors to create, in batches of 100.
+    // The mailbox writer's part: 450 mirrors to create, in batches of 200.
     let mut batches = Vec::new();
     while batches.len() < 3 {
         let message = tokio::time::timeout(std::time::Duration::from_secs(20), commands.recv())
@@ -269,7 +269,7 @@ async fn a_session_of_many_write_batches_finishes_from_its_batch_rows_counting_a
     }
     batches.sort_by_key(|b| b.batch);
     let sizes: Vec<usize> = batches.iter().map(|b| b.commands.len()).collect();
-    assert_eq!(sizes, [100, 100, 50]);
+    assert_eq!(sizes, [200, 200, 50]);
     let stored: i64 = {
         let client = app.pool.get().await.unwrap();
         client
@@ -310,7 +310,7 @@ async fn a_session_of_many_write_batches_finishes_from_its_batch_rows_counting_a
 
     let session = finished(&app, job_id).await;
     assert_eq!(session.state, SessionState::Succeeded, "{session:?}");
-    assert_eq!(session.writes.exchange.created, 250, "{session:?}");
+    assert_eq!(session.writes.exchange.created, 450, "{session:?}");
     let client = app.pool.get().await.unwrap();
     let row = client
         .query_one(
@@ -322,7 +322,7 @@ async fn a_session_of_many_write_batches_finishes_from_its_batch_rows_counting_a
         .unwrap();
     assert_eq!(
         row.get::<_, i64>(0),
-        250,
+        450,
         "every mirror linked to its new item"
     );
     assert_eq!(
