@@ -13,7 +13,8 @@
 //!   linked record arrived at the other, both from the emulators' own write logs
 //!   (`/_emulator/write-log`, wall clock to the microsecond). The goals (250 ms p50, 1,000 ms
 //!   p99, both directions together) are the floors: no direct client can stand in for "the
-//!   notification reached us".
+//!   notification reached us". `AMQP_PREFETCH` and `SALESFORCE_OVERLAP_SECS`, when set, are
+//!   passed on to the services.
 //! - The notified change's floor: a minimal direct client doing the least calls of the same work
 //!   against the same emulators, in the same run: the contact created in a folder, the folder's
 //!   delta read (one call, from a delta link taken before), the Contact created in Salesforce
@@ -34,6 +35,8 @@ use crate::bench_mirror::{Direct, Scale};
 use crate::bench_report::{Chart, Series};
 
 const API: &str = "/services/data/v60.0";
+/// Service settings passed on from the bench's environment when set.
+const PASSED_ON: &[&str] = &["AMQP_PREFETCH", "SALESFORCE_OVERLAP_SECS"];
 /// After the last edit, how long the arrivals may take before the run fails as losing changes.
 const DRAIN: Duration = Duration::from_secs(600);
 
@@ -157,17 +160,24 @@ struct Edit {
 async fn measure_under_load() -> anyhow::Result<UnderLoad> {
     let plan = Plan::of(crate::bench_mirror::scale())?;
     let per_side = plan.per_user_per_side();
+    let mut env = vec![
+        // The periodic session must do none of the work: a day apart.
+        ("SYNC_INTERVAL_SECS".to_owned(), "86400".to_owned()),
+        // The services' production pool size (the test stack keeps theirs small).
+        (
+            "DATABASE_POOL_SIZE".to_owned(),
+            config::DEFAULT_DATABASE_POOL_SIZE.to_string(),
+        ),
+    ];
+    // Knobs of the services the bench's caller may set, to see what bounds the latency.
+    for knob in PASSED_ON {
+        if let Ok(value) = std::env::var(knob) {
+            env.push(((*knob).to_owned(), value));
+        }
+    }
     let stack = Stack::start_with(Options {
         notifications: true,
-        env: vec![
-            // The periodic session must do none of the work: a day apart.
-            ("SYNC_INTERVAL_SECS".into(), "86400".into()),
-            // The services' production pool size (the test stack keeps theirs small).
-            (
-                "DATABASE_POOL_SIZE".into(),
-                config::DEFAULT_DATABASE_POOL_SIZE.to_string(),
-            ),
-        ],
+        env,
         ..Options::default()
     })
     .await?;
