@@ -56,6 +56,19 @@ async fn control(
     stack.emulator_control(base, method, path, body).await
 }
 
+/// A new Exchange mailbox `address` in the Graph emulator (control API).
+pub(crate) async fn graph_mailbox(stack: &Stack, address: &str) -> anyhow::Result<()> {
+    control(
+        stack,
+        &stack.graph_url,
+        Method::POST,
+        "/mailboxes",
+        json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": address}),
+    )
+    .await?;
+    Ok(())
+}
+
 /// A new Salesforce user (control API); returns its Id.
 pub(crate) async fn salesforce_user(stack: &Stack, username: &str) -> anyhow::Result<String> {
     let user = control(
@@ -232,14 +245,7 @@ async fn register(stack: &Stack, n: usize) -> anyhow::Result<(Vec<String>, Vec<S
     for i in 0..n {
         let id = format!("sweep{i:05}");
         let mailbox = format!("{id}@contoso.test");
-        control(
-            stack,
-            &stack.graph_url,
-            Method::POST,
-            "/mailboxes",
-            json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": mailbox}),
-        )
-        .await?;
+        graph_mailbox(stack, &mailbox).await?;
         let owner = salesforce_user(stack, &format!("{id}@acme.test")).await?;
         let (status, body) = stack
             .admin(

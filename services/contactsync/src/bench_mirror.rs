@@ -69,7 +69,7 @@ pub fn set_scale(scale: Scale) {
     let _ = SCALE.set(scale);
 }
 
-fn scale() -> Scale {
+pub(crate) fn scale() -> Scale {
     SCALE.get().copied().unwrap_or(Scale::Full)
 }
 
@@ -300,16 +300,18 @@ async fn session(stack: &Stack, user: &TestUser) -> anyhow::Result<Value> {
 /// The calls of a direct client: a Graph token and a Salesforce session of the integration
 /// user, both from the emulators' control APIs.
 #[derive(Clone)]
-struct Direct {
+pub(crate) struct Direct {
     http: reqwest::Client,
-    graph: String,
-    graph_token: String,
-    salesforce: String,
-    salesforce_token: String,
+    /// Graph's `/v1.0` base.
+    pub(crate) graph: String,
+    pub(crate) graph_token: String,
+    /// Salesforce's REST base (`/services/data/v60.0`).
+    pub(crate) salesforce: String,
+    pub(crate) salesforce_token: String,
 }
 
 impl Direct {
-    async fn new(stack: &Stack) -> anyhow::Result<Direct> {
+    pub(crate) async fn new(stack: &Stack) -> anyhow::Result<Direct> {
         let graph_token = stack
             .emulator_control(&stack.graph_url, Method::POST, "/tokens", Some(json!({})))
             .await?["access_token"]
@@ -339,16 +341,13 @@ impl Direct {
     }
 
     /// A new mailbox (control API) with a folder of its own; returns (mailbox, folder id).
-    async fn mailbox(&self, stack: &Stack, name: &str) -> anyhow::Result<(String, String)> {
+    pub(crate) async fn mailbox(
+        &self,
+        stack: &Stack,
+        name: &str,
+    ) -> anyhow::Result<(String, String)> {
         let mailbox = format!("{name}@contoso.test");
-        stack
-            .emulator_control(
-                &stack.graph_url,
-                Method::POST,
-                "/mailboxes",
-                Some(json!({"id": uuid::Uuid::new_v4().to_string(), "userPrincipalName": mailbox})),
-            )
-            .await?;
+        crate::bench_feed::graph_mailbox(stack, &mailbox).await?;
         let folder = self
             .call(
                 &format!("{}/users/{mailbox}/contactFolders", self.graph),
@@ -361,7 +360,7 @@ impl Direct {
         Ok((mailbox, folder))
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         url: &str,
         token: &str,

@@ -10,6 +10,8 @@ use contactsync::harness::{Options, Stack};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::bench::Measured;
+
 /// Contacts in the first-sync scenarios.
 const CONTACTS: usize = 1000;
 
@@ -88,8 +90,10 @@ pub(crate) async fn seed_owned_contacts(
 }
 
 /// Milliseconds from a contact created in the user's Outlook folder to its Salesforce Contact,
-/// carried by Graph's change notification alone (no session requested); the median of 5.
-pub async fn notification_latency_ms() -> anyhow::Result<f64> {
+/// carried by Graph's change notification alone (no session requested), the median of 5;
+/// against the median of a minimal direct client's same work on the same emulators
+/// ([`crate::bench_latency::direct_notified_change_ms`]).
+pub async fn notification_latency_ms() -> anyhow::Result<Measured> {
     let stack = Stack::start_with(Options {
         notifications: true,
         ..Options::default()
@@ -121,12 +125,14 @@ pub async fn notification_latency_ms() -> anyhow::Result<f64> {
         }
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
     }
+    let floor = crate::bench_latency::direct_notified_change_ms(&stack, 5).await?;
     stack.stop().await?;
     samples.sort_by(f64::total_cmp);
-    samples
+    let figure = samples
         .get(samples.len() / 2)
         .copied()
-        .context("no samples")
+        .context("no samples")?;
+    Ok(Measured::against(figure, floor))
 }
 
 /// This process's resident set size in MiB, from `/proc/self/status` (Linux).

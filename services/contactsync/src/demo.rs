@@ -14,7 +14,7 @@ use crate::dev::DevStack;
 const FOLDER: &str = sync_core::SYNC_FOLDER_NAME;
 
 /// The fields the package's Outbound Message sends (deploy/salesforce).
-const OUTBOUND_FIELDS: [&str; 8] = [
+pub(crate) const OUTBOUND_FIELDS: [&str; 8] = [
     "Id",
     "OwnerId",
     "AccountId",

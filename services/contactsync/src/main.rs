@@ -6,6 +6,7 @@
 mod bench;
 mod bench_feed;
 mod bench_gmail;
+mod bench_latency;
 mod bench_mirror;
 mod bench_report;
 mod bench_sync;

@@ -209,6 +209,7 @@ fn create(
         );
         (body, mailbox.id.clone(), events)
     };
+    ctx.shared.write_log.record(&events);
     subscriptions::publish(ctx.shared, &mailbox_id, events);
     Ok(with_etag(ApiResponse::json(
         StatusCode::CREATED,
@@ -319,6 +320,7 @@ pub fn item(ctx: &Ctx<'_>, mailbox_ref: &MailboxRef, id: &str) -> Result<ApiResp
                     .ok_or_else(GraphError::item_not_found)?;
                 (render(contact, &view), mailbox.id.clone(), events)
             };
+            ctx.shared.write_log.record(&events);
             subscriptions::publish(ctx.shared, &mailbox_id, events);
             Ok(with_etag(ApiResponse::json(
                 StatusCode::OK,
@@ -334,6 +336,7 @@ pub fn item(ctx: &Ctx<'_>, mailbox_ref: &MailboxRef, id: &str) -> Result<ApiResp
                 let events = mailbox.delete_contact(key, ctx.knobs.soft_delete, chrono::Utc::now());
                 (mailbox.id.clone(), events)
             };
+            ctx.shared.write_log.record(&events);
             subscriptions::publish(ctx.shared, &mailbox_id, events);
             Ok(ApiResponse::no_content())
         }
@@ -362,6 +365,7 @@ pub fn action(
         let events = mailbox.delete_contact(key, false, chrono::Utc::now());
         (mailbox.id.clone(), events)
     };
+    ctx.shared.write_log.record(&events);
     subscriptions::publish(ctx.shared, &mailbox_id, events);
     Ok(ApiResponse::no_content())
 }

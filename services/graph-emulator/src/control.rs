@@ -1,6 +1,7 @@
 //! The test-only control API under `/_emulator/` (SPEC §4): reset, mailboxes, tokens, faults,
-//! request counters, delta-token expiry, lifecycle events, runtime knobs, and a read of a
-//! mailbox's full state. None of it counts as API traffic.
+//! request counters, delta-token expiry, lifecycle events, runtime knobs, a read of a
+//! mailbox's full state, and the write log (`write-log`: when the API wrote each contact, to
+//! the microsecond, while it is on). None of it counts as API traffic.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +106,13 @@ struct Seed {
     contacts: Vec<Value>,
 }
 
+/// `POST /_emulator/write-log`: turn the write log on (emptied) or off.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteLogSwitch {
+    enabled: bool,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Move {
@@ -150,6 +158,7 @@ fn route(
                 .epoch
                 .store(rand::random(), std::sync::atomic::Ordering::Relaxed);
             *shared.knobs.write() = shared.config.knobs.clone();
+            shared.write_log.set_enabled(false);
             reply(StatusCode::OK, json!({"reset": true}))
         }
         (Method::POST, ["mailboxes"]) => {
@@ -495,6 +504,18 @@ fn route(
             subscriptions::lifecycle(shared, id, &request.event)
                 .map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
             reply(StatusCode::ACCEPTED, json!({"sent": request.event}))
+        }
+        (Method::POST, ["write-log"]) => {
+            let request: WriteLogSwitch = parse(body)?;
+            shared.write_log.set_enabled(request.enabled);
+            reply(StatusCode::OK, json!({"enabled": request.enabled}))
+        }
+        (Method::GET, ["write-log"]) => {
+            let (enabled, writes) = shared.write_log.view();
+            reply(
+                StatusCode::OK,
+                json!({"enabled": enabled, "writes": writes}),
+            )
         }
         (Method::GET, ["config"]) => reply(StatusCode::OK, json!(shared.knobs())),
         (Method::POST, ["config"]) => {

@@ -118,6 +118,7 @@ mod state;
 mod subscriptions;
 mod throttle;
 mod wire;
+mod write_log;
 
 pub use app::App;
 pub use config::{Config, ConfigError, Knobs, OverMaxLifetime, ParentFolderPatch};

@@ -58,6 +58,8 @@ pub struct Shared {
     pub dropped_notifications: AtomicU64,
     /// Changes on reset, so delta tokens from before a reset answer 410.
     pub epoch: AtomicU64,
+    /// When the API wrote each contact, while the control API has it on.
+    pub write_log: crate::write_log::WriteLog,
     pub shutdown: CancellationToken,
 }
 
@@ -82,6 +84,7 @@ impl Shared {
             http,
             dropped_notifications: AtomicU64::new(0),
             epoch: AtomicU64::new(rand::random()),
+            write_log: crate::write_log::WriteLog::default(),
             shutdown,
         }
     }

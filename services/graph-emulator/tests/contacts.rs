@@ -623,3 +623,65 @@ async fn a_body_without_a_json_content_type_is_refused_with_415() {
     assert_eq!((r.status, r.error_code()), (415, "UnsupportedMediaType"));
     assert!(emu.state("u1").await.is_empty());
 }
+
+#[tokio::test]
+async fn the_write_log_records_api_writes_with_their_time_only_while_it_is_on() {
+    let emu = Emu::start().await;
+    emu.mailbox("u1", "u1@contoso.com").await;
+    let before_on = emu.post("/v1.0/users/u1/contacts", pavel()).await;
+    assert_eq!(before_on.status, 201, "{:?}", before_on.body);
+    let on = emu
+        .control(
+            Method::POST,
+            "/_emulator/write-log",
+            json!({"enabled": true}),
+        )
+        .await;
+    assert_eq!(on.status, 200, "{:?}", on.body);
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+        * 1000.0;
+    let created = emu.post("/v1.0/users/u1/contacts", pavel()).await;
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let patched = emu
+        .patch(
+            &format!("/v1.0/users/u1/contacts/{id}"),
+            json!({"surname": "Later"}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    // Control-API writes are not the API's.
+    emu.seed("u1", "contacts", vec![pavel()]).await;
+
+    let log = emu
+        .control(Method::GET, "/_emulator/write-log", json!({}))
+        .await
+        .body;
+    assert_eq!(log["enabled"], true);
+    let writes = log["writes"].as_array().expect("writes");
+    assert_eq!(writes.len(), 2, "the create and the update: {log}");
+    for write in writes {
+        assert_eq!(write["id"], id.as_str());
+        assert!(write["immutableId"].as_str().is_some_and(|s| !s.is_empty()));
+        let at = write["at_ms"].as_f64().expect("at_ms");
+        assert!(at >= started_ms.floor(), "{at} is before {started_ms}");
+    }
+    assert!(writes[0]["at_ms"].as_f64() <= writes[1]["at_ms"].as_f64());
+
+    let off = emu
+        .control(
+            Method::POST,
+            "/_emulator/write-log",
+            json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(off.status, 200);
+    emu.post("/v1.0/users/u1/contacts", pavel()).await;
+    let log = emu
+        .control(Method::GET, "/_emulator/write-log", json!({}))
+        .await
+        .body;
+    assert_eq!(log, json!({"enabled": false, "writes": []}));
+}

@@ -1,6 +1,7 @@
 //! The test-only control API under `/_emulator/` (SPEC §4): reset, users, list views, tokens,
-//! faults, traffic counters, the clock, Outbound Message setup, and reads/writes of org data
-//! that do not count as API traffic.
+//! faults, traffic counters, the clock, Outbound Message setup, the write log (when the REST API
+//! wrote each record, while it is on), and reads/writes of org data that do not count as API
+//! traffic.
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub fn router() -> Router<Arc<AppState>> {
                 .get(outbound_status)
                 .delete(disable_outbound),
         )
+        .route("/write-log", post(switch_write_log).get(write_log))
         .route("/recycle-bin/purge", post(purge_recycle_bin))
         .route("/delete-log/purge", post(purge_delete_log))
         .route("/sobjects/{type}", get(dump).post(seed))
@@ -550,6 +552,31 @@ async fn outbound_status(State(st): St) -> Response {
 async fn disable_outbound(State(st): St) -> Response {
     st.outbound.reset();
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteLogSwitch {
+    enabled: bool,
+}
+
+/// `POST /_emulator/write-log` `{"enabled"}`: the write log on (emptied) or off.
+async fn switch_write_log(State(st): St, body: Bytes) -> Reply {
+    let switch: WriteLogSwitch = body_json(&body)?;
+    st.write_log.set_enabled(switch.enabled);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"enabled": switch.enabled}),
+    ))
+}
+
+/// `GET /_emulator/write-log` → `{"enabled", "writes": [{"Id", "sobject", "at_ms"}]}`.
+async fn write_log(State(st): St) -> Response {
+    let (enabled, writes) = st.write_log.view();
+    json_response(
+        StatusCode::OK,
+        &json!({"enabled": enabled, "writes": writes}),
+    )
 }
 
 fn object(name: &str) -> Result<ObjectType, ControlError> {

@@ -82,6 +82,7 @@
 //! | `POST /outbound` `{"endpoint_url", "fields"?, "send_session_id"?}`, `GET`, `DELETE` | Outbound Messages on Contact create/update |
 //! | `POST /recycle-bin/purge` `{"sobject"?, "before"?}` | empties the Recycle Bin (rows deleted before `before`): gone for good, `queryAll` included; Get Deleted still reports them → `{"purged": [ids]}` |
 //! | `POST /delete-log/purge` `{"before"?}` | drops delete-log entries deleted before `before` (default now); Get Deleted's `earliestDateAvailable` moves to the minute after the newest one → `{"purged", "purgedThrough"}` |
+//! | `POST /write-log` `{"enabled"}`, `GET /write-log` | the write log on (emptied) or off; `GET` → `{"enabled", "writes": [{"Id", "sobject", "at_ms"}]}`: when the REST API wrote each record (wall-clock milliseconds), not the control API's writes |
 //! | `GET /sobjects/{T}` | all rows, Recycle Bin included (not purged rows) |
 //! | `POST /sobjects/{T}` `{"as_user"?, "records": [...]}` or one record | create (all or none, API validation) → `{"ids"}` |
 //! | `PATCH /sobjects/{T}/{id}` `{"as_user"?, fields…}`, `DELETE /sobjects/{T}/{id}?as_user=` | edit as a user |
@@ -102,6 +103,7 @@ pub mod time;
 /// HTTPS: shared with the Graph emulator (one dev CA for both).
 pub use emulator_tls as tls;
 pub mod value;
+pub mod write_log;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -131,6 +131,8 @@ pub struct AppState {
     pub duplicate_rule: Mutex<crate::config::DuplicateRule>,
     /// The id length of answers in force (the config's, until the control API changes it).
     pub id_length: Mutex<crate::config::IdLength>,
+    /// When the REST API wrote each record, while the control API has it on.
+    pub write_log: crate::write_log::WriteLog,
     generation: AtomicU64,
 }
 
@@ -148,6 +150,7 @@ impl AppState {
             traffic: Mutex::new(Traffic::default()),
             faults: Mutex::new(Vec::new()),
             usage: Mutex::new(Usage::default()),
+            write_log: crate::write_log::WriteLog::default(),
             generation: AtomicU64::new(1),
             duplicate_rule: Mutex::new(config.duplicate_rule),
             id_length: Mutex::new(config.id_length),
@@ -179,6 +182,7 @@ impl AppState {
         self.configure_outbound_from_config();
         *self.duplicate_rule.lock() = self.config.duplicate_rule;
         *self.id_length.lock() = self.config.id_length;
+        self.write_log.set_enabled(false);
     }
 
     /// A generation number no org has had yet: replacing the org (reset, composite rollback)

@@ -554,3 +554,58 @@ async fn unconfirmed_statuses_and_recycle_bin_reads_are_knobs() {
     assert_eq!(r.status.as_u16(), 410);
     assert_eq!(r.body[0]["errorCode"], "ENTITY_IS_DELETED");
 }
+
+#[tokio::test]
+async fn the_write_log_records_rest_writes_with_their_time_only_while_it_is_on() {
+    let emu = start().await;
+    let (user, token) = emu.login("log@example.com").await;
+    let before_on = emu
+        .post(&path("Contact"), &token, json!({"LastName": "Early"}))
+        .await;
+    assert_eq!(before_on.status, StatusCode::CREATED, "{}", before_on.text);
+    let on = emu
+        .control(Method::POST, "/write-log", Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(on.status, StatusCode::OK, "{}", on.text);
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+        * 1000.0;
+    let created = emu
+        .post(&path("Contact"), &token, json!({"LastName": "Logged"}))
+        .await;
+    let id = created.body["id"].as_str().expect("id").to_string();
+    let updated = emu
+        .patch(
+            &path(&format!("Contact/{id}")),
+            &token,
+            json!({"LastName": "Later"}),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::NO_CONTENT, "{}", updated.text);
+    // Control-API writes are not the REST API's.
+    emu.seed("Contact", &user, vec![json!({"LastName": "Seeded"})])
+        .await;
+
+    let log = emu.control(Method::GET, "/write-log", None).await.body;
+    assert_eq!(log["enabled"], true);
+    let writes = log["writes"].as_array().expect("writes");
+    assert_eq!(writes.len(), 2, "the create and the update: {log}");
+    for write in writes {
+        assert_eq!(write["Id"], id.as_str());
+        assert_eq!(write["sobject"], "Contact");
+        let at = write["at_ms"].as_f64().expect("at_ms");
+        assert!(at >= started_ms.floor(), "{at} is before {started_ms}");
+    }
+    assert!(writes[0]["at_ms"].as_f64() <= writes[1]["at_ms"].as_f64());
+
+    let off = emu
+        .control(Method::POST, "/write-log", Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(off.status, StatusCode::OK);
+    emu.post(&path("Contact"), &token, json!({"LastName": "Unlogged"}))
+        .await;
+    let log = emu.control(Method::GET, "/write-log", None).await.body;
+    assert_eq!(log, json!({"enabled": false, "writes": []}));
+}

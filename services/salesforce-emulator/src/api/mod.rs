@@ -306,6 +306,7 @@ pub async fn dispatch(
     // Reads never change data; only writes pay for the write lock that drains the change log.
     if method != Method::GET && !st.org.read().changes.is_empty() {
         let changes = std::mem::take(&mut st.org.write().changes);
+        st.write_log.record(&st.org.read(), &changes);
         st.outbound.notify(&st, &changes);
     }
     with_date(&st, response)
