@@ -60,7 +60,7 @@ async fn measure() -> anyhow::Result<RoundTrips> {
             return Err(e);
         }
     };
-    let mut paths = [Path::Ours(ours), Path::Raw(raw)];
+    let mut paths = [Path::Ours(ours), Path::Raw(Box::new(raw))];
     let measured = alternate(&mut paths).await;
     for path in paths {
         path.stop().await;
@@ -143,7 +143,7 @@ async fn alternate(paths: &mut [Path; 2]) -> anyhow::Result<[Timings; 2]> {
 
 enum Path {
     Ours(Ours),
-    Raw(Raw),
+    Raw(Box<Raw>),
 }
 
 impl Path {
@@ -167,7 +167,7 @@ impl Path {
     async fn stop(self) {
         match self {
             Path::Ours(ours) => ours.stop().await,
-            Path::Raw(raw) => raw.stop().await,
+            Path::Raw(raw) => (*raw).stop().await,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! figure, so a reader sees the shape of a run (a latency distribution, throughput over time),
 //! not only its numbers.
 
+use gateway::html::escape;
+
 /// One chart of a scenario.
 #[derive(Debug, Clone)]
 pub enum Chart {
@@ -119,22 +121,6 @@ impl Chart {
     }
 }
 
-/// Text for HTML element content and attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 340.0;
 /// The plot area's margins: left (y labels), right, top (legend), bottom (x labels).
@@ -148,10 +134,13 @@ const COLOURS: [&str; 8] = [
 /// Points of a distribution's CDF line (quantiles), whatever its number of samples.
 const CDF_POINTS: usize = 400;
 
+/// A series' name and its points (x, y).
+type Line<'a> = (&'a str, Vec<(f64, f64)>);
+
 /// A line per series: a distribution as its cumulative distribution (the share of samples at
 /// or below each value), a value over time as it is.
 fn svg(chart: &Chart) -> String {
-    let (lines, x_label, y_label): (Vec<(&str, Vec<(f64, f64)>)>, String, String) = match chart {
+    let (lines, x_label, y_label): (Vec<Line>, String, String) = match chart {
         Chart::Distribution { unit, series, .. } => (
             series
                 .iter()
@@ -456,7 +445,7 @@ mod tests {
     fn ticks_are_round_and_cover_the_values() {
         assert_eq!(ticks(0.0, 10.0), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
         let t = ticks(3.2, 97.0);
-        assert!(t[0] <= 3.2 && *t.last().unwrap() >= 97.0);
+        assert!(t[0] <= 3.2 && t.last().is_some_and(|last| *last >= 97.0));
         assert_eq!(t[1] - t[0], 20.0);
         // A single value still gets an axis.
         assert!(ticks(5.0, 5.0).len() >= 2);

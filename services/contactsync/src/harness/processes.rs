@@ -3,6 +3,7 @@
 //! connections, its own runtime and its own trace exporter; a replica can be killed (SIGKILL)
 //! and started again.
 
+use std::os::fd::AsFd as _;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -142,12 +143,18 @@ impl Children {
     }
 
     fn start(&self, replica: &Replica) -> anyhow::Result<Child> {
+        // The children log to our stderr: our stdout is for what we print (the bench's table).
+        let logs = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("duplicating stderr for a child's logs")?;
         let mut command = Command::new(&self.binary);
         command
             .arg(replica.service)
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .envs(replica.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
+            .stdout(Stdio::from(logs))
             .kill_on_drop(true);
         command.spawn().with_context(|| {
             format!(
