@@ -276,6 +276,35 @@ async fn register(stack: &Stack, n: usize) -> anyhow::Result<(Vec<String>, Vec<S
     Ok((ids, owners))
 }
 
+/// Registers `users` users of the org, each owning `contacts` new Contacts, and mirrors them
+/// all: every user's first sessions (with nothing yet), then one periodic session each that takes
+/// its Contacts from the org's feed (a sweep of the org, checked by the links it made). Returns
+/// the users' ids.
+pub(crate) async fn populate(
+    stack: &Stack,
+    users: usize,
+    contacts: usize,
+) -> anyhow::Result<Vec<String>> {
+    eprintln!("  registering {users} users");
+    let (ids, owners) = register(stack, users).await?;
+    seed_contacts(stack, &owners, contacts, "Sweep").await?;
+    let since = chrono::Utc::now();
+    age_feed(stack).await?;
+    make_due(stack, &ids).await?;
+    wait_periodic(stack, &ids, since, "catch-up").await?;
+    let links = {
+        let client = stack.pool.get().await?;
+        simulate::count_links(&**client).await?
+    };
+    if links != (users * contacts) as i64 {
+        bail!(
+            "the catch-up mirrored {links} of {} Contacts",
+            users * contacts
+        );
+    }
+    Ok(ids)
+}
+
 /// The sweep of `BENCH_SWEEP_USERS` idle users, measured once per run for both of its
 /// scenarios.
 pub async fn sweep() -> anyhow::Result<&'static Sweep> {
@@ -295,25 +324,7 @@ async fn measure_sweep() -> anyhow::Result<Sweep> {
         ..Options::default()
     })
     .await?;
-    eprintln!("  sweep: registering {users} users");
-    let (ids, owners) = register(&stack, users).await?;
-    seed_contacts(&stack, &owners, contacts, "Sweep").await?;
-    // Every user's first sessions (with nothing yet) are done; one periodic session each then
-    // takes its Contacts from the org's feed.
-    let since = chrono::Utc::now();
-    age_feed(&stack).await?;
-    make_due(&stack, &ids).await?;
-    wait_periodic(&stack, &ids, since, "catch-up").await?;
-    let links = {
-        let client = stack.pool.get().await?;
-        simulate::count_links(&**client).await?
-    };
-    if links != (users * contacts) as i64 {
-        bail!(
-            "the catch-up mirrored {links} of {} Contacts",
-            users * contacts
-        );
-    }
+    let ids = populate(&stack, users, contacts).await?;
 
     // The measured sweep: everyone idle, nothing changed in the org for ten minutes (past the
     // feed's overlap), the feed read since (its last read then pushed an hour back, so the

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::bench_feed::{env_usize, salesforce_user};
+use crate::bench_sample::{folder_contacts, rate, sampled, written_per_second};
 
 /// Graph's `$batch` limit.
 const BATCH: usize = 20;
@@ -28,6 +29,10 @@ const COLLECTION: usize = 200;
 /// Graph's page size cap (`Prefer: odata.maxpagesize`).
 const GRAPH_PAGE: usize = 1_000;
 const API: &str = "/services/data/v60.0";
+/// How often the mirror's written contacts are counted for its chart.
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+/// The name of the direct mirror's mailbox (`{name}@contoso.test`).
+const DIRECT_MIRROR: &str = "direct-mirror";
 
 /// How large the scenarios are (`--scale`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -82,7 +87,7 @@ pub fn least_mirror_requests(n: usize) -> f64 {
 
 /// A stack whose Graph emulator throttles per mailbox as Outlook does, with the request budget
 /// of `BENCH_GRAPH_REQUEST_BUDGET`.
-async fn throttled_stack() -> anyhow::Result<Stack> {
+pub(crate) async fn throttled_stack() -> anyhow::Result<Stack> {
     let budget = u32::try_from(env_usize("BENCH_GRAPH_REQUEST_BUDGET", 10_000_000)?)
         .context("BENCH_GRAPH_REQUEST_BUDGET is too large")?;
     Stack::start_with(Options {
@@ -107,6 +112,8 @@ pub struct Mirror {
     pub direct_seconds: f64,
     pub requests: f64,
     pub least_requests: f64,
+    /// Contacts written per second over the session and over the direct client's run.
+    pub written: crate::bench_report::Chart,
 }
 
 /// The first mirror, measured once per run for both of its scenarios.
@@ -140,7 +147,14 @@ async fn measure_mirror() -> anyhow::Result<Mirror> {
     drop(records);
     stack.reset_counters().await?;
     eprintln!("  mirror: the first session");
-    let seconds = timed_session(&stack, &user, "exchange", n).await?;
+    let folder_count = || folder_contacts(&stack, &user.mailbox, "Salesforce Contacts");
+    let (seconds, written) = sampled(
+        SAMPLE_EVERY,
+        timed_session(&stack, &user, "exchange", n),
+        folder_count,
+    )
+    .await;
+    let seconds = seconds?;
     let (graph, salesforce) = stack.counters().await?;
     let requests = http_requests(&graph) + http_requests(&salesforce);
     eprintln!(
@@ -149,7 +163,15 @@ async fn measure_mirror() -> anyhow::Result<Mirror> {
     );
     stack.assert_quiet_session(&user).await?;
     eprintln!("  mirror: the direct client");
-    let direct_seconds = direct_mirror(&stack, &user.salesforce_user_id, n).await?;
+    let direct_mailbox = format!("{DIRECT_MIRROR}@contoso.test");
+    let direct_count = || folder_contacts(&stack, &direct_mailbox, "Direct");
+    let (direct_seconds, direct_written) = sampled(
+        SAMPLE_EVERY,
+        direct_mirror(&stack, &user.salesforce_user_id, n),
+        direct_count,
+    )
+    .await;
+    let direct_seconds = direct_seconds?;
     eprintln!("  mirror: direct client {direct_seconds:.1} s");
     stack.stop().await?;
     Ok(Mirror {
@@ -157,6 +179,13 @@ async fn measure_mirror() -> anyhow::Result<Mirror> {
         direct_seconds,
         requests,
         least_requests: least_mirror_requests(n),
+        written: written_per_second(
+            "Contacts written per second",
+            vec![
+                rate("the first session", &written?),
+                rate("direct client", &direct_written?),
+            ],
+        ),
     })
 }
 
@@ -438,9 +467,9 @@ impl Direct {
 /// The least work of a first mirror, timed: the owner's Contacts read in query pages of 2,000
 /// while the creates go out in `$batch`es of 20 into a fresh mailbox's folder, one batch in
 /// flight (Graph runs its items four at a time: the mailbox's concurrency).
-async fn direct_mirror(stack: &Stack, owner: &str, n: usize) -> anyhow::Result<f64> {
+pub(crate) async fn direct_mirror(stack: &Stack, owner: &str, n: usize) -> anyhow::Result<f64> {
     let direct = Direct::new(stack).await?;
-    let (mailbox, folder) = direct.mailbox(stack, "direct-mirror").await?;
+    let (mailbox, folder) = direct.mailbox(stack, DIRECT_MIRROR).await?;
     let (pages_tx, mut pages) = mpsc::channel::<Vec<Value>>(4);
     let started = Instant::now();
     let reader = {

@@ -4,11 +4,14 @@
 //! the one composition root (`contactsync::compose`); the wiring of each service lives in its crate.
 
 mod bench;
+mod bench_broker;
 mod bench_feed;
 mod bench_gmail;
 mod bench_latency;
+mod bench_memory;
 mod bench_mirror;
 mod bench_report;
+mod bench_sample;
 mod bench_sync;
 mod dead_letters;
 mod demo;

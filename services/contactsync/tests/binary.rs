@@ -1,5 +1,5 @@
 //! The `contactsync` binary end to end: `dev` starts every service and stops cleanly on SIGTERM;
-//! `migrate` creates and migrates a database; `bench --json` writes its report.
+//! `migrate` creates and migrates a database; `bench --json` and `--report` write its reports.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -260,9 +260,12 @@ fn bench_writes_its_json_report() {
     let dir = std::env::temp_dir().join(format!("bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let report = dir.join("bench.json");
+    let page = dir.join("bench.html");
     let status = Command::new(BIN)
         .args(["bench", "--only", "broker_confirmed_round_trips", "--json"])
         .arg(&report)
+        .arg("--report")
+        .arg(&page)
         .stdout(Stdio::null())
         .status()
         .expect("run bench");
@@ -280,6 +283,16 @@ fn bench_writes_its_json_report() {
     assert!(figure > 0.0, "no round trip completed");
     let ratio = scenario["ratio"].as_f64().expect("ratio");
     assert!((ratio - figure / floor).abs() < 1e-9);
+    // The same result as a page: its row, and the latency distributions (ours and raw lapin's)
+    // drawn inline.
+    let page = std::fs::read_to_string(&page).expect("report page written");
+    let row = page
+        .lines()
+        .find(|l| l.starts_with("<tr><td>") && l.contains("broker_confirmed_round_trips"))
+        .expect("the scenario's row");
+    assert!(row.contains(&format!("<td>{figure:.1}</td>")), "{row}");
+    assert_eq!(page.matches("<svg ").count(), 1);
+    assert_eq!(page.matches("<polyline ").count(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -9,7 +9,8 @@
 //! - the Contacts changed since the org cursor less the overlap (`queryAll`: deleted rows still
 //!   in the Recycle Bin come with `IsDeleted`), deduplicated by id + `SystemModstamp` so the
 //!   overlap costs no routing, while a row that committed late (an older stamp than rows already
-//!   read) is still routed;
+//!   read) is still routed; each page is routed before the next is asked for, so a burst of
+//!   changes costs one page of memory (issue 12);
 //! - the Accounts changed likewise, and the Contacts of those never routed at that stamp (their
 //!   mirrors show the Account's name);
 //! - the delete log (Get Deleted, `deleted.rs`), for deletions purged from the Recycle Bin;
@@ -25,7 +26,9 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use salesforce_client::{SalesforceClient, SfContact, SfStamp};
+use salesforce_client::{
+    QueryPage, QueryStart, SalesforceClient, SalesforceError, SfContact, SfStamp,
+};
 use sync_core::{SalesforceContact, SalesforceId, Scope};
 use sync_state::StateError;
 use sync_state::org_feed::{self, Delivery, FeedState, Recipient, Routed};
@@ -36,7 +39,7 @@ use crate::read::{LOOKUP_CHUNK, ReadError};
 
 /// What one feed read found, before routing.
 #[derive(Debug, Clone, PartialEq)]
-// Records live in one Vec per read; boxing the contact would only add indirection.
+// Records live in one Vec per routed batch; boxing the contact would only add indirection.
 #[allow(clippy::large_enum_variant)]
 pub enum Record {
     Changed(SalesforceContact),
@@ -98,25 +101,24 @@ pub async fn catch_up(
             }
         }
         Some(high_water) => {
-            let read = read_org(sf, &state, high_water, overlap, started).await?;
-            let routed = route_read(&tx, org_id, sf, &read).await?;
+            let (state, read) =
+                read_and_route(&tx, org_id, sf, &state, high_water, overlap, started).await?;
             tracing::info!(
-                rows = read.rows.len(),
-                accounts = read.accounts.len(),
-                logged_deletions = read.logged.len(),
-                routed,
+                rows = read.rows,
+                accounts = read.accounts,
+                logged_deletions = read.logged,
+                routed = read.routed,
                 relist = read.relist,
                 "Read the org's Salesforce changes."
             );
             // Stamps behind the cursor by more than the overlap are never read again.
-            let horizon = read
-                .state
+            let horizon = state
                 .contact_high_water
-                .min(read.state.account_high_water)
+                .min(state.account_high_water)
                 .unwrap_or(high_water)
                 - overlap * 2;
             org_feed::forget_seen_before(&tx, org_id, horizon).await?;
-            read.state
+            state
         }
     };
     org_feed::save(&tx, org_id, &next).await?;
@@ -124,38 +126,40 @@ pub async fn catch_up(
     Ok(next)
 }
 
-/// What one read of the org found, and the feed's state after it.
-struct OrgRead {
+/// What one read of the org found and routed.
+#[derive(Debug, Default)]
+struct ReadSummary {
     /// Contacts changed since the cursor less the overlap, deleted ones (`IsDeleted`) included.
-    rows: Vec<SfContact>,
+    rows: usize,
     /// Accounts changed likewise.
-    accounts: Vec<SfStamp>,
-    /// Deletions from the delete log, with their `deletedDate`.
-    logged: Vec<(String, DateTime<Utc>)>,
+    accounts: usize,
+    /// Deletions from the delete log.
+    logged: usize,
+    /// Inbox rows written.
+    routed: u64,
     relist: bool,
-    state: FeedState,
 }
 
-/// The org-level queries of one read: Contacts, Accounts, the delete log.
-async fn read_org(
+/// The org-level queries of one read — Accounts, Contacts, the delete log — and the routing of
+/// what they found. The changed Contacts are routed page by page as they come (a page routed
+/// before the next is asked for): a burst of changes across the org (every user's Contacts
+/// created at once) costs one page of memory, not the whole burst. A Contact is in one page
+/// only; a deletion of the delete log or a renamed Account's Contact routed after the pages is
+/// judged against what the pages routed by the stamps `org_feed::unseen` keeps (in this same
+/// transaction), so the newest state of each Contact is what its users' inboxes hold.
+async fn read_and_route(
+    tx: &tokio_postgres::Transaction<'_>,
+    org_id: &str,
     sf: &SalesforceClient,
     state: &FeedState,
     high_water: DateTime<Utc>,
     overlap: Duration,
     started: DateTime<Utc>,
-) -> Result<OrgRead, ReadError> {
-    let fields = SfContact::soql_fields();
-    let since = salesforce_client::soql::datetime(high_water - overlap);
-    let rows: Vec<SfContact> = sf
-        .query_all(&format!(
-            "SELECT {fields} FROM Contact WHERE SystemModstamp >= {since}"
-        ))
-        .await?;
-    // The server's clock once the answer is in: the next read starts an overlap before it (or
-    // before the newest row, if newer), so an idle org's read covers the last minutes of the
-    // clock, not the minutes before its last change, and a row committing late with a stamp up
-    // to an overlap older is still read.
-    let contacts_read_at = sf.server_now();
+) -> Result<(FeedState, ReadSummary), ReadError> {
+    let mut summary = ReadSummary::default();
+    let recipients = org_feed::recipients(tx, org_id).await?;
+    // Accounts first: the Contacts of a renamed one are read again after the pages (their
+    // mirrors show its name), except those the pages routed.
     let account_from = state.account_high_water.unwrap_or(high_water);
     let account_since = salesforce_client::soql::datetime(account_from - overlap);
     let accounts: Vec<SfStamp> = sf
@@ -164,6 +168,67 @@ async fn read_org(
         ))
         .await?;
     let accounts_read_at = sf.server_now();
+    summary.accounts = accounts.len();
+    let account_high_water = newest(
+        accounts.iter().map(|a| a.system_modstamp),
+        accounts_read_at,
+        account_from,
+    );
+    let account_stamps: Vec<(String, DateTime<Utc>)> = accounts
+        .iter()
+        .filter_map(|a| Some((canonical(&a.id, "Id")?.to_string(), a.system_modstamp)))
+        .collect();
+    // Only what the overlap has not routed already at that stamp (a late row is new).
+    let fresh = org_feed::unseen(tx, org_id, &account_stamps).await?;
+    let renamed: Vec<SalesforceId> = account_stamps
+        .iter()
+        .filter(|(id, _)| fresh.contains(id))
+        .filter_map(|(id, _)| SalesforceId::try_from(id.as_str()).ok())
+        .collect();
+    let mut routing = Routing {
+        recipients,
+        broken: HashSet::new(),
+        routed_live: (!renamed.is_empty()).then(HashSet::new),
+    };
+
+    let fields = SfContact::soql_fields();
+    let since = salesforce_client::soql::datetime(high_water - overlap);
+    let soql = format!("SELECT {fields} FROM Contact WHERE SystemModstamp >= {since}");
+    let mut contact_stamps = high_water;
+    let mut page: QueryPage<SfContact> = sf.query_page(QueryStart::QueryAll(&soql)).await?;
+    // The server's clock once the query's first page is in (its answer is as of then): the
+    // next read starts an overlap before it (or before the newest row, if newer), so an idle
+    // org's read covers the last minutes of the clock, not the minutes before its last change,
+    // and a row committing late with a stamp up to an overlap older is still read. Taken
+    // before the pages are routed: routing calls Salesforce too (list views).
+    let contacts_read_at = sf.server_now();
+    loop {
+        let rows = std::mem::take(&mut page.records);
+        summary.rows += rows.len();
+        contact_stamps = newest(
+            rows.iter().filter_map(|c| c.system_modstamp),
+            None,
+            contact_stamps,
+        )
+        .unwrap_or(contact_stamps);
+        summary.routed +=
+            route_batch(tx, org_id, sf, rows, Vec::new(), Vec::new(), &mut routing).await?;
+        if page.done {
+            break;
+        }
+        // `done: false` promises more rows; without a locator to fetch them the answer is
+        // incomplete, and taking it as whole would lose rows silently.
+        let Some(next) = page.next_records_url.take() else {
+            return Err(SalesforceError::IncompleteQuery {
+                received: summary.rows,
+                total: page.total_size,
+            }
+            .into());
+        };
+        page = sf.query_page(QueryStart::Next(&next)).await?;
+    }
+    let contact_high_water = newest(std::iter::empty(), contacts_read_at, contact_stamps);
+
     let now = sf.server_now().unwrap_or(started);
     let (logged, deleted_from, relist) = match deleted::plan(state.deleted_from, now) {
         Plan::Relist => (Vec::new(), now - overlap, true),
@@ -181,108 +246,105 @@ async fn read_org(
              re-lists its scope once."
         );
     }
-    let newest =
-        |stamps: &mut dyn Iterator<Item = DateTime<Utc>>,
-         read_at: Option<DateTime<Utc>>,
-         floor: DateTime<Utc>| { Some(stamps.chain(read_at).fold(floor, DateTime::max)) };
+    summary.logged = logged.len();
+    summary.relist = relist;
+    // The renamed Accounts' Contacts the pages did not route, and the delete log.
+    let paged = routing.routed_live.take().unwrap_or_default();
+    let mut rows: Vec<SfContact> = Vec::new();
+    let fields = SfContact::soql_fields();
+    for ids in id_chunks(&renamed) {
+        let found: Vec<SfContact> = sf
+            .query(&format!(
+                "SELECT {fields} FROM Contact WHERE AccountId IN ({ids})"
+            ))
+            .await?;
+        rows.extend(
+            found
+                .into_iter()
+                .filter(|c| canonical_quiet(&c.id).is_some_and(|id| !paged.contains(&id))),
+        );
+    }
+    summary.routed += route_batch(tx, org_id, sf, Vec::new(), rows, logged, &mut routing).await?;
     let state = FeedState {
-        contact_high_water: newest(
-            &mut rows.iter().filter_map(|c| c.system_modstamp),
-            contacts_read_at,
-            high_water,
-        ),
-        account_high_water: newest(
-            &mut accounts.iter().map(|a| a.system_modstamp),
-            accounts_read_at,
-            account_from,
-        ),
+        contact_high_water,
+        account_high_water,
         deleted_from: Some(deleted_from),
         read_started_at: Some(started),
         relist_epoch: state.relist_epoch + i64::from(relist),
         reads: state.reads + 1,
     };
-    Ok(OrgRead {
-        rows,
-        accounts,
-        logged,
-        relist,
-        state,
-    })
+    Ok((state, summary))
 }
 
-/// Deduplicates what was read, reads the Contacts of renamed Accounts and the list views'
-/// membership, routes, and writes the inboxes. Returns the inbox rows written.
-async fn route_read(
+/// The latest of `stamps`, `read_at` and `floor`.
+fn newest(
+    stamps: impl Iterator<Item = DateTime<Utc>>,
+    read_at: Option<DateTime<Utc>>,
+    floor: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    Some(stamps.chain(read_at).fold(floor, DateTime::max))
+}
+
+/// What routing keeps across the batches of one read: the org's users, and the followed list
+/// views found broken (their users re-list their scope; nothing more is routed to them).
+struct Routing {
+    recipients: Vec<Recipient>,
+    broken: HashSet<SalesforceId>,
+    /// The changed Contacts routed so far, kept while an Account was renamed: its Contacts
+    /// among them need no second routing.
+    routed_live: Option<HashSet<SalesforceId>>,
+}
+
+/// Routes one batch of the read — changed Contact rows (a page), the Contacts of renamed
+/// Accounts (routed whatever their stamp: they did not change themselves), deletions from the
+/// delete log — and writes the inboxes. Returns the inbox rows written.
+async fn route_batch(
     tx: &tokio_postgres::Transaction<'_>,
     org_id: &str,
     sf: &SalesforceClient,
-    read: &OrgRead,
+    rows: Vec<SfContact>,
+    renamed: Vec<SfContact>,
+    logged: Vec<(String, DateTime<Utc>)>,
+    routing: &mut Routing,
 ) -> Result<u64, ReadError> {
     let mut live: Vec<SfContact> = Vec::new();
     let mut stamps: Vec<(String, DateTime<Utc>)> = Vec::new();
     let mut bin: Vec<(String, DateTime<Utc>, Option<String>)> = Vec::new();
-    for row in &read.rows {
+    for row in rows {
         let (Some(id), Some(stamp)) = (canonical(&row.id, "Id"), row.system_modstamp) else {
             continue;
         };
         stamps.push((id.to_string(), stamp));
         if row.is_deleted {
-            bin.push((id.to_string(), stamp, row.owner_id.clone()));
+            bin.push((id.to_string(), stamp, row.owner_id));
         } else {
-            live.push(row.clone());
+            live.push(row);
         }
     }
-    for (id, at) in &read.logged {
+    for (id, at) in &logged {
         if let Some(id) = canonical(id, "Id") {
             stamps.push((id.to_string(), *at));
         }
     }
-    let accounts: Vec<(String, DateTime<Utc>)> = read
-        .accounts
-        .iter()
-        .filter_map(|a| Some((canonical(&a.id, "Id")?.to_string(), a.system_modstamp)))
-        .collect();
-    stamps.extend(accounts.iter().cloned());
-    // Only what the overlap has not routed already at that stamp (a late row is new).
+    // Only what the overlap (or an earlier batch of this read) has not routed already at that
+    // stamp (a late row is new).
     let fresh = org_feed::unseen(tx, org_id, &stamps).await?;
     let is_fresh = |raw: &str| canonical_quiet(raw).is_some_and(|id| fresh.contains(id.as_str()));
     live.retain(|c| is_fresh(&c.id));
+    if let Some(routed) = routing.routed_live.as_mut() {
+        routed.extend(live.iter().filter_map(|c| canonical_quiet(&c.id)));
+    }
     let mut deleted: Vec<(String, DateTime<Utc>, Option<String>)> = bin
         .into_iter()
         .filter(|(id, ..)| fresh.contains(id))
         .collect();
     deleted.extend(
-        read.logged
+        logged
             .iter()
             .filter(|(id, _)| is_fresh(id))
             .map(|(id, at)| (id.clone(), *at, None)),
     );
-    // A renamed Account: its Contacts' mirrors show the new name.
-    let renamed: Vec<SalesforceId> = accounts
-        .iter()
-        .filter(|(id, _)| fresh.contains(id))
-        .filter_map(|(id, _)| SalesforceId::try_from(id.as_str()).ok())
-        .collect();
-    if !renamed.is_empty() {
-        let known: HashSet<String> = live
-            .iter()
-            .filter_map(|c| canonical_quiet(&c.id))
-            .map(|i| i.to_string())
-            .collect();
-        let fields = SfContact::soql_fields();
-        for ids in id_chunks(&renamed) {
-            let rows: Vec<SfContact> = sf
-                .query(&format!(
-                    "SELECT {fields} FROM Contact WHERE AccountId IN ({ids})"
-                ))
-                .await?;
-            live.extend(
-                rows.into_iter().filter(|c| {
-                    canonical_quiet(&c.id).is_some_and(|id| !known.contains(id.as_str()))
-                }),
-            );
-        }
-    }
+    live.extend(renamed);
 
     // One record per Contact, its newest state: a deletion both still in the Recycle Bin and in
     // the delete log, or a Contact deleted and then undeleted, is routed once, as it is now.
@@ -321,7 +383,6 @@ async fn route_read(
         return Ok(0);
     }
 
-    let mut recipients = org_feed::recipients(tx, org_id).await?;
     let changed: Vec<SalesforceId> = records
         .iter()
         .filter_map(|r| match r {
@@ -330,9 +391,8 @@ async fn route_read(
         })
         .collect();
     let mut views = HashMap::new();
-    let mut broken = HashSet::new();
     if !changed.is_empty() {
-        for view in followed_views(&recipients) {
+        for view in followed_views(&routing.recipients) {
             match view_members(sf, &view, &changed).await {
                 Ok(members) => {
                     views.insert(view, members);
@@ -343,7 +403,8 @@ async fn route_read(
                 Err(e) => {
                     tracing::warn!(list_view = %view, error = %e,
                         "A followed list view cannot be read; its users re-list their scope.");
-                    for r in recipients
+                    for r in routing
+                        .recipients
                         .iter()
                         .filter(|r| r.scope == Scope::ListView(view.clone()))
                     {
@@ -354,14 +415,17 @@ async fn route_read(
                         )
                         .await?;
                     }
-                    broken.insert(view);
+                    routing.broken.insert(view);
                 }
             }
         }
     }
     // Their listing covers this read: nothing is routed to them now (a link to a Contact the
     // view could not be asked about is no scope exit).
-    recipients.retain(|r| !matches!(&r.scope, Scope::ListView(v) if broken.contains(v)));
+    let broken = &routing.broken;
+    routing
+        .recipients
+        .retain(|r| !matches!(&r.scope, Scope::ListView(v) if broken.contains(v)));
     let ids: Vec<&str> = records
         .iter()
         .map(|r| match r {
@@ -370,7 +434,7 @@ async fn route_read(
         })
         .collect();
     let linked = org_feed::linked_users(tx, org_id, &ids).await?;
-    let deliveries = route(&records, &recipients, &linked, &views);
+    let deliveries = route(&records, &routing.recipients, &linked, &views);
     Ok(org_feed::deliver(tx, &deliveries).await?)
 }
 

@@ -3,6 +3,7 @@
 //! connections, its own runtime and its own trace exporter; a replica can be killed (SIGKILL)
 //! and started again.
 
+use std::os::fd::AsFd as _;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -25,6 +26,9 @@ pub struct Processes {
     pub otlp_endpoint: Option<String>,
     /// `RUST_LOG` of every process.
     pub log_filter: String,
+    /// `DATABASE_POOL_SIZE` of every process: few connections by default (many processes on one
+    /// PostgreSQL beside the rest of the suite); the bench asks for the services' default.
+    pub database_pool_size: usize,
 }
 
 impl Processes {
@@ -35,6 +39,7 @@ impl Processes {
             replicas,
             otlp_endpoint: None,
             log_filter: "warn".to_owned(),
+            database_pool_size: 2,
         }
     }
 }
@@ -111,7 +116,10 @@ impl Children {
                 env.push(("RUST_LOG".into(), processes.log_filter.clone()));
                 // Fourteen processes on one PostgreSQL beside the rest of the suite: few
                 // connections each (handlers wait for one rather than fail).
-                env.push(("DATABASE_POOL_SIZE".into(), "2".into()));
+                env.push((
+                    "DATABASE_POOL_SIZE".into(),
+                    processes.database_pool_size.to_string(),
+                ));
                 // The fleet gauges every second, so a test reads them soon after a session.
                 env.push(("FLEET_METRICS_SECS".into(), "1".into()));
                 // Spans leave each process within half a second instead of five.
@@ -135,12 +143,18 @@ impl Children {
     }
 
     fn start(&self, replica: &Replica) -> anyhow::Result<Child> {
+        // The children log to our stderr: our stdout is for what we print (the bench's table).
+        let logs = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("duplicating stderr for a child's logs")?;
         let mut command = Command::new(&self.binary);
         command
             .arg(replica.service)
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .envs(replica.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
+            .stdout(Stdio::from(logs))
             .kill_on_drop(true);
         command.spawn().with_context(|| {
             format!(
@@ -188,6 +202,17 @@ impl Children {
             .iter()
             .find(|replica| replica.service == service && replica.index == index)
             .map(|replica| replica.ops_url.as_str())
+    }
+
+    /// Every running replica: (service, index, process id).
+    pub fn pids(&self) -> Vec<(&'static str, usize, u32)> {
+        self.replicas
+            .iter()
+            .filter_map(|replica| {
+                let pid = replica.child.as_ref()?.id()?;
+                Some((replica.service, replica.index, pid))
+            })
+            .collect()
     }
 
     /// The public address of each gateway replica.
