@@ -25,14 +25,11 @@ both_providers! {
             .expect("uuid");
         let graph_id = {
             let client = stack.pool.get().await.expect("db");
-            let row = client
-                .query_one(
-                    "SELECT graph_id FROM contact_links WHERE user_id = $1",
-                    &[&user.id],
-                )
+            let linked = sync_state::links::linked_graph_ids(&**client, &user.id)
                 .await
-                .expect("link");
-            row.get::<_, String>(0)
+                .expect("links");
+            assert_eq!(linked.len(), 1, "one mirror linked: {linked:?}");
+            linked.into_keys().next().expect("the link")
         };
 
         // The same batch again, with the same message id, as a relay that crashed after the broker's

@@ -40,11 +40,7 @@ both_providers! {
         // check passes against the emulators and the remembered session runs.
         {
             let client = stack.pool.get().await.expect("db");
-            client
-                .execute(
-                    "UPDATE org_checks SET next_check_at = now() WHERE org_id = 'dev'",
-                    &[],
-                )
+            sync_state::simulate::make_org_check_due(&**client, "dev")
                 .await
                 .expect("due");
         }
@@ -75,11 +71,7 @@ both_providers! {
         // The scheduler's check of the org comes due and finds the field missing.
         {
             let client = stack.pool.get().await.expect("db");
-            client
-                .execute(
-                    "UPDATE org_checks SET next_check_at = now() WHERE org_id = 'dev'",
-                    &[],
-                )
+            sync_state::simulate::make_org_check_due(&**client, "dev")
                 .await
                 .expect("due");
         }

@@ -185,21 +185,16 @@ both_providers! {
             .expect("sync");
         assert_eq!(code, 202, "{started}");
         let reading = started["job_id"].as_str().expect("job id").to_owned();
+        let reading_id: uuid::Uuid = reading.parse().expect("a job id");
         eventually(
             30,
             "the session to be held with Salesforce read",
             || async {
                 let held = stack.mailbox_faults_served(&user).await.ok()?;
                 let client = stack.pool.get().await.ok()?;
-                let read: bool = client
-                    .query_one(
-                        "SELECT salesforce_input IS NOT NULL FROM sync_sessions
-                     WHERE job_id = $1::text::uuid",
-                        &[&reading],
-                    )
+                let read = sync_state::simulate::salesforce_read_stored(&**client, reading_id)
                     .await
-                    .ok()?
-                    .get(0);
+                    .ok()??;
                 (held && read).then_some(())
             },
         )
@@ -222,15 +217,11 @@ both_providers! {
 
         // The held session really missed the change: it was the follow-up that brought it.
         let client = stack.pool.get().await.expect("client");
-        let held: Value = client
-            .query_one(
-                "SELECT summary FROM sync_sessions WHERE job_id = $1::text::uuid",
-                &[&reading],
-            )
+        let held = sync_state::sessions::view(&**client, reading_id)
             .await
             .expect("held session")
-            .get(0);
-        assert_eq!(held["writes"]["exchange"]["created"], 0, "{held}");
+            .expect("the held session is stored");
+        assert_eq!(held.writes.exchange.created, 0, "{held:?}");
         drop(client);
         stack.stop().await.expect("stop");
     }

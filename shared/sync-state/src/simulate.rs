@@ -1,6 +1,7 @@
 //! Moving stored state through time, for `contactsync bench` and the end-to-end tests (feature
 //! `testing`; no service calls these): a periodic session made due now as if the user's last
-//! one were an hour old, the org feeds' last reads pushed back, and what a sweep needs to count.
+//! one were an hour old, an org's re-check made due, the org feeds' last reads pushed back, and
+//! what a sweep or a test needs to see (a session's stored reads).
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
@@ -26,6 +27,35 @@ pub async fn make_periodic_due(
         )
         .await?;
     Ok(())
+}
+
+/// Makes the org's next check due now, as if its re-check interval had passed.
+pub async fn make_org_check_due(
+    client: &(impl GenericClient + Sync),
+    org_id: &str,
+) -> Result<(), StateError> {
+    client
+        .execute(
+            "UPDATE org_checks SET next_check_at = now() WHERE org_id = $1",
+            &[&org_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Whether the session has stored its Salesforce side's read (it waits for the mailbox's);
+/// `None` for an unknown session.
+pub async fn salesforce_read_stored(
+    client: &(impl GenericClient + Sync),
+    job_id: uuid::Uuid,
+) -> Result<Option<bool>, StateError> {
+    Ok(client
+        .query_opt(
+            "SELECT salesforce_input IS NOT NULL FROM sync_sessions WHERE job_id = $1",
+            &[&job_id],
+        )
+        .await?
+        .map(|row| row.get(0)))
 }
 
 /// How many of the users have a periodic session created since `since` that has finished.
